@@ -1,0 +1,76 @@
+#include "app/HostApplication.h"
+
+#include "app/Host.h"
+#include "app/Settings.h"
+#include "core/Logging.h"
+
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionSet.h>
+
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+namespace sideband {
+
+void HostApplication::defineOptions(Poco::Util::OptionSet& options) {
+    ServerApplication::defineOptions(options);
+    options.addOption(Poco::Util::Option("config", "c", "read settings from FILE (NAME = value lines)")
+                          .required(false)
+                          .repeatable(false)
+                          .argument("FILE"));
+    options.addOption(Poco::Util::Option("help", "h", "print this help").required(false).repeatable(false));
+}
+
+void HostApplication::handleOption(const std::string& name, const std::string& value) {
+    ServerApplication::handleOption(name, value);
+    if (name == "config") configFile_ = value;
+    if (name == "help") {
+        helpRequested_ = true;
+        stopOptionsProcessing();
+    }
+}
+
+int HostApplication::main(const std::vector<std::string>&) {
+    if (helpRequested_) {
+        Poco::Util::HelpFormatter help(options());
+        help.setCommand(commandName());
+        help.setUsage("[--config FILE] | sign ... | tenants ...");
+        help.setHeader("Sideband: a multi-tenant host for OpenAI Realtime SIP calls. See README.md.");
+        help.format(std::cout);
+        return EXIT_OK;
+    }
+
+    std::vector<std::string> problems;
+    Settings settings;
+    try {
+        settings = Settings::load(Settings::environmentThenFile(configFile_), problems);
+    } catch (const Poco::Exception& e) {
+        logging::configure(logging::Format::Human, spdlog::level::info);
+        spdlog::critical("cannot read config file {}: {}", configFile_, e.displayText());
+        return EXIT_CONFIG;
+    }
+    logging::configure(logging::parseFormat(settings.logFormat), spdlog::level::from_str(settings.logLevel));
+    for (const auto& problem : settings.validate()) problems.push_back(problem);
+    if (!problems.empty()) {
+        for (const auto& problem : problems) spdlog::critical("{}", problem);
+        return EXIT_CONFIG;
+    }
+
+    std::unique_ptr<Host> host;
+    try {
+        host = std::make_unique<Host>(settings);
+        host->start();
+    } catch (const std::exception& e) {
+        spdlog::critical("cannot start: {}", e.what());
+        return EXIT_SOFTWARE;
+    }
+    waitForTerminationRequest();
+    spdlog::info("termination requested, stopping");
+    host->stop();
+    spdlog::info("stopped");
+    return EXIT_OK;
+}
+
+} // namespace sideband

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sideband {
+
+// Every setting the host reads. Each one has an environment variable of the same name, and may
+// also be written as `NAME = value` in the file given with --config; the environment wins.
+struct Settings {
+    // Listener
+    std::string listen = "0.0.0.0:8443";        // SIDEBAND_LISTEN
+    std::string metricsListen;                  // SIDEBAND_METRICS_LISTEN (empty: same listener)
+    std::string tlsCert;                        // SIDEBAND_TLS_CERT
+    std::string tlsKey;                         // SIDEBAND_TLS_KEY
+    bool insecureHttp = false;                  // SIDEBAND_INSECURE_HTTP=1
+    int httpThreads = 32;                       // SIDEBAND_HTTP_THREADS
+
+    // Secrets (never logged)
+    std::string webhookSecret;                  // OPENAI_WEBHOOK_SECRET
+    std::string openaiApiKey;                   // OPENAI_API_KEY
+
+    // OpenAI
+    std::string openaiBaseUrl = "https://api.openai.com/v1"; // OPENAI_BASE_URL
+    std::string openaiCaFile;                   // SIDEBAND_OPENAI_CA_FILE (added to the system CAs)
+    int openaiConnectTimeoutMs = 2000;          // SIDEBAND_OPENAI_CONNECT_TIMEOUT_MS
+    int openaiTimeoutMs = 5000;                 // SIDEBAND_OPENAI_TIMEOUT_MS
+    int openaiRetries = 2;                      // SIDEBAND_OPENAI_RETRIES
+    int rejectStatusCapacity = 486;             // SIDEBAND_REJECT_SIP_STATUS_CAPACITY
+    int rejectStatusOther = 603;                // SIDEBAND_REJECT_SIP_STATUS
+
+    // Calls
+    int maxConcurrentCalls = 100;               // MAX_CONCURRENT_CALLS
+    std::optional<int> maxConcurrentCallsPerTenant; // MAX_CONCURRENT_CALLS_PER_TENANT
+    int pendingTimeoutSeconds = 60;             // SIDEBAND_PENDING_TIMEOUT_S
+    int maxCallSeconds = 4 * 3600;              // SIDEBAND_MAX_CALL_S
+    std::string downtimePrompt;                 // DOWNTIME_PROMPT
+    std::string downtimeGreeting;               // DOWNTIME_GREETING
+
+    // State and plugins
+    std::string database = "sqlite:sideband.db"; // SIDEBAND_DB
+    std::string pluginDir = "plugins";          // SIDEBAND_PLUGIN_DIR
+    int toolThreads = 8;                        // SIDEBAND_TOOL_THREADS
+
+    // Operations
+    std::string logFormat = "human";            // SIDEBAND_LOG_FORMAT (human|json)
+    std::string logLevel = "info";              // SIDEBAND_LOG_LEVEL
+    int drainSeconds = 30;                      // SIDEBAND_DRAIN_TIMEOUT_S
+
+    // Looks a name up: environment first, then the config file.
+    using Lookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+    // Reads every setting through `lookup`. Values that do not parse are reported in `problems`
+    // (one line each, naming the variable, never its value when it is a secret).
+    static Settings load(const Lookup& lookup, std::vector<std::string>& problems);
+
+    // Environment, then the given key=value file (may be empty: no file).
+    static Lookup environmentThenFile(const std::string& configFile);
+
+    // Problems that stop the host from serving (no TLS and no explicit insecure mode, no secret...).
+    std::vector<std::string> validate() const;
+};
+
+} // namespace sideband

@@ -1,0 +1,22 @@
+#include "metrics/SidebandMetrics.h"
+
+namespace sideband::metrics {
+
+void declareSidebandMetrics(MetricsRegistry& r) {
+    const std::vector<double> latency{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    r.declareCounter(name::kWebhooks, "Webhook deliveries by event type and outcome.");
+    r.declareHistogram(name::kWebhookSeconds, "Time to answer a webhook delivery, in seconds.", latency);
+    r.declareCounter(name::kCallsAccepted, "Calls accepted, per tenant.");
+    r.declareCounter(name::kCallsRejected, "Calls rejected, per tenant and reason.");
+    r.declareCounter(name::kCallsEnded, "Calls ended, per tenant and end reason.");
+    r.declareCounter(name::kAcceptFailures, "Accept REST calls that failed, per tenant and reason.");
+    r.declareHistogram(name::kAcceptSeconds, "Time spent in the accept REST call, in seconds.", latency);
+    r.declareCounter(name::kStoreErrors, "Tenant store errors, per tenant and operation.");
+    r.declareCounter(name::kFallbacks, "Calls accepted with the downtime fallback instructions.");
+    r.declareCounter(name::kToolCalls, "Tool calls, per tenant, tool and outcome.");
+    r.declareHistogram(name::kToolSeconds, "Tool execution time, in seconds.", latency);
+    r.declareCounter(name::kPluginLoadFailures, "Plugin load failures, per tenant and reason.");
+    r.declareCounter(name::kSessions, "Sideband sessions by outcome.");
+}
+
+} // namespace sideband::metrics

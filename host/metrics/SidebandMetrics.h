@@ -1,0 +1,30 @@
+#pragma once
+
+#include "metrics/MetricsRegistry.h"
+
+namespace sideband::metrics {
+
+// Every metric the host records, named once so recording sites and tests agree.
+namespace name {
+inline constexpr const char* kWebhooks = "sideband_webhooks_total";                // type, outcome
+inline constexpr const char* kWebhookSeconds = "sideband_webhook_duration_seconds"; // type
+inline constexpr const char* kCallsAccepted = "sideband_calls_accepted_total";      // tenant
+inline constexpr const char* kCallsRejected = "sideband_calls_rejected_total";      // tenant, reason
+inline constexpr const char* kCallsEnded = "sideband_calls_ended_total";            // tenant, reason
+inline constexpr const char* kAcceptFailures = "sideband_accept_failures_total";    // tenant, reason
+inline constexpr const char* kAcceptSeconds = "sideband_accept_duration_seconds";   // (none)
+inline constexpr const char* kStoreErrors = "sideband_store_errors_total";          // tenant, operation
+inline constexpr const char* kFallbacks = "sideband_fallback_instructions_total";   // tenant
+inline constexpr const char* kToolCalls = "sideband_tool_calls_total";              // tenant, tool, outcome
+inline constexpr const char* kToolSeconds = "sideband_tool_duration_seconds";       // tenant, tool
+inline constexpr const char* kPluginLoadFailures = "sideband_plugin_load_failures_total"; // tenant, reason
+inline constexpr const char* kSessions = "sideband_sessions_total";                 // outcome
+inline constexpr const char* kCallsActive = "sideband_calls_active";                // tenant
+inline constexpr const char* kCallsPending = "sideband_calls_pending";              // tenant
+inline constexpr const char* kCapacityLimit = "sideband_capacity_limit";            // scope
+} // namespace name
+
+// Declares the families whose help text and buckets do not depend on live state.
+void declareSidebandMetrics(MetricsRegistry& registry);
+
+} // namespace sideband::metrics

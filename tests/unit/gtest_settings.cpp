@@ -1,0 +1,54 @@
+#include "app/Settings.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+using sideband::Settings;
+
+namespace {
+
+Settings::Lookup from(std::map<std::string, std::string> values) {
+    return [values](const std::string& name) -> std::optional<std::string> {
+        auto it = values.find(name);
+        if (it == values.end()) return std::nullopt;
+        return it->second;
+    };
+}
+
+} // namespace
+
+TEST(Settings, DefaultsMatchTheSpec) {
+    std::vector<std::string> problems;
+    const auto s = Settings::load(from({}), problems);
+    EXPECT_TRUE(problems.empty());
+    EXPECT_EQ(s.listen, "0.0.0.0:8443");
+    EXPECT_EQ(s.maxConcurrentCalls, 100);
+    EXPECT_FALSE(s.maxConcurrentCallsPerTenant);
+    EXPECT_EQ(s.openaiBaseUrl, "https://api.openai.com/v1");
+}
+
+TEST(Settings, RefusesToServeWithoutTlsUnlessInsecureIsExplicit) {
+    std::vector<std::string> problems;
+    auto s = Settings::load(from({{"OPENAI_WEBHOOK_SECRET", "s"}, {"OPENAI_API_KEY", "k"}}), problems);
+    ASSERT_EQ(s.validate().size(), 1u);
+    EXPECT_NE(s.validate()[0].find("refusing to serve without TLS"), std::string::npos);
+    s = Settings::load(
+        from({{"OPENAI_WEBHOOK_SECRET", "s"}, {"OPENAI_API_KEY", "k"}, {"SIDEBAND_INSECURE_HTTP", "1"}}), problems);
+    EXPECT_TRUE(s.validate().empty());
+}
+
+TEST(Settings, ReportsBadNumbersByName) {
+    std::vector<std::string> problems;
+    Settings::load(from({{"MAX_CONCURRENT_CALLS", "many"}, {"MAX_CONCURRENT_CALLS_PER_TENANT", "-1"}}), problems);
+    ASSERT_EQ(problems.size(), 2u);
+    EXPECT_EQ(problems[0].rfind("MAX_CONCURRENT_CALLS must", 0), 0u);
+    EXPECT_EQ(problems[1].rfind("MAX_CONCURRENT_CALLS_PER_TENANT must", 0), 0u);
+}
+
+TEST(Settings, ProblemsNeverQuoteASecret) {
+    std::vector<std::string> problems;
+    auto s = Settings::load(from({{"OPENAI_WEBHOOK_SECRET", "whsec_sup3r*secret"}, {"SIDEBAND_INSECURE_HTTP", "1"}}),
+                            problems);
+    for (const auto& problem : s.validate()) EXPECT_EQ(problem.find("sup3r"), std::string::npos) << problem;
+}

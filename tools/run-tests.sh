@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The README's test command: installs dependencies, builds, runs every test; then builds and runs
+# the suite once more under AddressSanitizer + UndefinedBehaviorSanitizer, failing on any report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh
+jobs=${SIDEBAND_JOBS:-2}
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j"$jobs"
+(cd build && ctest -j"$jobs" --output-on-failure --timeout 300)
+
+if [ "${SIDEBAND_SKIP_SANITIZERS:-0}" != 1 ]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSIDEBAND_SANITIZE=ON
+  cmake --build build-asan -j"$jobs"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  (cd build-asan && ctest -j"$jobs" --output-on-failure --timeout 600)
+fi
