@@ -1,0 +1,102 @@
+#pragma once
+
+#include <Poco/JSON/Object.h>
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sideband::tenants {
+
+// Store failures, typed like the product spec's errors so the pipeline can map each to its
+// outcome (reject reason or downtime fallback).
+enum class StoreErrorCode {
+    TenantNotConfigured, // unknown or disabled tenant
+    InstructionsMissing, // tenant exists, no instructions row (or empty prompt)
+    ConfigParseError,    // tenant's config JSON does not parse or has wrong shapes
+    Unavailable,         // the database cannot be reached / query failed
+};
+
+class StoreError : public std::runtime_error {
+public:
+    StoreError(StoreErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    StoreErrorCode code() const { return code_; }
+
+private:
+    StoreErrorCode code_;
+};
+
+struct Instructions {
+    std::string prompt;
+    std::string greeting;
+};
+
+// A tenant's runtime configuration, parsed from its config JSON.
+struct TenantConfig {
+    std::string tenantId;
+    std::optional<int> callLimit;       // per-tenant concurrent call limit (overrides the default)
+    std::string plugin;                 // plugin file name inside SIDEBAND_PLUGIN_DIR; empty: no tools
+    std::string pluginSha256;           // optional pin (lower-case hex)
+    Poco::JSON::Object::Ptr settings;   // the whole config object (model, voice, tool_timeout_ms, plugin_config...)
+};
+
+// A tenant as defined in tenants/<id>/tenant.json and stored by `sideband-host tenants import`.
+struct TenantDefinition {
+    std::string id;
+    std::string name;
+    bool enabled = true;
+    std::optional<int> callLimit;
+    std::vector<std::string> numbers; // E.164, unique across tenants
+    std::string configJson;           // the tenant's config object as JSON text
+    std::optional<Instructions> instructions;
+};
+
+struct CallRecord {
+    using time_point = std::chrono::system_clock::time_point;
+    std::string callId;
+    std::string webhookId;
+    std::string tenantId;
+    std::string caller;
+    std::string dialed;
+    std::string outcome;      // accepted | rejected | accept_failed | caller_gone
+    std::string rejectReason; // the spec's reason when rejected
+    bool fallback = false;
+    std::optional<time_point> receivedAt;
+    std::optional<time_point> acceptedAt;
+    std::optional<time_point> endedAt;
+    std::string endReason;
+};
+
+struct TranscriptLine {
+    std::string speaker; // caller | agent
+    std::string text;
+};
+
+// Tenants, phone numbers, instructions, configs and call records. The embedded default is a
+// SQLite file; a PostgreSQL implementation serves several replicas. Every method is thread-safe
+// and throws StoreError (never a database exception).
+class TenantStore {
+public:
+    virtual ~TenantStore() = default;
+
+    // The tenant owning an E.164 number, or nullopt.
+    virtual std::optional<std::string> tenantForNumber(const std::string& e164) = 0;
+    virtual Instructions instructions(const std::string& tenantId) = 0;
+    virtual TenantConfig config(const std::string& tenantId) = 0;
+
+    // Inserts or updates a tenant with its numbers and instructions, atomically.
+    virtual void upsertTenant(const TenantDefinition& tenant) = 0;
+    virtual std::vector<TenantDefinition> listTenants() = 0;
+
+    // Call records: insert or replace by call id.
+    virtual void saveCall(const CallRecord& record) = 0;
+    virtual void recordCallEnded(const std::string& callId, const std::string& reason,
+                                 CallRecord::time_point endedAt) = 0;
+    virtual std::optional<CallRecord> findCall(const std::string& callId) = 0;
+    virtual void appendTranscript(const std::string& callId, const TranscriptLine& line) = 0;
+    virtual std::vector<TranscriptLine> transcript(const std::string& callId) = 0;
+};
+
+} // namespace sideband::tenants
