@@ -2,6 +2,7 @@
 
 #include "app/Host.h"
 #include "app/Settings.h"
+#include "app/SystemdNotify.h"
 #include "core/Logging.h"
 
 #include <Poco/Util/HelpFormatter.h>
@@ -66,8 +67,10 @@ int HostApplication::main(const std::vector<std::string>&) {
         spdlog::critical("cannot start: {}", e.what());
         return EXIT_SOFTWARE;
     }
+    systemd::notifyReady("serving on " + settings.listen); // Type=notify: listeners are bound
     waitForTerminationRequest();
     spdlog::info("termination requested, stopping");
+    systemd::notifyStopping();
     host->stop();
     spdlog::info("stopped");
     return EXIT_OK;
