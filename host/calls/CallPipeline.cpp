@@ -1,0 +1,313 @@
+#include "calls/CallPipeline.h"
+
+#include "core/Json.h"
+#include "metrics/SidebandMetrics.h"
+#include "openai/RestCallActions.h"
+#include "sip/SipHeaderParser.h"
+
+#include <Poco/JSON/Array.h>
+
+#include <spdlog/spdlog.h>
+
+namespace sideband::calls {
+
+const char* const kDefaultDowntimePrompt =
+    "You are a friendly phone assistant. Our systems are briefly unavailable. Apologise, take the caller's name, "
+    "number and a short message, and tell them someone will call back soon. Do not promise anything else.";
+const char* const kDefaultDowntimeGreeting =
+    "Greet the caller, apologise that our systems are briefly unavailable, and offer to take a message.";
+
+namespace {
+
+constexpr const char* kNoTenant = "none";
+
+using webhook::WebhookResponse;
+
+WebhookResponse rejected(const std::string& reason) {
+    auto body = json::object();
+    body->set("ok", true);
+    body->set("rejected", reason);
+    return {200, json::stringify(body)};
+}
+
+WebhookResponse duplicateCall() {
+    return {200, R"({"ok":true,"duplicate_call_id":true,"reason":"already_accepted"})"};
+}
+
+std::string text(const Poco::JSON::Object::Ptr& object, const std::string& key, const std::string& fallback) {
+    if (!object || !object->has(key) || !object->get(key).isString()) return fallback;
+    return object->getValue<std::string>(key);
+}
+
+// The accept body: a realtime session object. "type":"realtime" is required (without it the API
+// answers 200 and the call then dies); audio formats are left out for SIP (codec is negotiated).
+std::string acceptBody(const AcceptedCall& call, const std::string& defaultModel) {
+    auto session = json::object();
+    session->set("type", "realtime");
+    session->set("model", text(call.config.settings, "model", defaultModel));
+    session->set("instructions", call.instructions.prompt);
+    if (call.tools) {
+        Poco::JSON::Array::Ptr tools = new Poco::JSON::Array;
+        for (const auto& spec : call.tools->tools()) {
+            auto tool = json::object();
+            tool->set("type", "function");
+            tool->set("name", spec.name);
+            tool->set("description", spec.description);
+            tool->set("parameters", spec.parameters ? spec.parameters : json::object());
+            tools->add(tool);
+        }
+        if (tools->size() > 0) {
+            session->set("tools", tools);
+            session->set("tool_choice", "auto");
+        }
+    }
+    const auto voice = text(call.config.settings, "voice", "");
+    if (!voice.empty()) {
+        auto output = json::object();
+        output->set("voice", voice);
+        auto audio = json::object();
+        audio->set("output", output);
+        session->set("audio", audio);
+    }
+    return json::stringify(session);
+}
+
+} // namespace
+
+struct IncomingCallHandler::Call {
+    const webhook::WebhookEvent& event;
+    tenants::CallRecord record;
+    bool reserved = false;
+    AcceptedCall accepted;
+};
+
+IncomingCallHandler::IncomingCallHandler(PipelineServices services, PipelineOptions options)
+    : services_(services), options_(std::move(options)) {
+    if (options_.downtimePrompt.empty()) options_.downtimePrompt = kDefaultDowntimePrompt;
+    if (options_.downtimeGreeting.empty()) options_.downtimeGreeting = kDefaultDowntimeGreeting;
+}
+
+WebhookResponse IncomingCallHandler::handle(const webhook::WebhookEvent& event) {
+    Call call{event, {}, false, {}};
+    auto& record = call.record;
+    record.callId = event.callId;
+    record.webhookId = event.id;
+    record.receivedAt = services_.clock.now();
+    const auto parties = sip::parseCallParties(event.sipHeaders);
+    record.caller = parties.caller;
+    record.dialed = parties.dialed;
+
+    if (services_.ledger.isKnown(event.callId)) {
+        spdlog::info("call={} duplicate call id (webhook {}), already pending or accepted", event.callId, event.id);
+        return duplicateCall();
+    }
+
+    const auto tenantId = resolveTenant(call);
+    if (!tenantId)
+        return reject(call, "tenant_resolve_failed", options_.rejectStatusOther,
+                      "reject_tenant_resolve_failed_" + event.id);
+    record.tenantId = *tenantId;
+
+    // The config carries the tenant's own call limit, needed for the capacity check; its errors
+    // are answered after capacity and instructions, in the spec's order.
+    std::optional<tenants::TenantConfig> config;
+    std::optional<tenants::StoreError> configError;
+    try {
+        config = services_.store.config(*tenantId);
+    } catch (const tenants::StoreError& e) {
+        configError = e;
+    }
+
+    CallLedger::Limits limits;
+    limits.global = options_.maxConcurrentCalls;
+    limits.tenant = options_.maxConcurrentCallsPerTenant.value_or(options_.maxConcurrentCalls);
+    if (config && config->callLimit) limits.tenant = *config->callLimit;
+    switch (services_.ledger.reserve(event.callId, *tenantId, limits)) {
+    case CallLedger::Reservation::AtCapacity:
+        return reject(call, "capacity", options_.rejectStatusCapacity, "reject_" + event.id);
+    case CallLedger::Reservation::DuplicateCall:
+        spdlog::info("call={} tenant={} duplicate call id (webhook {})", event.callId, *tenantId, event.id);
+        return duplicateCall();
+    case CallLedger::Reservation::Reserved: call.reserved = true; break;
+    }
+
+    auto& accepted = call.accepted;
+    try {
+        accepted.instructions = services_.store.instructions(*tenantId);
+    } catch (const tenants::StoreError& e) {
+        switch (e.code()) {
+        case tenants::StoreErrorCode::TenantNotConfigured:
+            return reject(call, "tenant_not_configured", options_.rejectStatusOther,
+                          "reject_tenant_not_configured_" + event.id);
+        case tenants::StoreErrorCode::InstructionsMissing:
+            return reject(call, "instructions_missing", options_.rejectStatusOther,
+                          "reject_instructions_missing_" + event.id);
+        default:
+            storeError(*tenantId, "instructions", e);
+            accepted.instructions = {options_.downtimePrompt, options_.downtimeGreeting};
+            accepted.fallback = true;
+        }
+    }
+
+    if (configError) {
+        switch (configError->code()) {
+        case tenants::StoreErrorCode::TenantNotConfigured:
+            return reject(call, "tenant_not_configured", options_.rejectStatusOther,
+                          "reject_tenant_not_configured_" + event.id);
+        case tenants::StoreErrorCode::ConfigParseError:
+            spdlog::warn("call={} tenant={} config does not parse: {}", event.callId, *tenantId, configError->what());
+            return reject(call, "tenant_config_parse_error", options_.rejectStatusOther,
+                          "reject_tenant_config_parse_error_" + event.id);
+        default:
+            storeError(*tenantId, "config", *configError);
+            config = tenants::TenantConfig{*tenantId, std::nullopt, {}, {}, json::object()};
+            if (!accepted.fallback) {
+                accepted.instructions = {options_.downtimePrompt, options_.downtimeGreeting};
+                accepted.fallback = true;
+            }
+        }
+    }
+    accepted.config = std::move(*config);
+    return accept(call);
+}
+
+std::optional<std::string> IncomingCallHandler::resolveTenant(Call& call) {
+    const auto& dialed = call.record.dialed;
+    if (dialed.empty()) {
+        spdlog::warn("call={} no dialed number in the SIP headers", call.record.callId);
+        return std::nullopt;
+    }
+    try {
+        auto tenantId = services_.store.tenantForNumber(dialed);
+        std::lock_guard lock(routesMutex_);
+        if (tenantId) lastKnownRoutes_[dialed] = *tenantId;
+        else lastKnownRoutes_.erase(dialed);
+        if (!tenantId) spdlog::warn("call={} dialed number {} belongs to no tenant", call.record.callId, dialed);
+        return tenantId;
+    } catch (const tenants::StoreError& e) {
+        storeError(kNoTenant, "resolve", e);
+        std::lock_guard lock(routesMutex_);
+        auto known = lastKnownRoutes_.find(dialed);
+        if (known == lastKnownRoutes_.end()) return std::nullopt;
+        spdlog::warn("call={} store unavailable, routing {} to last known tenant {}", call.record.callId, dialed,
+                     known->second);
+        return known->second;
+    }
+}
+
+WebhookResponse IncomingCallHandler::reject(Call& call, const std::string& reason, int sipStatus,
+                                            const std::string& idempotencyKey) {
+    auto& record = call.record;
+    if (call.reserved) services_.ledger.release(record.callId);
+    const auto tenantLabel = record.tenantId.empty() ? std::string(kNoTenant) : record.tenantId;
+    spdlog::info("call={} tenant={} rejected: {} (SIP {})", record.callId, tenantLabel, reason, sipStatus);
+    services_.metrics.increment(metrics::name::kCallsRejected, {{"tenant", tenantLabel}, {"reason", reason}});
+    // The decision stands even if OpenAI cannot be told now: the call then times out on its side.
+    services_.callControl.reject(record.callId, sipStatus, idempotencyKey);
+    record.outcome = "rejected";
+    record.rejectReason = reason;
+    saveRecord(record);
+    return rejected(reason);
+}
+
+WebhookResponse IncomingCallHandler::accept(Call& call) {
+    auto& record = call.record;
+    auto& accepted = call.accepted;
+    accepted.callId = record.callId;
+    accepted.webhookId = record.webhookId;
+    accepted.tenantId = record.tenantId;
+    accepted.caller = record.caller;
+    accepted.dialed = record.dialed;
+
+    if (services_.toolBuilder && !accepted.config.plugin.empty()) {
+        try {
+            accepted.tools = services_.toolBuilder->build(
+                accepted.config, {record.callId, record.tenantId, record.caller, record.dialed},
+                std::make_shared<openai::RestCallActions>(services_.callControl, record.callId));
+            accepted.tools->decorateInstructions(accepted.instructions);
+        } catch (const std::exception& e) {
+            // Spec step 8: a tool build failure is logged and the call goes on without tools.
+            spdlog::error("call={} tenant={} accepted without tools: {}", record.callId, record.tenantId, e.what());
+            accepted.tools.reset();
+        }
+    }
+
+    const auto started = std::chrono::steady_clock::now();
+    const auto result = services_.callControl.accept(record.callId, acceptBody(accepted, options_.defaultModel),
+                                                     "accept_" + record.webhookId);
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
+    services_.metrics.observe(metrics::name::kAcceptSeconds, elapsed.count());
+    record.fallback = accepted.fallback;
+
+    if (!result.ok()) {
+        services_.ledger.release(record.callId);
+        const bool callerGone = result.notFound();
+        record.outcome = callerGone ? "caller_gone" : "accept_failed";
+        services_.metrics.increment(metrics::name::kAcceptFailures,
+                                    {{"tenant", record.tenantId}, {"reason", callerGone ? "call_not_found" : "error"}});
+        saveRecord(record);
+        if (callerGone) {
+            spdlog::info("call={} tenant={} caller hung up before accept", record.callId, record.tenantId);
+            return {200, R"({"ok":true,"accepted":false,"error":"call_id_not_found"})"};
+        }
+        spdlog::error("call={} tenant={} accept failed: {}", record.callId, record.tenantId, result.error);
+        return {502, json::detail("Call accept failed")}; // not marked seen: the redelivery retries
+    }
+
+    services_.ledger.markAccepted(record.callId);
+    record.outcome = "accepted";
+    record.acceptedAt = services_.clock.now();
+    saveRecord(record);
+    services_.metrics.increment(metrics::name::kCallsAccepted, {{"tenant", record.tenantId}});
+    if (accepted.fallback) services_.metrics.increment(metrics::name::kFallbacks, {{"tenant", record.tenantId}});
+    spdlog::info("call={} tenant={} accepted{} ({} tools), caller={} dialed={}", record.callId, record.tenantId,
+                 accepted.fallback ? " with fallback instructions" : "",
+                 accepted.tools ? accepted.tools->tools().size() : 0, record.caller, record.dialed);
+
+    auto body = json::object();
+    body->set("ok", true);
+    body->set("accepted", true);
+    body->set("tenant_id", record.tenantId);
+    body->set("fallback", accepted.fallback);
+    services_.sessions.launch(std::move(accepted));
+    return {200, json::stringify(body)};
+}
+
+void IncomingCallHandler::saveRecord(const tenants::CallRecord& record) {
+    try {
+        services_.store.saveCall(record);
+    } catch (const tenants::StoreError& e) {
+        storeError(record.tenantId.empty() ? kNoTenant : record.tenantId, "save_call", e);
+    }
+}
+
+void IncomingCallHandler::storeError(const std::string& tenantId, const char* operation,
+                                     const tenants::StoreError& error) {
+    services_.metrics.increment(metrics::name::kStoreErrors, {{"tenant", tenantId}, {"operation", operation}});
+    spdlog::error("tenant={} store error during {}: {}", tenantId, operation, error.what());
+}
+
+CallEndedHandler::CallEndedHandler(tenants::TenantStore& store, CallLedger& ledger, SessionLauncher& sessions,
+                                   metrics::MetricsRegistry& metrics, const Clock& clock)
+    : store_(store), ledger_(ledger), sessions_(sessions), metrics_(metrics), clock_(clock) {}
+
+WebhookResponse CallEndedHandler::handle(const webhook::WebhookEvent& event) {
+    const auto reason = event.type.substr(event.type.rfind('.') + 1); // ended | hangup | hungup
+    sessions_.endCall(event.callId, reason);
+    // Whoever frees the slot first (this webhook, the session's close, the sweeper) records the end.
+    if (const auto tenantId = ledger_.release(event.callId)) {
+        metrics_.increment(metrics::name::kCallsEnded, {{"tenant", *tenantId}, {"reason", reason}});
+        spdlog::info("call={} tenant={} ended ({})", event.callId, *tenantId, reason);
+        try {
+            store_.recordCallEnded(event.callId, reason, clock_.now());
+        } catch (const tenants::StoreError& e) {
+            metrics_.increment(metrics::name::kStoreErrors, {{"tenant", *tenantId}, {"operation", "record_end"}});
+            spdlog::error("call={} tenant={} cannot record the end: {}", event.callId, *tenantId, e.what());
+        }
+    } else {
+        spdlog::info("call={} {} for a call holding no slot", event.callId, reason);
+    }
+    return WebhookResponse::ok();
+}
+
+} // namespace sideband::calls

@@ -1,0 +1,85 @@
+#pragma once
+
+#include "calls/CallLedger.h"
+#include "calls/SessionLauncher.h"
+#include "core/Clock.h"
+#include "metrics/MetricsRegistry.h"
+#include "openai/CallControl.h"
+#include "plugins/CallTools.h"
+#include "tenants/TenantStore.h"
+#include "webhook/WebhookRouter.h"
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace sideband::calls {
+
+struct PipelineOptions {
+    int maxConcurrentCalls = 100;
+    std::optional<int> maxConcurrentCallsPerTenant; // default: the global limit
+    std::string downtimePrompt;
+    std::string downtimeGreeting;
+    int rejectStatusCapacity = 486; // Busy Here: the caller's side may retry
+    int rejectStatusOther = 603;    // Decline
+    std::string defaultModel = "gpt-realtime";
+};
+
+// Built-in downtime instructions, used when DOWNTIME_PROMPT / DOWNTIME_GREETING are unset.
+extern const char* const kDefaultDowntimePrompt;
+extern const char* const kDefaultDowntimeGreeting;
+
+// The collaborators of the pipeline, each a seam with a fake in the tests.
+struct PipelineServices {
+    tenants::TenantStore& store;
+    CallLedger& ledger;
+    openai::CallControl& callControl;
+    plugins::ToolBuilder* toolBuilder; // null: calls run without tools
+    SessionLauncher& sessions;
+    metrics::MetricsRegistry& metrics;
+    const Clock& clock;
+};
+
+// realtime.call.incoming, steps 4-10 of the product spec: caller and dialed number, tenant,
+// capacity, instructions, config, tools, accept or reject. The webhook answer is 200 for every
+// decided call (accepted or rejected), so OpenAI does not redeliver it; an accept that failed for
+// a reason worth retrying is answered 502, so the redelivery gets another chance.
+class IncomingCallHandler final : public webhook::WebhookEventHandler {
+public:
+    IncomingCallHandler(PipelineServices services, PipelineOptions options);
+    webhook::WebhookResponse handle(const webhook::WebhookEvent& event) override;
+
+private:
+    struct Call;
+    webhook::WebhookResponse reject(Call& call, const std::string& reason, int sipStatus,
+                                    const std::string& idempotencyKey);
+    webhook::WebhookResponse accept(Call& call);
+    std::optional<std::string> resolveTenant(Call& call);
+    void saveRecord(const tenants::CallRecord& record);
+    void storeError(const std::string& tenantId, const char* operation, const tenants::StoreError& error);
+
+    PipelineServices services_;
+    PipelineOptions options_;
+    // Last known number -> tenant answers, so calls still route while the store is down (the
+    // spec's downtime fallback needs a tenant to fall back for).
+    std::mutex routesMutex_;
+    std::unordered_map<std::string, std::string> lastKnownRoutes_;
+};
+
+// realtime.call.ended / hangup / hungup: release the slot, record the end, close the session.
+class CallEndedHandler final : public webhook::WebhookEventHandler {
+public:
+    CallEndedHandler(tenants::TenantStore& store, CallLedger& ledger, SessionLauncher& sessions,
+                     metrics::MetricsRegistry& metrics, const Clock& clock);
+    webhook::WebhookResponse handle(const webhook::WebhookEvent& event) override;
+
+private:
+    tenants::TenantStore& store_;
+    CallLedger& ledger_;
+    SessionLauncher& sessions_;
+    metrics::MetricsRegistry& metrics_;
+    const Clock& clock_;
+};
+
+} // namespace sideband::calls

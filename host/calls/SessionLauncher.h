@@ -1,0 +1,35 @@
+#pragma once
+
+#include "plugins/CallTools.h"
+#include "tenants/TenantStore.h"
+
+#include <memory>
+#include <string>
+
+namespace sideband::calls {
+
+// Everything a call's sideband session needs, decided by the incoming-call pipeline.
+struct AcceptedCall {
+    std::string callId;
+    std::string webhookId;
+    std::string tenantId;
+    std::string caller;
+    std::string dialed;
+    tenants::Instructions instructions;
+    tenants::TenantConfig config;
+    std::shared_ptr<plugins::CallTools> tools; // null: the call runs without tools
+    bool fallback = false;
+};
+
+// Starts and stops sideband sessions. launch() returns at once (the webhook must be answered
+// fast); the launcher owns the call's ledger slot from then on: it promotes it when the session
+// starts and releases it when the session fails to start or ends.
+class SessionLauncher {
+public:
+    virtual ~SessionLauncher() = default;
+    virtual void launch(AcceptedCall call) = 0;
+    // An ended/hangup webhook: close the call's session if there is one.
+    virtual void endCall(const std::string& callId, const std::string& reason) = 0;
+};
+
+} // namespace sideband::calls

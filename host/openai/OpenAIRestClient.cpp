@@ -1,0 +1,147 @@
+#include "openai/OpenAIRestClient.h"
+
+#include "core/Json.h"
+
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/SSLManager.h>
+#include <Poco/StreamCopier.h>
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+namespace sideband::openai {
+namespace {
+
+constexpr std::size_t kMaxIdleConnections = 32;
+
+bool retryable(int status) { return status == 0 || status == 429 || status >= 500; }
+
+} // namespace
+
+Poco::Net::Context::Ptr makeVerifyingClientContext(const std::string& caFile) {
+    Poco::Net::initializeSSL();
+    Poco::Net::Context::Params params;
+    params.verificationMode = Poco::Net::Context::VERIFY_STRICT;
+    params.loadDefaultCAs = true;
+    params.caLocation = caFile;
+    params.cipherList = "HIGH:!aNULL:!MD5:!RC4";
+    Poco::Net::Context::Ptr context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
+    context->enableExtendedCertificateVerification(true); // the host name must match the certificate
+    context->disableProtocols(Poco::Net::Context::PROTO_SSLV2 | Poco::Net::Context::PROTO_SSLV3 |
+                              Poco::Net::Context::PROTO_TLSV1 | Poco::Net::Context::PROTO_TLSV1_1);
+    return context;
+}
+
+OpenAIRestClient::OpenAIRestClient(RestClientOptions options) : options_(std::move(options)), base_(options_.baseUrl) {
+    if (base_.getScheme() == "https") {
+        context_ = makeVerifyingClientContext(options_.caFile);
+    } else if (base_.getScheme() != "http") {
+        throw std::invalid_argument("OPENAI_BASE_URL must be an http(s) URL");
+    }
+}
+
+OpenAIRestClient::~OpenAIRestClient() = default;
+
+std::unique_ptr<Poco::Net::HTTPClientSession> OpenAIRestClient::acquire() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!idle_.empty()) {
+            auto session = std::move(idle_.back());
+            idle_.pop_back();
+            return session;
+        }
+    }
+    std::unique_ptr<Poco::Net::HTTPClientSession> session;
+    if (context_)
+        session = std::make_unique<Poco::Net::HTTPSClientSession>(base_.getHost(), base_.getPort(), context_);
+    else
+        session = std::make_unique<Poco::Net::HTTPClientSession>(base_.getHost(), base_.getPort());
+    session->setKeepAlive(true);
+    return session;
+}
+
+void OpenAIRestClient::recycle(std::unique_ptr<Poco::Net::HTTPClientSession> session) {
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(session));
+}
+
+RestResult OpenAIRestClient::post(const std::string& callId, const std::string& action, const std::string& body,
+                                  const std::string& idempotencyKey) {
+    std::string encodedId;
+    Poco::URI::encode(callId, "/?#%&+ ", encodedId);
+    const std::string path = base_.getPath() + "/realtime/calls/" + encodedId + "/" + action;
+    const auto deadline = std::chrono::steady_clock::now() + options_.totalTimeout;
+    auto backoff = options_.backoff;
+
+    RestResult result;
+    for (int attempt = 0; attempt <= options_.retries; ++attempt) {
+        const auto remaining =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (remaining.count() <= 0) break;
+        ++result.attempts;
+        auto session = acquire();
+        session->setTimeout(Poco::Timespan(std::min(options_.connectTimeout, remaining).count() * 1000),
+                            Poco::Timespan(remaining.count() * 1000), Poco::Timespan(remaining.count() * 1000));
+        try {
+            Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, path, Poco::Net::HTTPMessage::HTTP_1_1);
+            request.set("Authorization", "Bearer " + options_.apiKey);
+            request.set("Idempotency-Key", idempotencyKey);
+            request.set("User-Agent", "sideband/0.1");
+            request.setContentType("application/json");
+            request.setContentLength64(static_cast<Poco::Int64>(body.size()));
+            request.setKeepAlive(true);
+            session->sendRequest(request) << body;
+            Poco::Net::HTTPResponse response;
+            std::string answer;
+            Poco::StreamCopier::copyToString(session->receiveResponse(response), answer);
+            result.status = response.getStatus();
+            result.error.clear();
+            if (response.getKeepAlive()) recycle(std::move(session));
+            if (!retryable(result.status)) break;
+            result.error = "HTTP " + std::to_string(result.status) + ": " + answer.substr(0, 200);
+        } catch (const Poco::Exception& e) {
+            // A stale pooled connection fails here too; the retry opens a fresh one.
+            result.status = 0;
+            result.error = e.displayText();
+        }
+        if (attempt < options_.retries) {
+            const auto wait = std::min(backoff, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    deadline - std::chrono::steady_clock::now()));
+            if (wait.count() > 0) std::this_thread::sleep_for(wait);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+        }
+    }
+    if (!result.ok() && result.error.empty()) result.error = "HTTP " + std::to_string(result.status);
+    if (result.status == 0 && result.attempts > 0 && result.error.empty()) result.error = "timed out";
+    if (!result.ok())
+        spdlog::warn("openai {} call={} failed after {} attempt(s): {}", action, callId, result.attempts, result.error);
+    return result;
+}
+
+RestResult OpenAIRestClient::accept(const std::string& callId, const std::string& session,
+                                    const std::string& idempotencyKey) {
+    return post(callId, "accept", session, idempotencyKey);
+}
+
+RestResult OpenAIRestClient::reject(const std::string& callId, int sipStatus, const std::string& idempotencyKey) {
+    auto body = json::object();
+    body->set("status_code", sipStatus);
+    return post(callId, "reject", json::stringify(body), idempotencyKey);
+}
+
+RestResult OpenAIRestClient::refer(const std::string& callId, const std::string& targetUri,
+                                   const std::string& idempotencyKey) {
+    auto body = json::object();
+    body->set("target_uri", targetUri);
+    return post(callId, "refer", json::stringify(body), idempotencyKey);
+}
+
+RestResult OpenAIRestClient::hangup(const std::string& callId, const std::string& idempotencyKey) {
+    return post(callId, "hangup", "{}", idempotencyKey);
+}
+
+} // namespace sideband::openai

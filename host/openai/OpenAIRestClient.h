@@ -1,0 +1,58 @@
+#pragma once
+
+#include "openai/CallControl.h"
+
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/URI.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace sideband::openai {
+
+struct RestClientOptions {
+    std::string baseUrl = "https://api.openai.com/v1";
+    std::string apiKey;
+    std::string caFile; // extra trusted CA (e.g. the simulator's test CA), on top of the system store
+    std::chrono::milliseconds connectTimeout{2000};
+    std::chrono::milliseconds totalTimeout{5000}; // the whole operation, retries included
+    int retries = 2;                              // extra attempts after the first
+    std::chrono::milliseconds backoff{100};       // doubled per retry, capped at 1 s
+};
+
+// Builds the TLS client context every OpenAI connection uses: the server certificate is always
+// verified (system store plus the optional CA file) and so is its host name.
+Poco::Net::Context::Ptr makeVerifyingClientContext(const std::string& caFile);
+
+// Call control over Poco's HTTP(S) client. Connections are kept alive and reused from a small
+// pool; connection errors, 429 and 5xx are retried with bounded backoff and the same
+// Idempotency-Key; a 404 is final (the caller is gone).
+class OpenAIRestClient final : public CallControl {
+public:
+    explicit OpenAIRestClient(RestClientOptions options);
+    ~OpenAIRestClient() override;
+
+    RestResult accept(const std::string& callId, const std::string& session,
+                      const std::string& idempotencyKey) override;
+    RestResult reject(const std::string& callId, int sipStatus, const std::string& idempotencyKey) override;
+    RestResult refer(const std::string& callId, const std::string& targetUri,
+                     const std::string& idempotencyKey) override;
+    RestResult hangup(const std::string& callId, const std::string& idempotencyKey) override;
+
+private:
+    RestResult post(const std::string& callId, const std::string& action, const std::string& body,
+                    const std::string& idempotencyKey);
+    std::unique_ptr<Poco::Net::HTTPClientSession> acquire();
+    void recycle(std::unique_ptr<Poco::Net::HTTPClientSession> session);
+
+    RestClientOptions options_;
+    Poco::URI base_;
+    Poco::Net::Context::Ptr context_;
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<Poco::Net::HTTPClientSession>> idle_;
+};
+
+} // namespace sideband::openai

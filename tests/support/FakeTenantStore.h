@@ -1,0 +1,94 @@
+#pragma once
+
+#include "tenants/TenantStore.h"
+
+#include <map>
+#include <mutex>
+
+namespace sideband::testing {
+
+// An in-memory TenantStore whose failures are switchable, for pipeline tests.
+class FakeTenantStore final : public tenants::TenantStore {
+public:
+    struct Tenant {
+        bool enabled = true;
+        std::optional<int> callLimit;
+        std::optional<tenants::Instructions> instructions;
+        std::string configJson = "{}";
+    };
+
+    void addTenant(const std::string& id, const std::string& number, Tenant tenant) {
+        std::lock_guard lock(mutex_);
+        tenants_[id] = std::move(tenant);
+        numbers_[number] = id;
+    }
+    void setUnavailable(bool down) { unavailable_ = down; }
+    void setUnavailableFor(const std::string& operation) { unavailableOperation_ = operation; }
+
+    std::optional<std::string> tenantForNumber(const std::string& e164) override {
+        fail("resolve");
+        std::lock_guard lock(mutex_);
+        auto it = numbers_.find(e164);
+        if (it == numbers_.end()) return std::nullopt;
+        return it->second;
+    }
+    tenants::Instructions instructions(const std::string& tenantId) override {
+        fail("instructions");
+        std::lock_guard lock(mutex_);
+        const auto& tenant = find(tenantId);
+        if (!tenant.instructions || tenant.instructions->prompt.empty())
+            throw tenants::StoreError(tenants::StoreErrorCode::InstructionsMissing, "no instructions for " + tenantId);
+        return *tenant.instructions;
+    }
+    tenants::TenantConfig config(const std::string& tenantId) override;
+    void upsertTenant(const tenants::TenantDefinition&) override {}
+    std::vector<tenants::TenantDefinition> listTenants() override { return {}; }
+    void saveCall(const tenants::CallRecord& record) override {
+        fail("save_call");
+        std::lock_guard lock(mutex_);
+        calls_[record.callId] = record;
+    }
+    void recordCallEnded(const std::string& callId, const std::string& reason,
+                         tenants::CallRecord::time_point endedAt) override {
+        fail("record_end");
+        std::lock_guard lock(mutex_);
+        calls_[callId].endReason = reason;
+        calls_[callId].endedAt = endedAt;
+    }
+    std::optional<tenants::CallRecord> findCall(const std::string& callId) override {
+        std::lock_guard lock(mutex_);
+        auto it = calls_.find(callId);
+        if (it == calls_.end()) return std::nullopt;
+        return it->second;
+    }
+    void appendTranscript(const std::string& callId, const tenants::TranscriptLine& line) override {
+        std::lock_guard lock(mutex_);
+        transcripts_[callId].push_back(line);
+    }
+    std::vector<tenants::TranscriptLine> transcript(const std::string& callId) override {
+        std::lock_guard lock(mutex_);
+        return transcripts_[callId];
+    }
+
+private:
+    void fail(const std::string& operation) {
+        if (unavailable_ || unavailableOperation_ == operation)
+            throw tenants::StoreError(tenants::StoreErrorCode::Unavailable, "database is down (" + operation + ")");
+    }
+    const Tenant& find(const std::string& tenantId) {
+        auto it = tenants_.find(tenantId);
+        if (it == tenants_.end() || !it->second.enabled)
+            throw tenants::StoreError(tenants::StoreErrorCode::TenantNotConfigured, "tenant not configured: " + tenantId);
+        return it->second;
+    }
+
+    std::mutex mutex_;
+    std::atomic<bool> unavailable_{false};
+    std::string unavailableOperation_;
+    std::map<std::string, Tenant> tenants_;
+    std::map<std::string, std::string> numbers_;
+    std::map<std::string, tenants::CallRecord> calls_;
+    std::map<std::string, std::vector<tenants::TranscriptLine>> transcripts_;
+};
+
+} // namespace sideband::testing
