@@ -1,0 +1,60 @@
+#pragma once
+
+#include "plugins/CallTools.h"
+#include "sideband/sdk/loader/PluginLibrary.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace sideband::plugins {
+
+using LoadedPluginPtr = std::shared_ptr<const sdk::loader::LoadedPlugin>;
+
+// A plugin that could not be loaded for a tenant: one line naming tenant, file and cause.
+class PluginLoadError : public ToolBuildError {
+public:
+    PluginLoadError(sdk::loader::LoadFailure reason, const std::string& message)
+        : ToolBuildError(message), reason_(reason) {}
+    sdk::loader::LoadFailure reason() const { return reason_; }
+    const char* reasonName() const { return sdk::loader::reasonName(reason_); }
+
+private:
+    sdk::loader::LoadFailure reason_;
+};
+
+// Loads tenant plugins from the plugin directory (SIDEBAND_PLUGIN_DIR) and caches them by path, so
+// a plugin is loaded once and shared by every call that uses it. Thread-safe.
+//
+// Reload: reloadAll() empties the cache, so the next call loads the file as it is now - as a new
+// library instance (sdk::loader::loadPlugin loads a private copy per load). Calls in progress hold
+// their LoadedPluginPtr and keep the old library mapped until they end; nothing is unloaded under them.
+class PluginLoader {
+public:
+    // `copyDirectory`: where private copies are written before dlopen (empty: a 0700 temp directory).
+    explicit PluginLoader(std::string pluginDirectory, std::string copyDirectory = {});
+
+    // Throws sdk::loader::LoadError. `fileName` is relative to the plugin directory; anything that
+    // resolves outside it (absolute paths, "..", symlinks pointing out) is refused. A non-empty pin is
+    // checked against the bytes loaded, also for a cached plugin.
+    LoadedPluginPtr load(const std::string& fileName, const std::string& sha256Pin = {});
+
+    void reloadAll();
+
+    // The absolute path `fileName` names, or LoadError(OutsidePluginDir / FileMissing).
+    std::string resolve(const std::string& fileName) const;
+    const std::string& directory() const { return directory_; }
+    std::size_t cachedCount() const;
+    std::uint64_t generation() const;
+
+private:
+    std::string directory_;
+    std::string copyDirectory_;
+    mutable std::mutex mutex_;
+    std::map<std::string, LoadedPluginPtr> cache_;
+    std::uint64_t generation_ = 1;
+};
+
+} // namespace sideband::plugins

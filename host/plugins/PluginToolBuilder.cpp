@@ -1,0 +1,63 @@
+#include "plugins/PluginToolBuilder.h"
+
+#include "metrics/SidebandMetrics.h"
+#include "plugins/PluginCallTools.h"
+
+#include <spdlog/spdlog.h>
+
+namespace sideband::plugins {
+
+PluginToolBuilder::PluginToolBuilder(std::string pluginDirectory, metrics::MetricsRegistry& metrics,
+                                     std::size_t toolThreads, std::string copyDirectory)
+    : loader_(std::move(pluginDirectory), std::move(copyDirectory)), metrics_(metrics),
+      executor_(std::make_shared<ToolExecutor>(toolThreads)) {}
+
+std::chrono::milliseconds PluginToolBuilder::toolTimeout(const tenants::TenantConfig& tenant) {
+    if (!tenant.settings || !tenant.settings->has("tool_timeout_ms")) return kDefaultToolTimeout;
+    try {
+        auto value = tenant.settings->get("tool_timeout_ms");
+        if (value.isNumeric()) {
+            auto ms = value.convert<double>();
+            if (ms >= 1 && ms <= 24 * 3600 * 1000.0) return std::chrono::milliseconds(static_cast<long long>(ms));
+        }
+    } catch (const std::exception&) {
+    }
+    spdlog::warn("tenant {}: tool_timeout_ms is not a positive number of milliseconds; using {} ms", tenant.tenantId,
+                 kDefaultToolTimeout.count());
+    return kDefaultToolTimeout;
+}
+
+std::shared_ptr<CallTools> PluginToolBuilder::build(const tenants::TenantConfig& tenant, const CallInfo& call,
+                                                    std::shared_ptr<CallActions> actions) {
+    LoadedPluginPtr plugin;
+    if (!tenant.plugin.empty()) {
+        try {
+            plugin = loader_.load(tenant.plugin, tenant.pluginSha256);
+        } catch (const sdk::loader::LoadError& e) {
+            spdlog::error("plugin load failed: tenant={} plugin={} reason={}: {}", tenant.tenantId, tenant.plugin,
+                          sdk::loader::reasonName(e.reason()), e.what());
+            try {
+                metrics_.increment(metrics::name::kPluginLoadFailures,
+                                   {{"tenant", tenant.tenantId}, {"reason", sdk::loader::reasonName(e.reason())}});
+            } catch (const std::exception&) {
+            }
+            throw PluginLoadError(e.reason(), "tenant " + tenant.tenantId + ": plugin " + tenant.plugin + ": " + e.what());
+        } catch (const std::exception& e) {
+            // Anything else (disk full writing the private copy, ...) is still a refused plugin, not a dead call.
+            spdlog::error("plugin load failed: tenant={} plugin={}: {}", tenant.tenantId, tenant.plugin, e.what());
+            throw PluginLoadError(sdk::loader::LoadFailure::FileMissing,
+                                  "tenant " + tenant.tenantId + ": plugin " + tenant.plugin + ": " + e.what());
+        }
+    }
+    auto context = std::make_unique<HostCallContext>(tenant, call, std::move(actions),
+                                                     plugin ? plugin->path : std::string("(none)"));
+    return std::make_shared<PluginCallTools>(std::move(plugin), std::move(context), executor_, metrics_,
+                                             toolTimeout(tenant));
+}
+
+void PluginToolBuilder::reloadAll() {
+    loader_.reloadAll();
+    spdlog::info("plugins reloaded: new calls load the files in {} as they are now", loader_.directory());
+}
+
+} // namespace sideband::plugins

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <Poco/Data/Session.h>
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace appointments {
+
+struct Slot {
+    std::string id; // "2030-01-07T09:00"
+    std::string date;
+    std::string time;
+};
+
+struct Booking {
+    std::string id;
+    std::string slotId;
+    std::string name;
+    std::string phone;
+    std::string status; // booked | cancelled
+};
+
+// One tenant's appointment book in its own SQLite file. Thread-safe (one connection, one mutex):
+// tool calls of concurrent calls for the same tenant are serialized, and the conditional UPDATE
+// keeps a slot from being booked twice even by another process sharing the file.
+class AppointmentBook {
+public:
+    // Creates the schema and, if there are no slots yet, seeds weekday slots 09:00-16:00 for
+    // `seedDays` days from `seedStart` (YYYY-MM-DD).
+    AppointmentBook(const std::string& path, const std::string& seedStart, int seedDays);
+
+    std::vector<Slot> freeSlots(const std::string& date, std::size_t limit);
+    std::vector<Slot> freeSlotsFrom(const std::string& date, std::size_t limit);
+    std::optional<Slot> slot(const std::string& slotId);
+
+    enum class BookResult { Booked, NoSuchSlot, SlotTaken };
+    BookResult book(const std::string& slotId, const Booking& booking);
+
+    enum class CancelResult { Cancelled, NoSuchBooking, AlreadyCancelled };
+    CancelResult cancel(const std::string& bookingId, Booking* cancelled);
+
+private:
+    std::mutex mutex_;
+    Poco::Data::Session session_;
+};
+
+} // namespace appointments
