@@ -2,6 +2,9 @@
 
 #include "core/Json.h"
 #include "metrics/SidebandMetrics.h"
+#include "openai/OpenAIRestClient.h"
+#include "plugins/PluginToolBuilder.h"
+#include "tenants/TenantStoreFactory.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,15 +12,7 @@ namespace sideband {
 namespace {
 
 constexpr std::size_t kMaxWebhookBody = 1024 * 1024;
-
-// Until the call pipeline is plugged in, call events are acknowledged and logged.
-class AcknowledgeHandler final : public webhook::WebhookEventHandler {
-public:
-    webhook::WebhookResponse handle(const webhook::WebhookEvent& event) override {
-        spdlog::info("{} call={}", event.type, event.callId);
-        return webhook::WebhookResponse::ok();
-    }
-};
+constexpr auto kSweepInterval = std::chrono::seconds(5);
 
 http::ListenerOptions listenerOptions(const Settings& settings, const std::string& address) {
     http::ListenerOptions options;
@@ -25,6 +20,37 @@ http::ListenerOptions listenerOptions(const Settings& settings, const std::strin
     options.tlsCertFile = settings.tlsCert;
     options.tlsKeyFile = settings.tlsKey;
     options.threads = settings.httpThreads;
+    return options;
+}
+
+openai::RestClientOptions restOptions(const Settings& s) {
+    openai::RestClientOptions options;
+    options.baseUrl = s.openaiBaseUrl;
+    options.apiKey = s.openaiApiKey;
+    options.caFile = s.openaiCaFile;
+    options.connectTimeout = std::chrono::milliseconds(s.openaiConnectTimeoutMs);
+    options.totalTimeout = std::chrono::milliseconds(s.openaiTimeoutMs);
+    options.retries = s.openaiRetries;
+    return options;
+}
+
+sessions::SessionOptions sessionOptions(const Settings& s) {
+    sessions::SessionOptions options;
+    options.baseUrl = s.openaiBaseUrl;
+    options.apiKey = s.openaiApiKey;
+    options.caFile = s.openaiCaFile;
+    options.connectTimeout = std::chrono::milliseconds(s.openaiConnectTimeoutMs);
+    return options;
+}
+
+calls::PipelineOptions pipelineOptions(const Settings& s) {
+    calls::PipelineOptions options;
+    options.maxConcurrentCalls = s.maxConcurrentCalls;
+    options.maxConcurrentCallsPerTenant = s.maxConcurrentCallsPerTenant;
+    options.downtimePrompt = s.downtimePrompt;
+    options.downtimeGreeting = s.downtimeGreeting;
+    options.rejectStatusCapacity = s.rejectStatusCapacity;
+    options.rejectStatusOther = s.rejectStatusOther;
     return options;
 }
 
@@ -37,11 +63,7 @@ Host::Host(const Settings& settings, const Clock& clock)
       deduplicator_(clock),
       webhooks_(verifier_, deduplicator_, router_, metrics_) {
     metrics::declareSidebandMetrics(metrics_);
-    auto acknowledge = std::make_shared<AcknowledgeHandler>();
-    for (const char* type : {webhook::event_type::kCallIncoming, webhook::event_type::kCallEnded,
-                             webhook::event_type::kCallHangup, webhook::event_type::kCallHungup})
-        router_.add(type, acknowledge);
-
+    // Listeners first: a bad address or TLS file is reported before anything touches the store.
     const bool separateMetrics = !settings.metricsListen.empty();
     server_ = std::make_unique<http::HttpServer>(listenerOptions(settings, settings.listen),
                                                  buildRoutes(!separateMetrics));
@@ -54,9 +76,55 @@ Host::Host(const Settings& settings, const Clock& clock)
         routes->add("GET", "/metrics", metricsEndpoint());
         metricsServer_ = std::make_unique<http::HttpServer>(options, routes);
     }
+
+    store_ = tenants::openTenantStore(settings.database);
+    ledger_ = std::make_unique<calls::InMemoryCallLedger>(clock);
+    callControl_ = std::make_unique<openai::OpenAIRestClient>(restOptions(settings));
+    toolBuilder_ = std::make_unique<plugins::PluginToolBuilder>(settings.pluginDir, metrics_,
+                                                                static_cast<std::size_t>(settings.toolThreads));
+    sessions_ = std::make_unique<sessions::SessionManager>(sessionOptions(settings), *ledger_, *store_, metrics_, clock);
+    declareLiveMetrics();
+
+    incoming_ = std::make_shared<calls::IncomingCallHandler>(
+        calls::PipelineServices{*store_, *ledger_, *callControl_, toolBuilder_.get(), *sessions_, metrics_, clock},
+        pipelineOptions(settings));
+    router_.add(webhook::event_type::kCallIncoming, incoming_);
+    auto ended = std::make_shared<calls::CallEndedHandler>(*store_, *ledger_, *sessions_, metrics_, clock);
+    for (const char* type :
+         {webhook::event_type::kCallEnded, webhook::event_type::kCallHangup, webhook::event_type::kCallHungup})
+        router_.add(type, ended);
+
 }
 
 Host::~Host() { stop(); }
+
+void Host::declareLiveMetrics() {
+    auto perTenant = [this](bool active) {
+        return [this, active] {
+            std::vector<metrics::MetricsRegistry::GaugeSample> samples;
+            for (const auto& [tenant, counts] : ledger_->byTenant())
+                samples.push_back({{{"tenant", tenant}}, double(active ? counts.active : counts.pending)});
+            return samples;
+        };
+    };
+    metrics_.declareGauge(metrics::name::kCallsActive, "Calls in progress, per tenant.", perTenant(true));
+    metrics_.declareGauge(metrics::name::kCallsPending, "Calls reserved but not yet in progress, per tenant.",
+                          perTenant(false));
+    metrics_.declareGauge(metrics::name::kCallsActiveAll, "Calls in progress, all tenants.", [this] {
+        return std::vector<metrics::MetricsRegistry::GaugeSample>{{{}, double(ledger_->total().active)}};
+    });
+    metrics_.declareGauge(metrics::name::kCallsPendingAll, "Calls reserved but not yet in progress, all tenants.",
+                          [this] {
+                              return std::vector<metrics::MetricsRegistry::GaugeSample>{
+                                  {{}, double(ledger_->total().pending)}};
+                          });
+    const double global = settings_.maxConcurrentCalls;
+    const double perTenantDefault = settings_.maxConcurrentCallsPerTenant.value_or(settings_.maxConcurrentCalls);
+    metrics_.declareGauge(metrics::name::kCapacityLimit, "Concurrent call limits.", [global, perTenantDefault] {
+        return std::vector<metrics::MetricsRegistry::GaugeSample>{{{{"scope", "global"}}, global},
+                                                                  {{{"scope", "tenant_default"}}, perTenantDefault}};
+    });
+}
 
 std::shared_ptr<http::Routes> Host::buildRoutes(bool includeMetrics) {
     auto routes = std::make_shared<http::Routes>();
@@ -94,15 +162,59 @@ http::Endpoint Host::metricsEndpoint() {
 void Host::start() {
     server_->start();
     if (metricsServer_) metricsServer_->start();
+    sweeper_ = std::thread([this] { sweepLoop(); });
     ready_ = true;
     spdlog::info("sideband-host listening on {} ({}), port {}", settings_.listen, server_->tls() ? "https" : "http",
                  server_->port());
 }
 
+std::size_t Host::drain(std::chrono::milliseconds deadline) {
+    ready_ = false;
+    incoming_->setDraining(true);
+    const auto open = sessions_->activeSessions();
+    spdlog::info("draining: {} call(s) in progress, deadline {} s", open,
+                 std::chrono::duration_cast<std::chrono::seconds>(deadline).count());
+    if (sessions_->waitUntilIdle(deadline)) return 0;
+    const auto left = sessions_->activeSessions();
+    spdlog::warn("drain deadline passed with {} call(s) in progress; closing them", left);
+    return left;
+}
+
+void Host::reload() {
+    toolBuilder_->reloadAll();
+    spdlog::info("reloaded: new calls use the plugin files as they are now");
+}
+
 void Host::stop() {
+    if (stopped_.exchange(true)) return;
     ready_ = false;
     if (metricsServer_) metricsServer_->stop();
     if (server_) server_->stop();
+    {
+        std::lock_guard lock(sweepMutex_);
+        sweepWake_.notify_all();
+    }
+    if (sweeper_.joinable()) sweeper_.join();
+    if (sessions_) sessions_->stop();
+}
+
+void Host::sweepLoop() {
+    std::unique_lock lock(sweepMutex_);
+    while (!stopped_) {
+        sweepWake_.wait_for(lock, kSweepInterval);
+        if (stopped_) break;
+        for (const auto& swept : ledger_->sweep(std::chrono::seconds(settings_.pendingTimeoutSeconds),
+                                                std::chrono::seconds(settings_.maxCallSeconds))) {
+            spdlog::warn("call={} tenant={} slot freed by the sweeper: {}", swept.callId, swept.tenantId, swept.reason);
+            metrics_.increment(metrics::name::kCallsEnded, {{"tenant", swept.tenantId}, {"reason", swept.reason}});
+            sessions_->endCall(swept.callId, swept.reason);
+            try {
+                store_->recordCallEnded(swept.callId, swept.reason, clock_.now());
+            } catch (const tenants::StoreError& e) {
+                spdlog::error("call={} cannot record the sweep: {}", swept.callId, e.what());
+            }
+        }
+    }
 }
 
 } // namespace sideband

@@ -1,29 +1,46 @@
 #pragma once
 
 #include "app/Settings.h"
+#include "calls/CallLedger.h"
+#include "calls/CallPipeline.h"
 #include "core/Clock.h"
 #include "http/HttpServer.h"
 #include "metrics/MetricsRegistry.h"
+#include "openai/CallControl.h"
+#include "plugins/CallTools.h"
+#include "sessions/SessionManager.h"
+#include "tenants/TenantStore.h"
 #include "webhook/WebhookDeduplicator.h"
 #include "webhook/WebhookRouter.h"
 #include "webhook/WebhookService.h"
 #include "webhook/WebhookSignature.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <thread>
+
+namespace sideband::plugins {
+class PluginToolBuilder;
+}
 
 namespace sideband {
 
 // The whole server, assembled from Settings: what `sideband-host` runs and what integration tests
-// start in-process on a free port. Construction binds the listeners (and throws a readable
-// message when it cannot); start() begins serving.
+// start in-process on a free port. Construction opens the store and binds the listeners (and
+// throws a readable message when it cannot); start() begins serving.
 class Host {
 public:
     explicit Host(const Settings& settings, const Clock& clock = SystemClock::instance());
     ~Host();
 
     void start();
+    // Readiness goes false and new calls are rejected as `capacity`; calls in progress go on until
+    // they end or the deadline passes. Returns the number of calls still open at the deadline.
+    std::size_t drain(std::chrono::milliseconds deadline);
     void stop();
+    // SIGHUP: new calls load the plugin files as they are now (tenants are read per call).
+    void reload();
 
     std::uint16_t port() const { return server_->port(); }
     std::uint16_t metricsPort() const { return metricsServer_ ? metricsServer_->port() : port(); }
@@ -31,10 +48,15 @@ public:
 
     metrics::MetricsRegistry& metrics() { return metrics_; }
     webhook::WebhookRouter& router() { return router_; }
+    calls::CallLedger& ledger() { return *ledger_; }
+    tenants::TenantStore& store() { return *store_; }
+    sessions::SessionManager& sessions() { return *sessions_; }
 
 private:
     std::shared_ptr<http::Routes> buildRoutes(bool includeMetrics);
     http::Endpoint metricsEndpoint();
+    void declareLiveMetrics();
+    void sweepLoop();
 
     Settings settings_;
     const Clock& clock_;
@@ -43,9 +65,22 @@ private:
     webhook::InMemoryWebhookDeduplicator deduplicator_;
     webhook::WebhookRouter router_;
     webhook::WebhookService webhooks_;
+
+    std::unique_ptr<tenants::TenantStore> store_;
+    std::unique_ptr<calls::CallLedger> ledger_;
+    std::unique_ptr<openai::CallControl> callControl_;
+    std::unique_ptr<plugins::PluginToolBuilder> toolBuilder_;
+    std::unique_ptr<sessions::SessionManager> sessions_;
+    std::shared_ptr<calls::IncomingCallHandler> incoming_;
+
     std::unique_ptr<http::HttpServer> server_;
     std::unique_ptr<http::HttpServer> metricsServer_;
     std::atomic<bool> ready_{false};
+    std::atomic<bool> stopped_{false};
+
+    std::mutex sweepMutex_;
+    std::condition_variable sweepWake_;
+    std::thread sweeper_;
 };
 
 } // namespace sideband

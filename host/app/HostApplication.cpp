@@ -2,6 +2,7 @@
 
 #include "app/Host.h"
 #include "app/Settings.h"
+#include "app/Signals.h"
 #include "app/SystemdNotify.h"
 #include "core/Logging.h"
 
@@ -11,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <iostream>
 
 namespace sideband {
@@ -68,9 +70,15 @@ int HostApplication::main(const std::vector<std::string>&) {
         return EXIT_SOFTWARE;
     }
     systemd::notifyReady("serving on " + settings.listen); // Type=notify: listeners are bound
-    waitForTerminationRequest();
-    spdlog::info("termination requested, stopping");
+    for (;;) {
+        const int signo = signals::waitForSignal();
+        if (signo != SIGHUP) break;
+        spdlog::info("SIGHUP: reloading plugins");
+        host->reload();
+    }
+    spdlog::info("termination requested: draining (up to {} s)", settings.drainSeconds);
     systemd::notifyStopping();
+    host->drain(std::chrono::seconds(settings.drainSeconds));
     host->stop();
     spdlog::info("stopped");
     return EXIT_OK;

@@ -2,10 +2,9 @@
 
 #include "core/Json.h"
 #include "metrics/SidebandMetrics.h"
+#include "openai/RealtimeEvents.h"
 #include "openai/RestCallActions.h"
 #include "sip/SipHeaderParser.h"
-
-#include <Poco/JSON/Array.h>
 
 #include <spdlog/spdlog.h>
 
@@ -32,44 +31,6 @@ WebhookResponse rejected(const std::string& reason) {
 
 WebhookResponse duplicateCall() {
     return {200, R"({"ok":true,"duplicate_call_id":true,"reason":"already_accepted"})"};
-}
-
-std::string text(const Poco::JSON::Object::Ptr& object, const std::string& key, const std::string& fallback) {
-    if (!object || !object->has(key) || !object->get(key).isString()) return fallback;
-    return object->getValue<std::string>(key);
-}
-
-// The accept body: a realtime session object. "type":"realtime" is required (without it the API
-// answers 200 and the call then dies); audio formats are left out for SIP (codec is negotiated).
-std::string acceptBody(const AcceptedCall& call, const std::string& defaultModel) {
-    auto session = json::object();
-    session->set("type", "realtime");
-    session->set("model", text(call.config.settings, "model", defaultModel));
-    session->set("instructions", call.instructions.prompt);
-    if (call.tools) {
-        Poco::JSON::Array::Ptr tools = new Poco::JSON::Array;
-        for (const auto& spec : call.tools->tools()) {
-            auto tool = json::object();
-            tool->set("type", "function");
-            tool->set("name", spec.name);
-            tool->set("description", spec.description);
-            tool->set("parameters", spec.parameters ? spec.parameters : json::object());
-            tools->add(tool);
-        }
-        if (tools->size() > 0) {
-            session->set("tools", tools);
-            session->set("tool_choice", "auto");
-        }
-    }
-    const auto voice = text(call.config.settings, "voice", "");
-    if (!voice.empty()) {
-        auto output = json::object();
-        output->set("voice", voice);
-        auto audio = json::object();
-        audio->set("output", output);
-        session->set("audio", audio);
-    }
-    return json::stringify(session);
 }
 
 } // namespace
@@ -118,6 +79,7 @@ WebhookResponse IncomingCallHandler::handle(const webhook::WebhookEvent& event) 
         configError = e;
     }
 
+    if (draining_) return reject(call, "capacity", options_.rejectStatusCapacity, "reject_" + event.id);
     CallLedger::Limits limits;
     limits.global = options_.maxConcurrentCalls;
     limits.tenant = options_.maxConcurrentCallsPerTenant.value_or(options_.maxConcurrentCalls);
@@ -233,7 +195,7 @@ WebhookResponse IncomingCallHandler::accept(Call& call) {
     }
 
     const auto started = std::chrono::steady_clock::now();
-    const auto result = services_.callControl.accept(record.callId, acceptBody(accepted, options_.defaultModel),
+    const auto result = services_.callControl.accept(record.callId, openai::realtime::acceptBody(accepted, options_.defaultModel),
                                                      "accept_" + record.webhookId);
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
     services_.metrics.observe(metrics::name::kAcceptSeconds, elapsed.count());

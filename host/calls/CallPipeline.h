@@ -9,6 +9,7 @@
 #include "tenants/TenantStore.h"
 #include "webhook/WebhookRouter.h"
 
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -49,6 +50,8 @@ class IncomingCallHandler final : public webhook::WebhookEventHandler {
 public:
     IncomingCallHandler(PipelineServices services, PipelineOptions options);
     webhook::WebhookResponse handle(const webhook::WebhookEvent& event) override;
+    // While draining, new calls are rejected as `capacity` (SIP 486 does not strand the caller).
+    void setDraining(bool draining) { draining_ = draining; }
 
 private:
     struct Call;
@@ -61,6 +64,7 @@ private:
 
     PipelineServices services_;
     PipelineOptions options_;
+    std::atomic<bool> draining_{false};
     // Last known number -> tenant answers, so calls still route while the store is down (the
     // spec's downtime fallback needs a tenant to fall back for).
     std::mutex routesMutex_;

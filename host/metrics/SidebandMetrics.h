@@ -21,6 +21,8 @@ inline constexpr const char* kPluginLoadFailures = "sideband_plugin_load_failure
 inline constexpr const char* kSessions = "sideband_sessions_total";                 // outcome
 inline constexpr const char* kCallsActive = "sideband_calls_active";                // tenant
 inline constexpr const char* kCallsPending = "sideband_calls_pending";              // tenant
+inline constexpr const char* kCallsActiveAll = "sideband_calls_active_all";         // (none)
+inline constexpr const char* kCallsPendingAll = "sideband_calls_pending_all";       // (none)
 inline constexpr const char* kCapacityLimit = "sideband_capacity_limit";            // scope
 } // namespace name
 

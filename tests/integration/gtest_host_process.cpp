@@ -22,7 +22,11 @@ const std::string kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const std::string kApiKey = "sk-test-DoNotLogMe";
 
 std::map<std::string, std::string> baseEnv(unsigned short port) {
+    static TempDir state;
     return {{"SIDEBAND_LISTEN", "127.0.0.1:" + std::to_string(port)},
+            {"SIDEBAND_DB", "sqlite:" + state.file("sideband.db")},
+            {"SIDEBAND_PLUGIN_DIR", state.path()},
+            {"OPENAI_BASE_URL", "http://127.0.0.1:1/v1"}, // never the internet
             {"SIDEBAND_INSECURE_HTTP", "1"},
             {"OPENAI_WEBHOOK_SECRET", kSecret},
             {"OPENAI_API_KEY", kApiKey},
@@ -88,7 +92,8 @@ TEST(HostProcess, ReadsTheConfigFileAndTheEnvironmentWins) {
                << "OPENAI_WEBHOOK_SECRET = " << kSecret << "\nOPENAI_API_KEY = from-file\n";
     }
     HostProcess host(SIDEBAND_HOST_BINARY, {"--config", dir.file("sideband.conf")},
-                     {{"SIDEBAND_LISTEN", "127.0.0.1:" + std::to_string(envPort)}});
+                     {{"SIDEBAND_LISTEN", "127.0.0.1:" + std::to_string(envPort)},
+                      {"SIDEBAND_DB", "sqlite:" + dir.file("sideband.db")}});
     EXPECT_TRUE(host.waitForHttp(envPort)) << host.output();
     host.signal(SIGTERM);
     EXPECT_EQ(host.wait(), 0);

@@ -29,6 +29,9 @@ protected:
         settings.webhookSecret = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA " + kSecret; // rotation: two secrets
         settings.openaiApiKey = "sk-test";
         settings.httpThreads = 4;
+        settings.database = "sqlite:" + dir_.file("sideband.db");
+        settings.pluginDir = dir_.path();
+        settings.openaiBaseUrl = "http://127.0.0.1:1/v1"; // nothing listens: call control fails at once, locally
         if (GetParam().tls) {
             settings.tlsCert = TestCertificates::shared().certFile();
             settings.tlsKey = TestCertificates::shared().keyFile();
@@ -45,6 +48,7 @@ protected:
         return client_->request("POST", "/api/v1/openai/webhook", body, signedHeaders(kKey, webhookId, body));
     }
 
+    TempDir dir_;
     std::unique_ptr<Host> host_;
     std::unique_ptr<TestHttpClient> client_;
 };
@@ -59,7 +63,7 @@ const std::string kIncoming =
 TEST_P(WebhookEndpointTest, SignedIncomingCallIsAnswered200) {
     const auto r = deliver(kIncoming);
     EXPECT_EQ(r.status, 200);
-    EXPECT_EQ(r.body, R"({"ok":true})");
+    EXPECT_EQ(r.body, R"({"ok":true,"rejected":"tenant_resolve_failed"})"); // no tenant owns the number
     EXPECT_EQ(r.headers.at("content-type"), "application/json");
 }
 
@@ -120,7 +124,7 @@ TEST_P(WebhookEndpointTest, UnsupportedTypeIsIgnored) {
 }
 
 TEST_P(WebhookEndpointTest, RedeliveryIsDeduped) {
-    ASSERT_EQ(deliver(kIncoming).body, R"({"ok":true})");
+    ASSERT_EQ(deliver(kIncoming).status, 200);
     const auto r = deliver(kIncoming);
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, R"({"ok":true,"deduped":true})");

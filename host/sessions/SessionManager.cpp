@@ -1,0 +1,178 @@
+#include "sessions/SessionManager.h"
+
+#include "openai/OpenAIRestClient.h"
+#include "sessions/SidebandSession.h"
+
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+namespace sideband::sessions {
+namespace {
+
+constexpr auto kPollInterval = std::chrono::milliseconds(200);
+
+Poco::URI realtimeSocketUri(const std::string& baseUrl) {
+    Poco::URI uri(baseUrl);
+    if (uri.getScheme() == "https") uri.setScheme("wss");
+    else if (uri.getScheme() == "http") uri.setScheme("ws");
+    else throw std::invalid_argument("OPENAI_BASE_URL must be an http(s) URL");
+    // setScheme keeps the explicit port; the default one follows the new scheme.
+    uri.setPath(uri.getPath() + "/realtime");
+    return uri;
+}
+
+} // namespace
+
+SessionManager::SessionManager(SessionOptions options, calls::CallLedger& ledger, tenants::TenantStore& store,
+                               metrics::MetricsRegistry& metrics, const Clock& clock)
+    : options_(std::move(options)),
+      ledger_(ledger),
+      store_(store),
+      metrics_(metrics),
+      clock_(clock),
+      socketUri_(realtimeSocketUri(options_.baseUrl)) {
+    if (socketUri_.getScheme() == "wss") {
+        context_ = openai::makeVerifyingClientContext(options_.caFile);
+        // Idle calls are the common case: let OpenSSL free a connection's buffers between reads.
+        SSL_CTX_set_mode(context_->sslContext(), SSL_MODE_RELEASE_BUFFERS);
+    }
+    poller_ = std::thread([this] { pollLoop(); });
+    for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { workerLoop(); });
+}
+
+SessionManager::~SessionManager() { stop(); }
+
+void SessionManager::launch(calls::AcceptedCall call) {
+    auto session = std::make_shared<SidebandSession>(*this, std::move(call));
+    {
+        std::lock_guard lock(sessionsMutex_);
+        sessions_[session->callId()] = session;
+    }
+    post([this, session] {
+        if (session->connect()) arm(session);
+    });
+}
+
+void SessionManager::endCall(const std::string& callId, const std::string& reason) {
+    std::shared_ptr<SidebandSession> session;
+    {
+        std::lock_guard lock(sessionsMutex_);
+        auto it = sessions_.find(callId);
+        if (it == sessions_.end()) return;
+        session = it->second;
+    }
+    post([session, reason] { session->close(reason); });
+}
+
+void SessionManager::post(std::function<void()> task) {
+    {
+        std::lock_guard lock(tasksMutex_);
+        tasks_.push_back(std::move(task));
+    }
+    tasksReady_.notify_one();
+}
+
+void SessionManager::arm(const std::shared_ptr<SidebandSession>& session) {
+    const int fd = session->socketFd();
+    if (fd < 0) return;
+    std::lock_guard lock(armedMutex_);
+    if (!running_) return;
+    armed_[fd] = session;
+    pollSet_.add(session->socket(), Poco::Net::PollSet::POLL_READ | Poco::Net::PollSet::POLL_ERROR);
+}
+
+void SessionManager::finished(const std::string& callId, const std::string&) {
+    std::shared_ptr<SidebandSession> session;
+    {
+        std::lock_guard lock(sessionsMutex_);
+        auto it = sessions_.find(callId);
+        if (it != sessions_.end()) {
+            session = it->second;
+            sessions_.erase(it);
+        }
+    }
+    sessionsChanged_.notify_all();
+    if (session && session->socketFd() >= 0) {
+        std::lock_guard lock(armedMutex_);
+        if (armed_.erase(session->socketFd())) pollSet_.remove(session->socket());
+    }
+}
+
+void SessionManager::pollLoop() {
+    while (running_) {
+        Poco::Net::PollSet::SocketModeMap ready;
+        try {
+            ready = pollSet_.poll(Poco::Timespan(std::chrono::microseconds(kPollInterval).count()));
+        } catch (const Poco::Exception& e) {
+            spdlog::error("session poll failed: {}", e.displayText());
+            std::this_thread::sleep_for(kPollInterval);
+            continue;
+        }
+        if (ready.empty() && pollSet_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        for (const auto& [socket, mode] : ready) {
+            std::shared_ptr<SidebandSession> session;
+            {
+                std::lock_guard lock(armedMutex_);
+                auto it = armed_.find(static_cast<int>(socket.impl()->sockfd()));
+                if (it == armed_.end()) continue;
+                session = it->second.lock();
+                armed_.erase(it);
+                pollSet_.remove(socket); // one reader at a time: re-armed after the frame is handled
+            }
+            if (session) post([this, session] {
+                if (session->onReadable()) arm(session);
+            });
+        }
+    }
+}
+
+void SessionManager::workerLoop() {
+    for (;;) {
+        std::function<void()> task;
+        {
+            std::unique_lock lock(tasksMutex_);
+            tasksReady_.wait(lock, [this] { return !tasks_.empty() || !running_; });
+            if (tasks_.empty()) return;
+            task = std::move(tasks_.front());
+            tasks_.pop_front();
+        }
+        try {
+            task();
+        } catch (const std::exception& e) {
+            spdlog::error("session task failed: {}", e.what());
+        }
+    }
+}
+
+void SessionManager::stop() {
+    std::vector<std::shared_ptr<SidebandSession>> open;
+    {
+        std::lock_guard lock(sessionsMutex_);
+        for (const auto& [id, session] : sessions_) open.push_back(session);
+    }
+    for (const auto& session : open) session->close("shutdown");
+    {
+        std::lock_guard lock(armedMutex_);
+        running_ = false;
+    }
+    tasksReady_.notify_all();
+    if (poller_.joinable()) poller_.join();
+    for (auto& worker : workers_)
+        if (worker.joinable()) worker.join();
+    workers_.clear();
+    std::lock_guard lock(armedMutex_);
+    armed_.clear();
+    pollSet_.clear();
+}
+
+std::size_t SessionManager::activeSessions() const {
+    std::lock_guard lock(sessionsMutex_);
+    return sessions_.size();
+}
+
+bool SessionManager::waitUntilIdle(std::chrono::milliseconds deadline) const {
+    std::unique_lock lock(sessionsMutex_);
+    return sessionsChanged_.wait_for(lock, deadline, [this] { return sessions_.empty(); });
+}
+
+} // namespace sideband::sessions

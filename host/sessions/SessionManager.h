@@ -1,0 +1,97 @@
+#pragma once
+
+#include "calls/CallLedger.h"
+#include "calls/SessionLauncher.h"
+#include "core/Clock.h"
+#include "metrics/MetricsRegistry.h"
+#include "tenants/TenantStore.h"
+
+#include <Poco/Net/Context.h>
+#include <Poco/Net/PollSet.h>
+#include <Poco/URI.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace sideband::sessions {
+
+class SidebandSession;
+
+struct SessionOptions {
+    std::string baseUrl = "https://api.openai.com/v1"; // wss/ws follows https/http
+    std::string apiKey;
+    std::string caFile;
+    std::chrono::milliseconds connectTimeout{5000};
+    std::chrono::milliseconds frameTimeout{5000}; // a frame that started must finish within this
+    int workers = 4;
+};
+
+// Runs the sideband WebSocket of every accepted call without a thread per call: one poll thread
+// watches all idle sockets, and a small worker pool reads a frame when one is ready, handles it
+// and re-arms the socket. Connects also run on the workers. Implements the pipeline's
+// SessionLauncher: it owns a launched call's ledger slot until the call ends.
+class SessionManager final : public calls::SessionLauncher {
+public:
+    SessionManager(SessionOptions options, calls::CallLedger& ledger, tenants::TenantStore& store,
+                   metrics::MetricsRegistry& metrics, const Clock& clock);
+    ~SessionManager() override;
+
+    void launch(calls::AcceptedCall call) override;
+    void endCall(const std::string& callId, const std::string& reason) override;
+
+    // Closes every session (reason "shutdown") and stops the threads.
+    void stop();
+    std::size_t activeSessions() const;
+    // Blocks until no session is open or the deadline passes; true when none is left.
+    bool waitUntilIdle(std::chrono::milliseconds deadline) const;
+
+    // For SidebandSession.
+    void post(std::function<void()> task);
+    void arm(const std::shared_ptr<SidebandSession>& session);
+    void finished(const std::string& callId, const std::string& reason);
+    calls::CallLedger& ledger() { return ledger_; }
+    tenants::TenantStore& store() { return store_; }
+    metrics::MetricsRegistry& metrics() { return metrics_; }
+    const Clock& clock() const { return clock_; }
+    const SessionOptions& options() const { return options_; }
+    const Poco::URI& socketUri() const { return socketUri_; }
+    Poco::Net::Context::Ptr tlsContext() const { return context_; }
+
+private:
+    void pollLoop();
+    void workerLoop();
+
+    SessionOptions options_;
+    calls::CallLedger& ledger_;
+    tenants::TenantStore& store_;
+    metrics::MetricsRegistry& metrics_;
+    const Clock& clock_;
+    Poco::URI socketUri_;
+    Poco::Net::Context::Ptr context_;
+
+    mutable std::mutex sessionsMutex_;
+    mutable std::condition_variable sessionsChanged_;
+    std::unordered_map<std::string, std::shared_ptr<SidebandSession>> sessions_;
+
+    Poco::Net::PollSet pollSet_;
+    std::mutex armedMutex_;
+    std::unordered_map<int, std::weak_ptr<SidebandSession>> armed_; // by socket fd
+
+    std::mutex tasksMutex_;
+    std::condition_variable tasksReady_;
+    std::deque<std::function<void()>> tasks_;
+
+    std::atomic<bool> running_{true};
+    std::thread poller_;
+    std::vector<std::thread> workers_;
+};
+
+} // namespace sideband::sessions

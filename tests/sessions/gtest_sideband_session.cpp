@@ -1,0 +1,268 @@
+// Sideband sessions against the Realtime simulator over verified TLS: the session's frames, tool
+// round trips, every way a call ends, and that each releases the call's slot.
+#include "FakeTenantStore.h"
+#include "TestCertificates.h"
+
+#include "RealtimeSimulator.h"
+#include "calls/CallLedger.h"
+#include "core/Json.h"
+#include "metrics/SidebandMetrics.h"
+#include "sessions/SessionManager.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+using namespace sideband;
+using namespace sideband::testing;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::Optional;
+
+namespace {
+
+const std::string kApiKey = "sk-test-session";
+
+// Tools whose behaviour the test decides; counts invocations.
+class ScriptedTools : public plugins::CallTools {
+public:
+    std::atomic<int> invocations{0};
+    std::atomic<int> started{0};
+    std::vector<std::string> endedReasons;
+    std::vector<plugins::ToolSpec> tools() const override {
+        auto schema = json::object();
+        schema->set("type", "object");
+        return {{"lookup_order", "Look up an order", schema}};
+    }
+    void invoke(const std::string& name, const std::string& arguments,
+                std::function<void(const std::string&)> done) override {
+        ++invocations;
+        // Answer from another thread, as the real tool pool does.
+        std::thread([name, arguments, done] { done(R"({"tool":")" + name + R"(","arguments":)" + arguments + "}"); })
+            .detach();
+    }
+    void callStarted() override { ++started; }
+    void callEnded(const std::string& reason) override { endedReasons.push_back(reason); }
+};
+
+template <typename Predicate> bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 5000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (predicate()) return true;
+        std::this_thread::sleep_for(5ms);
+    }
+    return predicate();
+}
+
+class SidebandSessionTest : public ::testing::Test {
+protected:
+    SidebandSessionTest() {
+        metrics::declareSidebandMetrics(metrics_);
+        simulator::SimulatorOptions options;
+        options.tlsCert = TestCertificates::shared().certFile();
+        options.tlsKey = TestCertificates::shared().keyFile();
+        options.expectedApiKey = kApiKey;
+        simulator_ = std::make_unique<simulator::RealtimeSimulator>(options);
+        simulator_->start();
+    }
+    ~SidebandSessionTest() override {
+        if (manager_) manager_->stop();
+        simulator_->stop();
+    }
+
+    sessions::SessionManager& manager(const std::string& caFile = TestCertificates::shared().caFile()) {
+        if (!manager_) {
+            sessions::SessionOptions options;
+            options.baseUrl = simulator_->baseUrl();
+            options.apiKey = kApiKey;
+            options.caFile = caFile;
+            options.connectTimeout = 3000ms;
+            manager_ = std::make_unique<sessions::SessionManager>(options, ledger_, store_, metrics_, clock_);
+        }
+        return *manager_;
+    }
+
+    // What the pipeline does before handing a call over: reserve its slot, then launch.
+    std::shared_ptr<simulator::SimulatedSession> launch(const std::string& callId = "rtc_s1") {
+        ledger_.reserve(callId, "acme", {10, 10});
+        calls::AcceptedCall call;
+        call.callId = callId;
+        call.tenantId = "acme";
+        call.instructions = {"You are Acme's assistant.", "Welcome to Acme!"};
+        call.tools = tools_;
+        manager().launch(call);
+        return simulator_->waitForSession(callId, 5000ms);
+    }
+
+    ManualClock clock_{std::chrono::seconds{1750000000}};
+    FakeTenantStore store_;
+    calls::InMemoryCallLedger ledger_{clock_};
+    metrics::MetricsRegistry metrics_;
+    std::shared_ptr<ScriptedTools> tools_ = std::make_shared<ScriptedTools>();
+    std::unique_ptr<simulator::RealtimeSimulator> simulator_;
+    std::unique_ptr<sessions::SessionManager> manager_;
+};
+
+} // namespace
+
+TEST_F(SidebandSessionTest, ConfiguresTheSessionThenGreets) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    const auto update = session->waitForEvent("session.update", 5000ms);
+    ASSERT_TRUE(update);
+    EXPECT_EQ(update->json, R"({"type":"session.update","session":{"type":"realtime",)"
+                            R"("instructions":"You are Acme's assistant.","tools":[{"type":"function",)"
+                            R"("name":"lookup_order","description":"Look up an order","parameters":{"type":"object"}}],)"
+                            R"("tool_choice":"auto"}})");
+    const auto greeting = session->waitForEvent("response.create", 5000ms);
+    ASSERT_TRUE(greeting);
+    EXPECT_EQ(greeting->json,
+              R"({"type":"response.create","response":{"instructions":"Greet the caller: Welcome to Acme!"}})");
+    EXPECT_LT(update->at, greeting->at);
+}
+
+TEST_F(SidebandSessionTest, ConnectPromotesThePendingSlotAndTellsThePlugin) {
+    ASSERT_TRUE(launch());
+    EXPECT_TRUE(eventually([&] { return ledger_.total().active == 1 && ledger_.total().pending == 0; }));
+    EXPECT_EQ(tools_->started, 1);
+}
+
+TEST_F(SidebandSessionTest, ToolCallRoundTripWithExactFrames) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms));
+    const auto id = session->sendFunctionCall("lookup_order", R"({"order":42})", "call_fn_1");
+    EXPECT_THAT(session->waitForFunctionOutput(id, 5000ms),
+                Optional(std::string(R"({"tool":"lookup_order","arguments":{"order":42}})")));
+    const auto item = session->waitForEvent("conversation.item.create", 5000ms);
+    ASSERT_TRUE(item);
+    EXPECT_EQ(item->json, R"({"type":"conversation.item.create","item":{"type":"function_call_output",)"
+                          R"("call_id":"call_fn_1","output":"{\"tool\":\"lookup_order\",\"arguments\":{\"order\":42}}"}})");
+    const auto next = session->waitForEvent("response.create", 5000ms, 2);
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->json, R"({"type":"response.create"})");
+    EXPECT_LT(item->at, next->at);
+}
+
+TEST_F(SidebandSessionTest, SameFunctionCallInThreeEventsRunsOnce) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    const auto id = session->sendFunctionCall("lookup_order", R"({"order":1})");
+    ASSERT_TRUE(session->waitForFunctionOutput(id, 5000ms));
+    std::this_thread::sleep_for(200ms); // let the later copies of the call arrive and be ignored
+    EXPECT_EQ(tools_->invocations, 1);
+    EXPECT_EQ(session->receivedEvents().size(), 4u); // session.update, greeting, output, response.create
+}
+
+TEST_F(SidebandSessionTest, CallWithoutToolsAnswersFunctionCallsWithAnError) {
+    tools_.reset();
+    auto session = launch();
+    ASSERT_TRUE(session);
+    const auto id = session->sendFunctionCall("lookup_order", "{}");
+    EXPECT_THAT(session->waitForFunctionOutput(id, 5000ms),
+                Optional(std::string(R"({"error":"no tools are available on this call"})")));
+}
+
+TEST_F(SidebandSessionTest, IgnoresUnknownEventsAndHarmlessErrors) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    session->sendRaw(R"({"type":"response.output_audio.delta","event_id":"e1","delta":"AAAA"})");
+    session->sendRaw(R"({"type":"something.new","event_id":"e2"})");
+    session->sendRaw("not json at all");
+    session->sendError("conversation_already_has_active_response", "busy");
+    const auto id = session->sendFunctionCall("lookup_order", R"({"order":7})");
+    EXPECT_TRUE(session->waitForFunctionOutput(id, 5000ms));
+    EXPECT_TRUE(session->isConnected());
+}
+
+TEST_F(SidebandSessionTest, TranscriptsGoIntoTheCallRecord) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    session->sendTranscript("caller", "I'd like to check my order.");
+    session->sendTranscript("agent", "Sure, what is the order number?");
+    ASSERT_TRUE(eventually([&] { return store_.transcript("rtc_s1").size() == 2; }));
+    const auto lines = store_.transcript("rtc_s1");
+    EXPECT_EQ(lines[0].speaker, "caller");
+    EXPECT_EQ(lines[0].text, "I'd like to check my order.");
+    EXPECT_EQ(lines[1].speaker, "agent");
+}
+
+TEST_F(SidebandSessionTest, SocketDroppedWithoutCloseFrameReleasesTheSlot) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    session->hangup(simulator::CloseMode::Abrupt);
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
+    EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
+    EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "disconnected");
+    EXPECT_EQ(metrics_.value(metrics::name::kCallsEnded, {{"tenant", "acme"}, {"reason", "disconnected"}}), 1);
+    EXPECT_TRUE(eventually([&] { return manager().activeSessions() == 0; }));
+    EXPECT_EQ(tools_->endedReasons, std::vector<std::string>{"disconnected"});
+}
+
+TEST_F(SidebandSessionTest, CloseFrameEndsTheCallCleanly) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    session->hangup(simulator::CloseMode::CloseFrame);
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
+    EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
+    EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "closed");
+}
+
+TEST_F(SidebandSessionTest, ConnectionResetEndsTheCall) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    session->hangup(simulator::CloseMode::Reset);
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
+}
+
+TEST_F(SidebandSessionTest, EndedWebhookClosesTheSession) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    manager().endCall("rtc_s1", "ended");
+    EXPECT_TRUE(session->waitForClose(5000ms));
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
+    EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "ended");
+}
+
+TEST_F(SidebandSessionTest, ConnectRefusedReleasesTheSlot) {
+    simulator_->refuseSessions(true);
+    launch();
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
+    EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
+    EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "session_connect_failed");
+    EXPECT_EQ(metrics_.value(metrics::name::kSessions, {{"outcome", "connect_failed"}}), 1);
+}
+
+TEST_F(SidebandSessionTest, UntrustedServerCertificateIsRefused) {
+    TestCertificates otherCa; // a CA that did not sign the simulator's certificate
+    manager(otherCa.caFile());
+    launch();
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
+    EXPECT_EQ(simulator_->openSessions(), 0u);
+}
+
+TEST_F(SidebandSessionTest, ToolOutputAfterTheCallEndedIsDropped) {
+    class SlowTools : public ScriptedTools {
+    public:
+        void invoke(const std::string&, const std::string&, std::function<void(const std::string&)> done) override {
+            std::thread([done] {
+                std::this_thread::sleep_for(300ms);
+                done(R"({"late":true})");
+            }).detach();
+        }
+    };
+    tools_ = std::make_shared<SlowTools>();
+    auto session = launch();
+    ASSERT_TRUE(session);
+    session->sendFunctionCall("lookup_order", "{}");
+    session->hangup(simulator::CloseMode::Abrupt);
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
+    std::this_thread::sleep_for(500ms); // the late output must not crash or resurrect anything
+    EXPECT_EQ(manager().activeSessions(), 0u);
+}
