@@ -1,5 +1,5 @@
-# cmake -P: installs the SDK component of BUILD_DIR into WORK_DIR/prefix, then builds and tests the
-# plugin project in PLUGIN_SOURCE_DIR against it, exactly as a tenant would.
+# cmake -P: installs the SDK component of BUILD_DIR into WORK_DIR/prefix, then builds and tests each
+# plugin project in PLUGIN_SOURCE_DIR (a ;-list, passed with | separators) against it, as a tenant would.
 foreach(var BUILD_DIR PLUGIN_SOURCE_DIR WORK_DIR)
   if(NOT ${var})
     message(FATAL_ERROR "${var} is required")
@@ -27,7 +27,12 @@ if(SANITIZE)
   set(flags -DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined
     -DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address,undefined)
 endif()
-run(${CMAKE_COMMAND} -S ${PLUGIN_SOURCE_DIR} -B ${WORK_DIR}/build -G ${CMAKE_GENERATOR}
-  -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release ${flags})
-run(${CMAKE_COMMAND} --build ${WORK_DIR}/build -j2)
-run(${CMAKE_CTEST_COMMAND} --test-dir ${WORK_DIR}/build --output-on-failure)
+string(REPLACE "|" ";" projects "${PLUGIN_SOURCE_DIR}")
+foreach(project IN LISTS projects)
+  get_filename_component(name ${project} NAME)
+  set(build ${WORK_DIR}/build-${name})
+  run(${CMAKE_COMMAND} -S ${project} -B ${build} -G ${CMAKE_GENERATOR}
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release ${flags})
+  run(${CMAKE_COMMAND} --build ${build} -j2)
+  run(${CMAKE_CTEST_COMMAND} --test-dir ${build} --output-on-failure)
+endforeach()
