@@ -85,7 +85,8 @@ protected:
     }
 
     // What the pipeline does before handing a call over: reserve its slot, then launch.
-    std::shared_ptr<simulator::SimulatedSession> launch(const std::string& callId = "rtc_s1") {
+    std::shared_ptr<simulator::SimulatedSession> launch(const std::string& callId = "rtc_s1",
+                                                        std::chrono::milliseconds wait = 5000ms) {
         ledger_.reserve(callId, "acme", {10, 10});
         calls::AcceptedCall call;
         call.callId = callId;
@@ -93,7 +94,7 @@ protected:
         call.instructions = {"You are Acme's assistant.", "Welcome to Acme!"};
         call.tools = tools_;
         manager().launch(call);
-        return simulator_->waitForSession(callId, 5000ms);
+        return simulator_->waitForSession(callId, wait);
     }
 
     ManualClock clock_{std::chrono::seconds{1750000000}};
@@ -126,7 +127,7 @@ TEST_F(SidebandSessionTest, ConfiguresTheSessionThenGreets) {
 TEST_F(SidebandSessionTest, ConnectPromotesThePendingSlotAndTellsThePlugin) {
     ASSERT_TRUE(launch());
     EXPECT_TRUE(eventually([&] { return ledger_.total().active == 1 && ledger_.total().pending == 0; }));
-    EXPECT_EQ(tools_->started, 1);
+    EXPECT_TRUE(eventually([&] { return tools_->started == 1; }));
 }
 
 TEST_F(SidebandSessionTest, ToolCallRoundTripWithExactFrames) {
@@ -232,7 +233,7 @@ TEST_F(SidebandSessionTest, EndedWebhookClosesTheSession) {
 
 TEST_F(SidebandSessionTest, ConnectRefusedReleasesTheSlot) {
     simulator_->refuseSessions(true);
-    launch();
+    launch("rtc_s1", 0ms);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
     EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
     EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "session_connect_failed");
@@ -242,7 +243,7 @@ TEST_F(SidebandSessionTest, ConnectRefusedReleasesTheSlot) {
 TEST_F(SidebandSessionTest, UntrustedServerCertificateIsRefused) {
     TestCertificates otherCa; // a CA that did not sign the simulator's certificate
     manager(otherCa.caFile());
-    launch();
+    launch("rtc_s1", 0ms);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
     EXPECT_EQ(simulator_->openSessions(), 0u);
 }
