@@ -17,11 +17,12 @@ enum class StoreErrorCode {
     InstructionsMissing, // tenant exists, no instructions row (or empty prompt)
     ConfigParseError,    // tenant's config JSON does not parse or has wrong shapes
     Unavailable,         // the database cannot be reached / query failed
+    Conflict,            // a write would break a uniqueness rule (a number owned by another tenant)
 };
 
 class StoreError : public std::runtime_error {
 public:
-    StoreError(StoreErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    StoreError(StoreErrorCode code, const std::string &message) : std::runtime_error(message), code_(code) {}
     StoreErrorCode code() const { return code_; }
 
 private:
@@ -36,10 +37,10 @@ struct Instructions {
 // A tenant's runtime configuration, parsed from its config JSON.
 struct TenantConfig {
     std::string tenantId;
-    std::optional<int> callLimit;       // per-tenant concurrent call limit (overrides the default)
-    std::string plugin;                 // plugin file name inside SIDEBAND_PLUGIN_DIR; empty: no tools
-    std::string pluginSha256;           // optional pin (lower-case hex)
-    Poco::JSON::Object::Ptr settings;   // the whole config object (model, voice, tool_timeout_ms, plugin_config...)
+    std::optional<int> callLimit;     // per-tenant concurrent call limit (overrides the default)
+    std::string plugin;               // plugin file name inside SIDEBAND_PLUGIN_DIR; empty: no tools
+    std::string pluginSha256;         // optional pin (lower-case hex)
+    Poco::JSON::Object::Ptr settings; // the whole config object (model, voice, tool_timeout_ms, plugin_config...)
 };
 
 // A tenant as defined in tenants/<id>/tenant.json and stored by `sideband-host tenants import`.
@@ -82,21 +83,28 @@ public:
     virtual ~TenantStore() = default;
 
     // The tenant owning an E.164 number, or nullopt.
-    virtual std::optional<std::string> tenantForNumber(const std::string& e164) = 0;
-    virtual Instructions instructions(const std::string& tenantId) = 0;
-    virtual TenantConfig config(const std::string& tenantId) = 0;
+    virtual std::optional<std::string> tenantForNumber(const std::string &e164) = 0;
+    virtual Instructions instructions(const std::string &tenantId) = 0;
+    virtual TenantConfig config(const std::string &tenantId) = 0;
 
     // Inserts or updates a tenant with its numbers and instructions, atomically.
-    virtual void upsertTenant(const TenantDefinition& tenant) = 0;
+    virtual void upsertTenant(const TenantDefinition &tenant) = 0;
+    // Several tenants in one transaction: all are written or none (`sideband-host tenants import`).
+    // Numbers may move between the tenants written together. The default is not atomic; stores
+    // that can be, override it.
+    virtual void upsertTenants(const std::vector<TenantDefinition> &tenants) {
+        for (const auto &tenant : tenants)
+            upsertTenant(tenant);
+    }
     virtual std::vector<TenantDefinition> listTenants() = 0;
 
     // Call records: insert or replace by call id.
-    virtual void saveCall(const CallRecord& record) = 0;
-    virtual void recordCallEnded(const std::string& callId, const std::string& reason,
+    virtual void saveCall(const CallRecord &record) = 0;
+    virtual void recordCallEnded(const std::string &callId, const std::string &reason,
                                  CallRecord::time_point endedAt) = 0;
-    virtual std::optional<CallRecord> findCall(const std::string& callId) = 0;
-    virtual void appendTranscript(const std::string& callId, const TranscriptLine& line) = 0;
-    virtual std::vector<TranscriptLine> transcript(const std::string& callId) = 0;
+    virtual std::optional<CallRecord> findCall(const std::string &callId) = 0;
+    virtual void appendTranscript(const std::string &callId, const TranscriptLine &line) = 0;
+    virtual std::vector<TranscriptLine> transcript(const std::string &callId) = 0;
 };
 
 } // namespace sideband::tenants
