@@ -139,22 +139,25 @@ void ToolExecutor::submit(std::chrono::milliseconds timeout, Work work, Done don
     job->deadline = job->start + timeout;
     {
         std::lock_guard lock(state_->mutex);
-        if (state_->stopping) {
-            job->settle({sdk::loader::errorOutput("host is shutting down"), sdk::loader::ToolOutcome::Error});
-            return;
+        if (!state_->stopping) {
+            state_->queuedJobs.insert(job);
+            state_->queue.emplace_back([state = std::weak_ptr<State>(state_), job] {
+                if (auto s = state.lock()) {
+                    std::lock_guard lock(s->mutex);
+                    s->queuedJobs.erase(job);
+                }
+                if (job->settled) return; // timed out while queued
+                auto result = job->work(job->cancelled, job->deadline);
+                job->work = nullptr; // releases what the work holds (its plugin) before the late result is dropped
+                job->settle(result);
+            });
+            state_->deadlines.push({job->deadline, job, timeout});
+            job.reset();
         }
-        state_->queuedJobs.insert(job);
-        state_->queue.emplace_back([state = std::weak_ptr<State>(state_), job] {
-            if (auto s = state.lock()) {
-                std::lock_guard lock(s->mutex);
-                s->queuedJobs.erase(job);
-            }
-            if (job->settled) return; // timed out while queued
-            auto result = job->work(job->cancelled, job->deadline);
-            job->work = nullptr; // releases what the work holds (its plugin) before the late result is dropped
-            job->settle(result);
-        });
-        state_->deadlines.push({job->deadline, job, timeout});
+    }
+    if (job) { // refused while stopping; answered outside the lock, since `done` may submit again
+        job->settle({sdk::loader::errorOutput("host is shutting down"), sdk::loader::ToolOutcome::Error});
+        return;
     }
     state_->workAvailable.notify_one();
     state_->deadlineChanged.notify_one();
