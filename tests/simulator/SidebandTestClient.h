@@ -1,0 +1,47 @@
+#pragma once
+
+#include <Poco/JSON/Object.h>
+#include <Poco/Net/WebSocket.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace sideband::testing {
+
+// The host's end of a sideband WebSocket, minimal: connects to the simulator (HTTPS verified
+// against `caFile`, or plain HTTP when it is empty), sends and receives JSON events.
+class SidebandTestClient {
+public:
+    struct Frame {
+        int opcode = -1; // -1: timeout; 0 with empty payload and closed: TCP closed without a close frame
+        std::string payload;
+        bool closed = false; // the connection ended (EOF, reset or TLS error) without a CLOSE frame
+    };
+
+    // Throws Poco::Net::WebSocketException (refused upgrade) with `status` set when it can.
+    SidebandTestClient(unsigned short port, const std::string& callId, const std::string& caFile,
+                       const std::string& apiKey = "sk-test");
+
+    void send(const std::string& json);
+    Frame receiveFrame(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+    // The next text event (skips none); nullptr on timeout/close.
+    Poco::JSON::Object::Ptr receiveEvent(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+    // Events until one of `type` arrives (others dropped); nullptr on timeout/close.
+    Poco::JSON::Object::Ptr receiveUntil(const std::string& type,
+                                         std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+    void sendFunctionOutput(const std::string& callId, const std::string& output);
+    void close(); // sends a close frame
+    void drop();  // closes TCP without a close frame
+    Poco::Net::WebSocket& socket() { return *socket_; }
+
+private:
+    std::unique_ptr<Poco::Net::WebSocket> socket_;
+};
+
+// Connecting may be refused; returns the HTTP status the simulator answered (101 on success).
+int tryConnect(unsigned short port, const std::string& callId, const std::string& caFile,
+               const std::string& apiKey = "sk-test");
+
+} // namespace sideband::testing

@@ -1,0 +1,112 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sideband::simulator {
+
+// How the simulated caller's side ends a sideband WebSocket. OpenAI closes the socket at once when
+// the caller hangs up, often without a close frame (reference §3), so the host must survive all three.
+enum class CloseMode {
+    CloseFrame, // WebSocket CLOSE 1000, then wait for the host's CLOSE (bounded), then close TCP
+    Abrupt,     // shutdown(2) + close the TCP socket: no close frame, no TLS close_notify
+    Reset,      // SO_LINGER 0 + close: the host sees ECONNRESET
+};
+const char* describe(CloseMode mode);
+
+// What the simulator does with the host's sideband WebSocket upgrade for a scripted call.
+enum class ConnectBehaviour {
+    Accept,
+    Refuse403,
+    Refuse404,
+    CloseImmediately, // completes the upgrade, then drops the TCP connection without a frame
+};
+
+// One instruction of a call's script. Scripts are flattened at parse time: `repeat` becomes its body
+// followed by a Loop step that jumps back `times - 1` times, so a session only keeps a program counter.
+struct Step {
+    enum class Kind {
+        Say,                  // speaker + text -> transcript event
+        FunctionCall,         // name + argumentsJson [+ callId] -> the three function-call events, then wait
+        ExpectOutputContains, // text must occur in the previous function call's output
+        Wait,                 // duration: keep the call open and quiet (idle calls for load tests)
+        Error,                // errorCode/errorType/text -> an `error` event
+        Raw,                  // json sent verbatim (e.g. an unknown event type the host must ignore)
+        ExpectRest,           // wait (timeout) for the host's REST `action` on this call
+        Hangup,               // the caller hangs up: close the socket with closeMode; ends the script
+        Loop,                 // jump back to `target` until it ran `times` times
+    };
+    Kind kind = Kind::Wait;
+    std::string speaker;        // Say: "caller" | "agent"
+    std::string text;           // Say text, ExpectOutputContains needle, Error message, ExpectRest body needle
+    std::string name;           // FunctionCall
+    std::string argumentsJson;  // FunctionCall: the arguments as a JSON text (sent as a JSON string)
+    std::string callId;         // FunctionCall: fixed call_id (empty: generated)
+    bool awaitOutput = true;    // FunctionCall: wait for function_call_output + response.create
+    std::chrono::milliseconds timeout{10000}; // FunctionCall / ExpectRest
+    std::chrono::milliseconds duration{0};    // Wait
+    std::string errorCode;      // Error
+    std::string errorType;      // Error
+    std::string json;           // Raw
+    std::string action;         // ExpectRest: accept | reject | refer | hangup
+    CloseMode closeMode = CloseMode::CloseFrame; // Hangup
+    std::size_t target = 0;     // Loop
+    int times = 1;              // Loop
+};
+
+// The "model" and the caller for one call: what happens after the host connects its sideband socket.
+struct CallScript {
+    ConnectBehaviour connect = ConnectBehaviour::Accept;
+    std::vector<Step> steps;
+};
+
+// What a scenario call must observe to pass.
+struct CallExpectations {
+    int webhookStatus = 200;
+    std::vector<std::string> webhookBodyContains;
+    std::string outcome = "accept"; // accept | reject | none | any
+    int rejectStatusCode = 0;       // 0: not checked; else the reject body's status_code
+    std::vector<std::string> restCalls;        // actions that must have been called (e.g. "refer")
+    std::vector<std::string> noRestCalls;      // actions that must not have been called
+    std::vector<std::string> acceptBodyContains;
+    std::vector<std::string> sessionUpdateContains; // in any session.update the host sent
+    bool allowAcceptWarnings = false;              // accept body without "type":"realtime" fails by default
+};
+
+// One simulated phone call of a scenario file.
+struct ScenarioCall {
+    std::string name;
+    std::string callId; // empty: a fresh rtc_... id per run
+    std::string from = "+14155550100";
+    std::string fromName;
+    std::string to = "+18005550123";
+    std::vector<std::pair<std::string, std::string>> extraSipHeaders;
+    CallExpectations expect;
+    std::shared_ptr<const CallScript> script;
+    std::chrono::milliseconds timeout{30000};  // the whole call, from webhook to close
+    std::chrono::milliseconds lingerMs{1000};  // after the script, before the simulator hangs up itself
+    bool sendEndedWebhook = false;             // realtime.call.ended after the call closed
+    int redeliver = 0;                         // extra deliveries of the same incoming event
+};
+
+struct Scenario {
+    std::vector<ScenarioCall> calls;
+};
+
+// A scenario file that does not parse; the message names the field ("calls[0].steps[2].function_call.name: ...").
+class ScenarioError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+Scenario parseScenario(const std::string& jsonText);
+Scenario loadScenario(const std::string& path);
+
+// Parses just a steps array (the "steps" of one call), for tests and `setScript` from JSON.
+CallScript parseCallScript(const std::string& jsonText);
+
+} // namespace sideband::simulator

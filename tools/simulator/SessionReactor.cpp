@@ -1,0 +1,123 @@
+#include "SessionReactor.h"
+
+#include "SimulatedSession.h"
+
+#include <spdlog/spdlog.h>
+
+namespace sideband::simulator {
+
+SessionReactor::SessionReactor(int loops) {
+    for (int i = 0; i < std::max(1, loops); ++i) loops_.push_back(std::make_unique<Loop>());
+}
+
+SessionReactor::~SessionReactor() { stop(); }
+
+void SessionReactor::start() {
+    if (running_.exchange(true)) return;
+    for (auto& loop : loops_) loop->thread = std::thread([this, &loop] { runLoop(*loop); });
+    timerThread_ = std::thread([this] { runTimers(); });
+}
+
+void SessionReactor::stop() {
+    if (!running_.exchange(false)) return;
+    timerChanged_.notify_all();
+    for (auto& loop : loops_)
+        if (loop->thread.joinable()) loop->thread.join();
+    if (timerThread_.joinable()) timerThread_.join();
+    for (auto& loop : loops_) {
+        std::lock_guard<std::mutex> lock(loop->mutex);
+        loop->pollSet.clear();
+        loop->sessions.clear();
+    }
+    std::lock_guard<std::mutex> lock(timerMutex_);
+    timers_ = {};
+}
+
+void SessionReactor::add(const std::shared_ptr<SimulatedSession>& session) {
+    auto& loop = *loops_[next_++ % loops_.size()];
+    std::lock_guard<std::mutex> lock(loop.mutex);
+    loop.sessions[session->socket().impl()] = session;
+    loop.pollSet.add(session->socket(), Poco::Net::PollSet::POLL_READ);
+}
+
+void SessionReactor::remove(const SimulatedSession& session) {
+    for (auto& loop : loops_) {
+        std::lock_guard<std::mutex> lock(loop->mutex);
+        const auto it = loop->sessions.find(session.socket().impl());
+        if (it == loop->sessions.end()) continue;
+        try {
+            loop->pollSet.remove(session.socket());
+        } catch (const Poco::Exception&) {
+            // already gone from epoll (fd closed); nothing to undo
+        }
+        // The map holds the last reference during onReadable only through the copy the loop took,
+        // so erasing here is safe even while the loop is inside this session.
+        loop->sessions.erase(it);
+        return;
+    }
+}
+
+void SessionReactor::runLoop(Loop& loop) {
+    std::vector<std::shared_ptr<SimulatedSession>> ready;
+    while (running_) {
+        bool empty;
+        {
+            std::lock_guard<std::mutex> lock(loop.mutex);
+            empty = loop.sessions.empty();
+        }
+        if (empty) {
+            // Poco 1.11's PollSet has no wake-up; an empty set returns at once, so nap briefly.
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            continue;
+        }
+        Poco::Net::PollSet::SocketModeMap events;
+        try {
+            events = loop.pollSet.poll(Poco::Timespan(0, 50 * 1000));
+        } catch (const Poco::Exception& e) {
+            spdlog::warn("simulator: poll failed: {}", e.displayText());
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            continue;
+        }
+        ready.clear();
+        {
+            std::lock_guard<std::mutex> lock(loop.mutex);
+            for (const auto& [socket, mode] : events) {
+                (void)mode; // read, error and hang-up all mean: try to read and see
+                const auto it = loop.sessions.find(socket.impl());
+                if (it != loop.sessions.end()) ready.push_back(it->second);
+            }
+        }
+        for (const auto& session : ready) session->onReadable();
+    }
+}
+
+void SessionReactor::schedule(std::chrono::steady_clock::time_point at, std::weak_ptr<SimulatedSession> session,
+                              std::uint64_t generation) {
+    {
+        std::lock_guard<std::mutex> lock(timerMutex_);
+        timers_.push(Timer{at, std::move(session), generation});
+    }
+    timerChanged_.notify_all();
+}
+
+void SessionReactor::runTimers() {
+    std::unique_lock<std::mutex> lock(timerMutex_);
+    while (running_) {
+        if (timers_.empty()) {
+            timerChanged_.wait_for(lock, std::chrono::milliseconds(200));
+            continue;
+        }
+        const auto at = timers_.top().at;
+        if (std::chrono::steady_clock::now() < at) {
+            timerChanged_.wait_until(lock, at);
+            continue;
+        }
+        auto timer = timers_.top();
+        timers_.pop();
+        lock.unlock();
+        if (auto session = timer.session.lock()) session->onTimer(timer.generation);
+        lock.lock();
+    }
+}
+
+} // namespace sideband::simulator

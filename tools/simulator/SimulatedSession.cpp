@@ -1,0 +1,690 @@
+#include "SimulatedSession.h"
+
+#include "SessionReactor.h"
+#include "core/Json.h"
+
+#include <Poco/Buffer.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/NetException.h>
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace sideband::simulator {
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kMaxRecorded = 200000; // per session; a bound for week-long soak runs
+constexpr auto kCloseHandshakeTimeout = std::chrono::seconds(2);
+
+std::string shorten(const std::string& text, std::size_t max = 400) {
+    if (text.size() <= max) return text;
+    return text.substr(0, max) + "...(" + std::to_string(text.size()) + " bytes)";
+}
+
+std::string stringField(const Object::Ptr& object, const std::string& key) {
+    if (!object || !object->has(key)) return {};
+    const auto value = object->get(key);
+    return value.isString() ? value.extract<std::string>() : value.toString();
+}
+
+} // namespace
+
+SimulatedSession::SimulatedSession(std::string callId, Poco::Net::WebSocket socket,
+                                   std::shared_ptr<const CallScript> script, SessionReactor& reactor,
+                                   SessionObserver* observer)
+    : callId_(std::move(callId)), socket_(std::move(socket)), script_(std::move(script)), reactor_(reactor),
+      observer_(observer) {
+    session_ = json::object();
+    session_->set("type", "realtime");
+    session_->set("object", "realtime.session");
+    session_->set("id", "sess_" + callId_);
+    session_->set("model", "gpt-realtime");
+    Array::Ptr modalities = new Array;
+    modalities->add("audio");
+    session_->set("output_modalities", modalities);
+    session_->set("instructions", "");
+    session_->set("tools", Array::Ptr(new Array));
+    session_->set("tool_choice", "auto");
+    session_->set("max_output_tokens", "inf");
+}
+
+SimulatedSession::~SimulatedSession() {
+    try {
+        socket_.close();
+    } catch (...) {
+    }
+}
+
+std::string SimulatedSession::nextId(const char* prefix) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%s_%s%04llx", prefix, callId_.size() > 8 ? callId_.substr(callId_.size() - 8).c_str() : callId_.c_str(),
+                  static_cast<unsigned long long>(++idCounter_));
+    return buffer;
+}
+
+// --- sending ---------------------------------------------------------------------------------------
+
+SteadyTime SimulatedSession::sendTextLocked(const std::string& text) {
+    if (!connected_ || closing_) throw Poco::Net::NetException("sideband socket is closed");
+    const auto at = Clock::now();
+    {
+        std::lock_guard<std::mutex> io(ioMutex_);
+        socket_.sendFrame(text.data(), static_cast<int>(text.size()), Poco::Net::WebSocket::FRAME_TEXT);
+    }
+    if (sent_.size() < kMaxRecorded) sent_.push_back(text);
+    return at;
+}
+
+void SimulatedSession::sendEventLocked(Object::Ptr event) {
+    if (!event->has("event_id")) event->set("event_id", nextId("event"));
+    const auto text = json::stringify(event);
+    try {
+        sendTextLocked(text);
+        traceLocked("-> " + shorten(text));
+    } catch (const Poco::Exception& e) {
+        traceLocked("!! send failed (" + e.displayText() + "): " + shorten(text, 120));
+        if (connected_ && !closing_) finishLocked("host", "send failed: " + e.displayText());
+    }
+}
+
+void SimulatedSession::start() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    traceLocked("sideband connected");
+    auto created = json::object();
+    created->set("type", "session.created");
+    created->set("event_id", nextId("event"));
+    created->set("session", session_);
+    sendEventLocked(created);
+    advanceLocked();
+}
+
+std::string SimulatedSession::sendFunctionCallLocked(const std::string& name, const std::string& argumentsJson,
+                                                     const std::string& wantedCallId) {
+    FunctionCallRecord record;
+    record.callId = wantedCallId.empty() ? nextId("call") : wantedCallId;
+    record.name = name;
+    record.arguments = argumentsJson;
+    record.responseId = nextId("resp");
+    record.itemId = nextId("item");
+
+    // The same function call appears in all three events (reference §3); hosts must run it once.
+    auto argumentsDone = json::object();
+    argumentsDone->set("type", "response.function_call_arguments.done");
+    argumentsDone->set("event_id", nextId("event"));
+    argumentsDone->set("response_id", record.responseId);
+    argumentsDone->set("item_id", record.itemId);
+    argumentsDone->set("output_index", 0);
+    argumentsDone->set("call_id", record.callId);
+    argumentsDone->set("name", name);
+    argumentsDone->set("arguments", argumentsJson);
+
+    auto makeItem = [&] {
+        auto item = json::object();
+        item->set("id", record.itemId);
+        item->set("object", "realtime.item");
+        item->set("type", "function_call");
+        item->set("status", "completed");
+        item->set("name", name);
+        item->set("call_id", record.callId);
+        item->set("arguments", argumentsJson);
+        return item;
+    };
+    auto itemDone = json::object();
+    itemDone->set("type", "response.output_item.done");
+    itemDone->set("event_id", nextId("event"));
+    itemDone->set("response_id", record.responseId);
+    itemDone->set("output_index", 0);
+    itemDone->set("item", makeItem());
+
+    auto response = json::object();
+    response->set("object", "realtime.response");
+    response->set("id", record.responseId);
+    response->set("status", "completed");
+    response->set("status_details", Poco::Dynamic::Var());
+    Array::Ptr output = new Array;
+    output->add(makeItem());
+    response->set("output", output);
+    auto usage = json::object();
+    usage->set("total_tokens", 120);
+    usage->set("input_tokens", 100);
+    usage->set("output_tokens", 20);
+    response->set("usage", usage);
+    auto responseDone = json::object();
+    responseDone->set("type", "response.done");
+    responseDone->set("event_id", nextId("event"));
+    responseDone->set("response", response);
+
+    const auto texts = {json::stringify(argumentsDone), json::stringify(itemDone), json::stringify(responseDone)};
+    record.sentAt = Clock::now();
+    lastCallId_ = record.callId;
+    callIndex_[record.callId] = calls_.size();
+    calls_.push_back(record);
+    bool first = true;
+    for (const auto& text : texts) {
+        try {
+            const auto at = sendTextLocked(text);
+            if (first) calls_.back().sentAt = at; // the host may act on the first of the three
+            first = false;
+        } catch (const Poco::Exception& e) {
+            traceLocked("!! function call " + name + " not sent: " + e.displayText());
+            if (connected_ && !closing_) finishLocked("host", "send failed: " + e.displayText());
+            return record.callId;
+        }
+    }
+    traceLocked("-> function call " + name + " (" + record.callId + ") arguments " + shorten(argumentsJson));
+    return record.callId;
+}
+
+std::string SimulatedSession::sendFunctionCall(const std::string& name, const std::string& argumentsJson,
+                                               const std::string& callId) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return sendFunctionCallLocked(name, argumentsJson, callId);
+}
+
+void SimulatedSession::sendTranscript(const std::string& speaker, const std::string& text) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sendTranscriptLocked(speaker, text);
+}
+
+void SimulatedSession::sendTranscriptLocked(const std::string& speaker, const std::string& text) {
+    auto event = json::object();
+    if (speaker == "agent") {
+        event->set("type", "response.output_audio_transcript.done");
+        event->set("event_id", nextId("event"));
+        event->set("response_id", nextId("resp"));
+        event->set("item_id", nextId("item"));
+        event->set("output_index", 0);
+        event->set("content_index", 0);
+    } else {
+        event->set("type", "conversation.item.input_audio_transcription.completed");
+        event->set("event_id", nextId("event"));
+        event->set("item_id", nextId("item"));
+        event->set("content_index", 0);
+    }
+    event->set("transcript", text);
+    sendEventLocked(event);
+}
+
+void SimulatedSession::sendError(const std::string& code, const std::string& message, const std::string& type) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sendErrorLocked(code, message, type);
+}
+
+void SimulatedSession::sendErrorLocked(const std::string& code, const std::string& message, const std::string& type) {
+    auto error = json::object();
+    error->set("type", type);
+    error->set("code", code);
+    error->set("message", message);
+    error->set("param", Poco::Dynamic::Var());
+    error->set("event_id", Poco::Dynamic::Var());
+    auto event = json::object();
+    event->set("type", "error");
+    event->set("event_id", nextId("event"));
+    event->set("error", error);
+    sendEventLocked(event);
+}
+
+void SimulatedSession::sendRaw(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sendRawLocked(text);
+}
+
+void SimulatedSession::sendRawLocked(const std::string& text) {
+    try {
+        sendTextLocked(text);
+        traceLocked("-> " + shorten(text));
+    } catch (const Poco::Exception& e) {
+        traceLocked("!! send failed: " + e.displayText());
+        if (connected_ && !closing_) finishLocked("host", "send failed: " + e.displayText());
+    }
+}
+
+// --- closing ---------------------------------------------------------------------------------------
+
+void SimulatedSession::hangup(CloseMode mode) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    hangupLocked(mode, "simulator", "caller hung up");
+}
+
+void SimulatedSession::closeFromRest(CloseMode mode, const std::string& reason) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    hangupLocked(mode, "rest", reason);
+}
+
+void SimulatedSession::hangupLocked(CloseMode mode, const std::string& initiator, const std::string& reason) {
+    if (!connected_ || closing_) return;
+    traceLocked("caller side ends the call: " + std::string(describe(mode)) + " (" + reason + ")");
+    if (mode == CloseMode::CloseFrame) {
+        try {
+            std::lock_guard<std::mutex> io(ioMutex_);
+            socket_.shutdown(Poco::Net::WebSocket::WS_NORMAL_CLOSE, "call ended");
+            close_.closeFrameSent = true;
+        } catch (const Poco::Exception& e) {
+            traceLocked("!! close frame not sent: " + e.displayText());
+            finishLocked(initiator, reason);
+            return;
+        }
+        // RFC 6455 §5.5.1: wait for the peer's CLOSE before dropping TCP, but not forever.
+        closing_ = true;
+        close_.initiator = initiator;
+        close_.reason = reason;
+        scheduleLocked(Clock::now() + kCloseHandshakeTimeout);
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> io(ioMutex_);
+        try {
+            if (mode == CloseMode::Reset) {
+                socket_.setLinger(true, 0);
+            } else {
+                // A raw shutdown(2): FIN without a WebSocket close frame and without TLS close_notify,
+                // which is how a dropped call reaches the host.
+                ::shutdown(socket_.impl()->sockfd(), SHUT_RDWR);
+            }
+        } catch (const Poco::Exception&) {
+        }
+    }
+    finishLocked(initiator, reason);
+}
+
+void SimulatedSession::finishLocked(const std::string& initiator, const std::string& reason) {
+    if (!connected_) return;
+    connected_ = false;
+    closing_ = false;
+    close_.closed = true;
+    if (close_.initiator.empty()) close_.initiator = initiator;
+    if (close_.reason.empty()) close_.reason = reason;
+    reactor_.remove(*this);
+    {
+        std::lock_guard<std::mutex> io(ioMutex_);
+        try {
+            socket_.close();
+        } catch (const Poco::Exception&) {
+        }
+    }
+    if (wait_ == Wait::Output) failLocked("socket closed while waiting for the output of " + waitCallId_);
+    wait_ = Wait::None;
+    scriptDone_ = true;
+    traceLocked("sideband closed by " + close_.initiator + ": " + close_.reason +
+                (close_.closeFrameReceived ? " (host sent a close frame)" : ""));
+    changed_.notify_all();
+}
+
+void SimulatedSession::detach() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (connected_) {
+        closing_ = false;
+        {
+            std::lock_guard<std::mutex> io(ioMutex_);
+            try {
+                socket_.shutdown(Poco::Net::WebSocket::WS_ENDPOINT_GOING_AWAY, "simulator stopping");
+            } catch (const Poco::Exception&) {
+            }
+        }
+        finishLocked("simulator", "simulator stopped");
+    }
+    observer_ = nullptr;
+}
+
+// --- receiving -------------------------------------------------------------------------------------
+
+void SimulatedSession::onReadable() {
+    for (;;) {
+        Poco::Buffer<char> buffer(0);
+        int flags = 0;
+        int n = 0;
+        SteadyTime at;
+        std::string error;
+        {
+            std::lock_guard<std::mutex> io(ioMutex_);
+            if (!socket_.impl()->initialized()) return;
+            try {
+                // Guard against a stale readiness report: read only what is really there, so the
+                // reactor never blocks on one connection.
+                if (socket_.available() <= 0 && !socket_.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ))
+                    return;
+                n = socket_.receiveFrame(buffer, flags);
+                at = Clock::now();
+            } catch (const Poco::TimeoutException&) {
+                return;
+            } catch (const Poco::Exception& e) {
+                error = e.displayText();
+            }
+        }
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!connected_) return;
+        if (!error.empty()) {
+            finishLocked("host", "connection lost without a close frame (" + error + ")");
+            return;
+        }
+        const int opcode = flags & Poco::Net::WebSocket::FRAME_OP_BITMASK;
+        if (n == 0 && flags == 0) {
+            finishLocked("host", "host closed TCP without a close frame");
+            return;
+        }
+        if (opcode == Poco::Net::WebSocket::FRAME_OP_CLOSE) {
+            close_.closeFrameReceived = true;
+            if (!closing_) {
+                // Poco does not answer CLOSE by itself (debian-stack-notes): echo it, then drop TCP.
+                std::lock_guard<std::mutex> io(ioMutex_);
+                try {
+                    socket_.sendFrame(buffer.begin(), static_cast<int>(buffer.size()),
+                                      Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_CLOSE);
+                    close_.closeFrameSent = true;
+                } catch (const Poco::Exception&) {
+                }
+            }
+            finishLocked("host", closing_ ? close_.reason : "host sent a close frame");
+            return;
+        }
+        if (opcode == Poco::Net::WebSocket::FRAME_OP_PING) {
+            std::lock_guard<std::mutex> io(ioMutex_);
+            try {
+                socket_.sendFrame(buffer.begin(), static_cast<int>(buffer.size()),
+                                  Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_PONG);
+            } catch (const Poco::Exception&) {
+            }
+        } else if (opcode == Poco::Net::WebSocket::FRAME_OP_TEXT || opcode == Poco::Net::WebSocket::FRAME_OP_CONT ||
+                   opcode == Poco::Net::WebSocket::FRAME_OP_BINARY) {
+            fragment_.append(buffer.begin(), buffer.size());
+            if (flags & Poco::Net::WebSocket::FRAME_FLAG_FIN) {
+                std::string text;
+                text.swap(fragment_);
+                handleEvent(text, at);
+            }
+        }
+        std::lock_guard<std::mutex> io(ioMutex_);
+        try {
+            if (!socket_.impl()->initialized() || socket_.available() <= 0) return;
+        } catch (const Poco::Exception&) {
+            return;
+        }
+    }
+}
+
+void SimulatedSession::handleEvent(const std::string& text, SteadyTime at) {
+    Object::Ptr event;
+    try {
+        Poco::JSON::Parser parser;
+        const auto parsed = parser.parse(text);
+        if (parsed.type() == typeid(Object::Ptr)) event = parsed.extract<Object::Ptr>();
+    } catch (const Poco::Exception&) {
+    }
+    const auto type = event ? stringField(event, "type") : std::string();
+    if (received_.size() < kMaxRecorded) received_.push_back(ReceivedEvent{type, text, at});
+    if (!event || type.empty()) {
+        traceLocked("<- (not a JSON event) " + shorten(text));
+        failLocked("host sent a frame that is not a JSON event: " + shorten(text, 80));
+        changed_.notify_all();
+        return;
+    }
+
+    if (type == "conversation.item.create") {
+        const auto item = event->getObject("item");
+        if (item && stringField(item, "type") == "function_call_output") {
+            const auto callId = stringField(item, "call_id");
+            const auto output = stringField(item, "output");
+            const auto it = callIndex_.find(callId);
+            if (it == callIndex_.end()) {
+                traceLocked("<- function_call_output for unknown call_id " + callId);
+                failLocked("function_call_output for a call_id the model never sent: " + callId);
+            } else {
+                auto& record = calls_[it->second];
+                if (record.outputReceived) failLocked("second function_call_output for " + callId);
+                record.outputReceived = true;
+                record.output = output;
+                record.outputAt = at;
+                record.roundTrip = std::chrono::duration_cast<std::chrono::microseconds>(at - record.sentAt);
+                traceLocked("<- output of " + record.name + " (" + callId + ") after " +
+                            std::to_string(record.roundTrip.count() / 1000.0) + " ms: " + shorten(output));
+                if (observer_) observer_->onRoundTrip(record.roundTrip);
+                if (wait_ == Wait::Output && waitCallId_ == callId) wait_ = Wait::ResponseCreate;
+            }
+        } else {
+            traceLocked("<- " + shorten(text));
+        }
+    } else if (type == "response.create") {
+        traceLocked("<- " + shorten(text));
+        if (!lastCallId_.empty()) {
+            auto& record = calls_[callIndex_[lastCallId_]];
+            if (record.outputReceived) record.responseCreateFollowed = true;
+        }
+        if (wait_ == Wait::ResponseCreate) wait_ = Wait::None;
+    } else if (type == "session.update") {
+        traceLocked("<- " + shorten(text, 1000));
+        const auto update = event->getObject("session");
+        if (update)
+            for (const auto& [key, value] : *update) session_->set(key, value);
+        auto updated = json::object();
+        updated->set("type", "session.updated");
+        updated->set("event_id", nextId("event"));
+        updated->set("session", session_);
+        sendEventLocked(updated);
+    } else {
+        traceLocked("<- " + shorten(text));
+    }
+    changed_.notify_all();
+    advanceLocked();
+}
+
+void SimulatedSession::onRestRequest(const std::string& action, const std::string& body) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (wait_ == Wait::Rest && action == waitAction_ &&
+        (waitNeedle_.empty() || body.find(waitNeedle_) != std::string::npos)) {
+        wait_ = Wait::None;
+        advanceLocked();
+    }
+}
+
+// --- the script ------------------------------------------------------------------------------------
+
+void SimulatedSession::scheduleLocked(SteadyTime at) {
+    reactor_.schedule(at, weak_from_this(), ++timerGeneration_);
+}
+
+void SimulatedSession::onTimer(std::uint64_t generation) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (generation != timerGeneration_ || !connected_) return;
+    if (closing_) {
+        finishLocked(close_.initiator, close_.reason + "; the host did not answer the close frame within 2 s");
+        return;
+    }
+    switch (wait_) {
+    case Wait::Output:
+        failLocked("no function_call_output for " + waitCallId_ + " within the timeout");
+        if (observer_) observer_->onOutputTimeout();
+        break;
+    case Wait::ResponseCreate:
+        failLocked("no response.create after the output of " + waitCallId_ + " (the output alone starts nothing)");
+        break;
+    case Wait::Rest:
+        failLocked("the host made no REST " + waitAction_ + " call within the timeout");
+        break;
+    default:
+        break;
+    }
+    wait_ = Wait::None;
+    advanceLocked();
+}
+
+void SimulatedSession::advanceLocked() {
+    if (!script_) {
+        scriptDone_ = true;
+        return;
+    }
+    while (connected_ && !closing_ && !scriptDone_ && wait_ == Wait::None) {
+        if (pc_ >= script_->steps.size()) {
+            scriptDone_ = true;
+            traceLocked("script finished");
+            changed_.notify_all();
+            return;
+        }
+        const Step& step = script_->steps[pc_++];
+        switch (step.kind) {
+        case Step::Kind::Say:
+            sendTranscriptLocked(step.speaker, step.text);
+            break;
+        case Step::Kind::FunctionCall: {
+            const auto id = sendFunctionCallLocked(step.name, step.argumentsJson, step.callId);
+            if (step.awaitOutput && connected_) {
+                wait_ = Wait::Output;
+                waitCallId_ = id;
+                scheduleLocked(Clock::now() + step.timeout);
+            }
+            break;
+        }
+        case Step::Kind::ExpectOutputContains: {
+            const auto it = callIndex_.find(lastCallId_);
+            if (it == callIndex_.end()) {
+                failLocked("expect_output_contains \"" + step.text + "\" but no function call was made");
+            } else if (calls_[it->second].output.find(step.text) == std::string::npos) {
+                failLocked("output of " + calls_[it->second].name + " lacks \"" + step.text +
+                           "\": " + shorten(calls_[it->second].output, 200));
+            } else {
+                traceLocked("ok: output of " + calls_[it->second].name + " contains \"" + step.text + "\"");
+            }
+            break;
+        }
+        case Step::Kind::Wait:
+            if (step.duration.count() > 0) {
+                wait_ = Wait::Timer;
+                scheduleLocked(Clock::now() + step.duration);
+            }
+            break;
+        case Step::Kind::Error:
+            sendErrorLocked(step.errorCode, step.text, step.errorType);
+            break;
+        case Step::Kind::Raw:
+            sendRawLocked(step.json);
+            break;
+        case Step::Kind::ExpectRest: {
+            auto* observer = observer_;
+            if (observer && observer->restSeen(callId_, step.action, step.text)) {
+                traceLocked("ok: host made REST " + step.action);
+                break;
+            }
+            wait_ = Wait::Rest;
+            waitAction_ = step.action;
+            waitNeedle_ = step.text;
+            scheduleLocked(Clock::now() + step.timeout);
+            break;
+        }
+        case Step::Kind::Hangup:
+            hangupLocked(step.closeMode, "simulator", "scripted caller hang-up");
+            scriptDone_ = true;
+            changed_.notify_all();
+            return;
+        case Step::Kind::Loop: {
+            auto& count = loopCounts_[pc_ - 1];
+            if (++count < step.times) {
+                pc_ = step.target;
+            } else {
+                loopCounts_.erase(pc_ - 1);
+            }
+            break;
+        }
+        }
+    }
+}
+
+void SimulatedSession::traceLocked(const std::string& text) {
+    if (trace_.size() < kMaxRecorded) trace_.push_back(TraceEntry{Clock::now(), text});
+    if (observer_) observer_->onTrace(callId_, text);
+}
+
+void SimulatedSession::failLocked(const std::string& message) {
+    failures_.push_back(message);
+    traceLocked("FAIL: " + message);
+}
+
+// --- observers -------------------------------------------------------------------------------------
+
+bool SimulatedSession::isConnected() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return connected_;
+}
+
+std::vector<ReceivedEvent> SimulatedSession::receivedEvents() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return received_;
+}
+
+std::vector<std::string> SimulatedSession::sentEvents() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return sent_;
+}
+
+std::optional<ReceivedEvent> SimulatedSession::waitForEvent(const std::string& type, std::chrono::milliseconds timeout,
+                                                            std::size_t occurrence) const {
+    std::unique_lock<std::mutex> lock(mutex_);
+    std::optional<ReceivedEvent> found;
+    changed_.wait_for(lock, timeout, [&] {
+        std::size_t seen = 0;
+        for (const auto& event : received_)
+            if (event.type == type && ++seen == occurrence) {
+                found = event;
+                return true;
+            }
+        return !connected_;
+    });
+    return found;
+}
+
+std::optional<std::string> SimulatedSession::waitForFunctionOutput(const std::string& functionCallId,
+                                                                   std::chrono::milliseconds timeout) const {
+    std::unique_lock<std::mutex> lock(mutex_);
+    std::optional<std::string> output;
+    changed_.wait_for(lock, timeout, [&] {
+        const auto it = callIndex_.find(functionCallId);
+        if (it != callIndex_.end() && calls_[it->second].outputReceived) {
+            output = calls_[it->second].output;
+            return true;
+        }
+        return !connected_;
+    });
+    return output;
+}
+
+std::vector<FunctionCallRecord> SimulatedSession::functionCalls() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_;
+}
+
+bool SimulatedSession::waitForClose(std::chrono::milliseconds timeout) const {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return !connected_; });
+}
+
+CloseInfo SimulatedSession::closeInfo() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return close_;
+}
+
+bool SimulatedSession::waitForScript(std::chrono::milliseconds timeout) const {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return scriptDone_ || !connected_; });
+}
+
+bool SimulatedSession::scriptFinished() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return scriptDone_;
+}
+
+std::vector<std::string> SimulatedSession::failures() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return failures_;
+}
+
+std::vector<TraceEntry> SimulatedSession::trace() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return trace_;
+}
+
+} // namespace sideband::simulator
