@@ -17,7 +17,9 @@ struct Mode {
     std::string name;
     bool tls;
 };
-void PrintTo(const Mode& mode, std::ostream* out) { *out << mode.name; }
+void PrintTo(const Mode &mode, std::ostream *out) {
+    *out << mode.name;
+}
 
 class SimulatorRestTest : public ::testing::TestWithParam<Mode> {
 protected:
@@ -36,7 +38,7 @@ protected:
                                                    GetParam().tls ? TestCertificates::shared().caFile() : "");
     }
 
-    HttpResult post(const std::string& callId, const std::string& action, const std::string& body = {},
+    HttpResult post(const std::string &callId, const std::string &action, const std::string &body = {},
                     std::map<std::string, std::string> headers = {{"Authorization", "Bearer sk-test"}}) {
         return client_->request("POST", "/v1/realtime/calls/" + callId + "/" + action, body, headers);
     }
@@ -56,8 +58,8 @@ TEST_P(SimulatorRestTest, BaseUrlNamesSchemeAndBoundPort) {
 }
 
 TEST_P(SimulatorRestTest, RecordsEveryRequestWithHeadersAndBody) {
-    const auto r = post("rtc_abc", "accept", kAccept,
-                        {{"Authorization", "Bearer sk-test"}, {"Idempotency-Key", "accept_evt_1"}});
+    const auto r =
+        post("rtc_abc", "accept", kAccept, {{"Authorization", "Bearer sk-test"}, {"Idempotency-Key", "accept_evt_1"}});
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.body, "");
     ASSERT_TRUE(simulator_->waitForRestRequests(1, 1s));
@@ -76,7 +78,8 @@ TEST_P(SimulatorRestTest, RecordsEveryRequestWithHeadersAndBody) {
 }
 
 TEST_P(SimulatorRestTest, AllFourActionsAnswer200) {
-    for (const auto* action : {"accept", "reject", "refer", "hangup"}) EXPECT_EQ(post("rtc_1", action, "{}").status, 200);
+    for (const auto *action : {"accept", "reject", "refer", "hangup"})
+        EXPECT_EQ(post("rtc_1", action, "{}").status, 200);
     EXPECT_EQ(simulator_->restRequests("rtc_1").size(), 4u);
 }
 
@@ -141,9 +144,9 @@ TEST_P(SimulatorRestTest, UnknownPathsAndMethodsAreErrors) {
     EXPECT_EQ(client_->request("POST", "/v1/realtime/calls/rtc_1/transfer", "{}", {{"Authorization", "Bearer sk-test"}})
                   .status,
               404);
-    EXPECT_EQ(client_->request("GET", "/v1/realtime/calls/rtc_1/accept", "", {{"Authorization", "Bearer sk-test"}})
-                  .status,
-              405);
+    EXPECT_EQ(
+        client_->request("GET", "/v1/realtime/calls/rtc_1/accept", "", {{"Authorization", "Bearer sk-test"}}).status,
+        405);
     EXPECT_EQ(client_->request("GET", "/v1/models").status, 404);
 }
 
@@ -154,14 +157,15 @@ TEST_P(SimulatorRestTest, ConcurrentRequestsAreAllRecorded) {
             TestHttpClient client("127.0.0.1", simulator_->port(),
                                   GetParam().tls ? TestCertificates::shared().caFile() : "");
             for (int i = 0; i < 10; ++i)
-                client.request("POST", "/v1/realtime/calls/rtc_" + std::to_string(t) + "_" + std::to_string(i) +
-                                           "/accept",
+                client.request("POST",
+                               "/v1/realtime/calls/rtc_" + std::to_string(t) + "_" + std::to_string(i) + "/accept",
                                kAccept, {{"Authorization", "Bearer sk-test"}});
         });
-    for (auto& thread : threads) thread.join();
+    for (auto &thread : threads)
+        thread.join();
     EXPECT_TRUE(simulator_->waitForRestRequests(40, 2s));
     EXPECT_EQ(simulator_->restRequests().size(), 40u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, SimulatorRestTest, ::testing::Values(Mode{"https", true}, Mode{"http", false}),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto &info) { return info.param.name; });

@@ -16,7 +16,7 @@ enum class CloseMode {
     Abrupt,     // shutdown(2) + close the TCP socket: no close frame, no TLS close_notify
     Reset,      // SO_LINGER 0 + close: the host sees ECONNRESET
 };
-const char* describe(CloseMode mode);
+const char *describe(CloseMode mode);
 
 // What the simulator does with the host's sideband WebSocket upgrade for a scripted call.
 enum class ConnectBehaviour {
@@ -41,21 +41,21 @@ struct Step {
         Loop,                 // jump back to `target` until it ran `times` times
     };
     Kind kind = Kind::Wait;
-    std::string speaker;        // Say: "caller" | "agent"
-    std::string text;           // Say text, ExpectOutputContains needle, Error message, ExpectRest body needle
-    std::string name;           // FunctionCall
-    std::string argumentsJson;  // FunctionCall: the arguments as a JSON text (sent as a JSON string)
-    std::string callId;         // FunctionCall: fixed call_id (empty: generated)
-    bool awaitOutput = true;    // FunctionCall: wait for function_call_output + response.create
-    std::chrono::milliseconds timeout{10000}; // FunctionCall / ExpectRest
-    std::chrono::milliseconds duration{0};    // Wait
-    std::string errorCode;      // Error
-    std::string errorType;      // Error
-    std::string json;           // Raw
-    std::string action;         // ExpectRest: accept | reject | refer | hangup
+    std::string speaker;       // Say: "caller" | "agent"
+    std::string text;          // Say text, ExpectOutputContains needle, Error message, ExpectRest body needle
+    std::string name;          // FunctionCall
+    std::string argumentsJson; // FunctionCall: the arguments as a JSON text (sent as a JSON string)
+    std::string callId;        // FunctionCall: fixed call_id (empty: generated)
+    bool awaitOutput = true;   // FunctionCall: wait for function_call_output + response.create
+    std::chrono::milliseconds timeout{10000};    // FunctionCall / ExpectRest
+    std::chrono::milliseconds duration{0};       // Wait
+    std::string errorCode;                       // Error
+    std::string errorType;                       // Error
+    std::string json;                            // Raw
+    std::string action;                          // ExpectRest: accept | reject | refer | hangup
     CloseMode closeMode = CloseMode::CloseFrame; // Hangup
-    std::size_t target = 0;     // Loop
-    int times = 1;              // Loop
+    std::size_t target = 0;                      // Loop
+    int times = 1;                               // Loop
 };
 
 // The "model" and the caller for one call: what happens after the host connects its sideband socket.
@@ -68,13 +68,13 @@ struct CallScript {
 struct CallExpectations {
     int webhookStatus = 200;
     std::vector<std::string> webhookBodyContains;
-    std::string outcome = "accept"; // accept | reject | none | any
-    int rejectStatusCode = 0;       // 0: not checked; else the reject body's status_code
-    std::vector<std::string> restCalls;        // actions that must have been called (e.g. "refer")
-    std::vector<std::string> noRestCalls;      // actions that must not have been called
+    std::string outcome = "accept";       // accept | reject | none | any
+    int rejectStatusCode = 0;             // 0: not checked; else the reject body's status_code
+    std::vector<std::string> restCalls;   // actions that must have been called (e.g. "refer")
+    std::vector<std::string> noRestCalls; // actions that must not have been called
     std::vector<std::string> acceptBodyContains;
     std::vector<std::string> sessionUpdateContains; // in any session.update the host sent
-    bool allowAcceptWarnings = false;              // accept body without "type":"realtime" fails by default
+    bool allowAcceptWarnings = false;               // accept body without "type":"realtime" fails by default
 };
 
 // One simulated phone call of a scenario file.
@@ -87,10 +87,10 @@ struct ScenarioCall {
     std::vector<std::pair<std::string, std::string>> extraSipHeaders;
     CallExpectations expect;
     std::shared_ptr<const CallScript> script;
-    std::chrono::milliseconds timeout{30000};  // the whole call, from webhook to close
-    std::chrono::milliseconds lingerMs{1000};  // after the script, before the simulator hangs up itself
-    bool sendEndedWebhook = false;             // realtime.call.ended after the call closed
-    int redeliver = 0;                         // extra deliveries of the same incoming event
+    std::chrono::milliseconds timeout{30000}; // the whole call, from webhook to close
+    std::chrono::milliseconds lingerMs{1000}; // after the script, before the simulator hangs up itself
+    bool sendEndedWebhook = false;            // realtime.call.ended after the call closed
+    int redeliver = 0;                        // extra deliveries of the same incoming event
 };
 
 struct Scenario {
@@ -103,10 +103,10 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-Scenario parseScenario(const std::string& jsonText);
-Scenario loadScenario(const std::string& path);
+Scenario parseScenario(const std::string &jsonText);
+Scenario loadScenario(const std::string &path);
 
 // Parses just a steps array (the "steps" of one call), for tests and `setScript` from JSON.
-CallScript parseCallScript(const std::string& jsonText);
+CallScript parseCallScript(const std::string &jsonText);
 
 } // namespace sideband::simulator

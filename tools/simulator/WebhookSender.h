@@ -14,37 +14,37 @@ struct WebhookEvent {
     std::string eventId;   // the body's "id" (evt_...)
     std::string type;
     std::string callId;
-    std::string body;      // the exact bytes that are signed and sent
+    std::string body; // the exact bytes that are signed and sent
 };
 
 struct IncomingCall {
-    std::string callId;                 // empty: a fresh rtc_<32 hex>
+    std::string callId; // empty: a fresh rtc_<32 hex>
     std::string from = "+14155550100";
-    std::string fromName;               // display name in From, e.g. "Alice"
+    std::string fromName; // display name in From, e.g. "Alice"
     std::string to = "+18005550123";
     std::vector<std::pair<std::string, std::string>> extraSipHeaders; // appended after Call-ID
 };
 
 // realtime.call.incoming in the reference shape (object, id, type, created_at, data.call_id,
 // data.sip_headers From/To/Call-ID with display name and tag).
-WebhookEvent makeIncomingCallEvent(const IncomingCall& call);
+WebhookEvent makeIncomingCallEvent(const IncomingCall &call);
 // realtime.call.ended / realtime.call.hangup / realtime.call.hungup (or any type) for a call.
-WebhookEvent makeCallEvent(const std::string& type, const std::string& callId);
+WebhookEvent makeCallEvent(const std::string &type, const std::string &callId);
 // An event with a caller-provided body (the ids are taken from it where present).
-WebhookEvent makeRawEvent(const std::string& body, const std::string& webhookId = {});
+WebhookEvent makeRawEvent(const std::string &body, const std::string &webhookId = {});
 
 struct WebhookDelivery {
-    int status = 0;    // 0: no HTTP answer (see error)
+    int status = 0; // 0: no HTTP answer (see error)
     std::string body;
-    std::string error; // connection/TLS failure, readable
+    std::string error;                          // connection/TLS failure, readable
     std::map<std::string, std::string> headers; // what was sent, webhook-signature included
     std::chrono::microseconds elapsed{0};
 };
 
 struct WebhookSenderOptions {
-    std::string url;       // the host's webhook URL, http:// or https://
-    std::string caFile;    // https: verify the host against this CA (empty: the system's CAs)
-    std::string secret;    // as in OPENAI_WEBHOOK_SECRET; the first secret signs
+    std::string url;    // the host's webhook URL, http:// or https://
+    std::string caFile; // https: verify the host against this CA (empty: the system's CAs)
+    std::string secret; // as in OPENAI_WEBHOOK_SECRET; the first secret signs
     std::chrono::milliseconds timeout{15000};
 };
 
@@ -55,9 +55,9 @@ public:
     explicit WebhookSender(WebhookSenderOptions options); // throws std::invalid_argument on a bad secret/url
     // Signs with the current time and POSTs. Delivering the same event again is a redelivery:
     // same webhook-id, same body, fresh timestamp (as OpenAI retries).
-    WebhookDelivery deliver(const WebhookEvent& event) const;
+    WebhookDelivery deliver(const WebhookEvent &event) const;
     // The three signature headers for `event` at `timestamp` (Unix seconds).
-    std::map<std::string, std::string> signatureHeaders(const WebhookEvent& event, long long timestamp) const;
+    std::map<std::string, std::string> signatureHeaders(const WebhookEvent &event, long long timestamp) const;
 
 private:
     WebhookSenderOptions options_;
@@ -65,6 +65,6 @@ private:
 };
 
 // A fresh id: prefix + 32 lower-case hex digits (e.g. "rtc_", "evt_", "wh_").
-std::string randomId(const std::string& prefix);
+std::string randomId(const std::string &prefix);
 
 } // namespace sideband::simulator
