@@ -15,7 +15,9 @@ Poco::JSON::Object::Ptr deepCopy(const Poco::JSON::Object::Ptr& object) {
     return copy.extract<Poco::JSON::Object::Ptr>();
 }
 
-bool startsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+bool startsWith(const std::string& s, const char* prefix) {
+    return s.rfind(prefix, 0) == 0;
+}
 
 // Metrics must never turn a tool result into a crash (an undeclared family throws logic_error).
 template <typename F> void record(F&& f) {
@@ -30,7 +32,8 @@ template <typename F> void record(F&& f) {
 
 HostCallContext::HostCallContext(const tenants::TenantConfig& tenant, const CallInfo& call,
                                  std::shared_ptr<plugins::CallActions> actions, std::string pluginFile)
-    : call_(call), config_(deepCopy(tenant.settings)), actions_(std::move(actions)), pluginFile_(std::move(pluginFile)) {
+    : call_(call), config_(deepCopy(tenant.settings)), actions_(std::move(actions)),
+      pluginFile_(std::move(pluginFile)) {
     if (call_.tenantId.empty()) call_.tenantId = tenant.tenantId;
     auto plugin = config_->getObject("plugin_config");
     pluginConfig_ = plugin ? plugin : Poco::JSON::Object::Ptr(new Poco::JSON::Object);
@@ -73,7 +76,8 @@ PluginCallTools::PluginCallTools(LoadedPluginPtr plugin, std::unique_ptr<HostCal
 std::vector<ToolSpec> PluginCallTools::tools() const {
     std::vector<ToolSpec> specs;
     if (!plugin_) return specs;
-    for (const auto& tool : plugin_->tools) specs.push_back({tool.name, tool.description, deepCopy(tool.parameters)});
+    for (const auto& tool : plugin_->tools)
+        specs.push_back({tool.name, tool.description, deepCopy(tool.parameters)});
     return specs;
 }
 
@@ -81,7 +85,8 @@ void PluginCallTools::invoke(const std::string& toolName, const std::string& arg
                              std::function<void(const std::string& output)> done) {
     bool known = false;
     if (plugin_)
-        for (const auto& tool : plugin_->tools) known = known || tool.name == toolName;
+        for (const auto& tool : plugin_->tools)
+            known = known || tool.name == toolName;
     // Unknown names come from the model: one label for all of them keeps the metric bounded.
     const std::string label = known ? toolName : "unknown";
     const std::string tenant = context_->tenantId();
@@ -89,8 +94,8 @@ void PluginCallTools::invoke(const std::string& toolName, const std::string& arg
     const std::string callId = context_->callId();
     const auto timeout = toolTimeout_;
 
-    auto work = [plugin = plugin_, context = context_, toolName, argumentsJson](const ToolExecutor::Cancelled& cancelled,
-                                                                                ToolExecutor::Clock::time_point deadline) {
+    auto work = [plugin = plugin_, context = context_, toolName,
+                 argumentsJson](const ToolExecutor::Cancelled& cancelled, ToolExecutor::Clock::time_point deadline) {
         using namespace sdk::loader;
         if (!plugin) return ToolOutput{errorOutput("unknown tool '" + toolName + "'"), ToolOutcome::UnknownTool};
         auto arguments = parseArguments(argumentsJson);
@@ -100,8 +105,8 @@ void PluginCallTools::invoke(const std::string& toolName, const std::string& arg
         sdk::ToolCall call(toolName, arguments, deadline, cancelled);
         return runTool(*plugin->plugin, plugin->tools, *context, call);
     };
-    auto deliver = [&metrics = metrics_, label, tenant, file, callId, done = std::move(done)](
-                       const ToolExecutor::Result& result, std::chrono::nanoseconds elapsed) {
+    auto deliver = [&metrics = metrics_, label, tenant, file, callId,
+                    done = std::move(done)](const ToolExecutor::Result& result, std::chrono::nanoseconds elapsed) {
         const char* outcome = sdk::loader::outcomeName(result.outcome);
         record([&] {
             metrics.increment(metrics::name::kToolCalls, {{"tenant", tenant}, {"tool", label}, {"outcome", outcome}});
@@ -137,9 +142,8 @@ void PluginCallTools::callStarted() {
 }
 
 void PluginCallTools::transcript(const tenants::TranscriptLine& line) {
-    postHook("onTranscript", [line = sdk::TranscriptLine{line.speaker, line.text}](sdk::Plugin& p, sdk::CallContext& c) {
-        p.onTranscript(c, line);
-    });
+    postHook("onTranscript", [line = sdk::TranscriptLine{line.speaker, line.text}](
+                                 sdk::Plugin& p, sdk::CallContext& c) { p.onTranscript(c, line); });
 }
 
 void PluginCallTools::callEnded(const std::string& reason) {

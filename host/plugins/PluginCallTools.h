@@ -18,8 +18,8 @@ namespace sideband::plugins {
 // TenantConfig and CallActions. Owned by the call's PluginCallTools.
 class HostCallContext : public sdk::CallContext, private sdk::CallActions, private sdk::Logger {
 public:
-    HostCallContext(const tenants::TenantConfig& tenant, const CallInfo& call, std::shared_ptr<plugins::CallActions> actions,
-                    std::string pluginFile);
+    HostCallContext(const tenants::TenantConfig& tenant, const CallInfo& call,
+                    std::shared_ptr<plugins::CallActions> actions, std::string pluginFile);
 
     const std::string& callId() const override { return call_.callId; }
     const std::string& tenantId() const override { return call_.tenantId; }
@@ -39,7 +39,7 @@ private:
     void error(const std::string& message) override;
 
     CallInfo call_;
-    Poco::JSON::Object::Ptr config_;       // a private deep copy: plugins cannot change the tenant's
+    Poco::JSON::Object::Ptr config_; // a private deep copy: plugins cannot change the tenant's
     Poco::JSON::Object::Ptr pluginConfig_;
     std::shared_ptr<plugins::CallActions> actions_; // the host's, not the SDK's
     std::string pluginFile_;

@@ -51,7 +51,8 @@ LoadedPluginPtr PluginLoader::load(const std::string& fileName, const std::strin
         return cached->second;
     }
     // Failures are not cached: a fixed file is picked up by the next call without a reload.
-    auto loaded = std::make_shared<const sdk::loader::LoadedPlugin>(sdk::loader::loadPlugin(path, {pin, copyDirectory_}));
+    auto loaded =
+        std::make_shared<const sdk::loader::LoadedPlugin>(sdk::loader::loadPlugin(path, {pin, copyDirectory_}));
     cache_.emplace(path, loaded);
     return loaded;
 }

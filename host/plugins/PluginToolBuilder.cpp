@@ -41,7 +41,8 @@ std::shared_ptr<CallTools> PluginToolBuilder::build(const tenants::TenantConfig&
                                    {{"tenant", tenant.tenantId}, {"reason", sdk::loader::reasonName(e.reason())}});
             } catch (const std::exception&) {
             }
-            throw PluginLoadError(e.reason(), "tenant " + tenant.tenantId + ": plugin " + tenant.plugin + ": " + e.what());
+            throw PluginLoadError(e.reason(),
+                                  "tenant " + tenant.tenantId + ": plugin " + tenant.plugin + ": " + e.what());
         } catch (const std::exception& e) {
             // Anything else (disk full writing the private copy, ...) is still a refused plugin, not a dead call.
             spdlog::error("plugin load failed: tenant={} plugin={}: {}", tenant.tenantId, tenant.plugin, e.what());

@@ -88,16 +88,19 @@ struct ToolExecutor::State {
             if (!job || job->settled) continue;
             lock.unlock();
             job->cancelled->store(true);
-            job->settle({sdk::loader::errorOutput("tool timed out after " + std::to_string(next.timeout.count()) + " ms"),
-                         sdk::loader::ToolOutcome::Timeout});
+            job->settle(
+                {sdk::loader::errorOutput("tool timed out after " + std::to_string(next.timeout.count()) + " ms"),
+                 sdk::loader::ToolOutcome::Timeout});
             job.reset();
             lock.lock();
         }
     }
 };
 
-ToolExecutor::ToolExecutor(std::size_t threads) : state_(std::make_shared<State>()), threadCount_(threads ? threads : 1) {
-    for (std::size_t i = 0; i < threadCount_; ++i) workers_.emplace_back([state = state_] { state->work(); });
+ToolExecutor::ToolExecutor(std::size_t threads)
+    : state_(std::make_shared<State>()), threadCount_(threads ? threads : 1) {
+    for (std::size_t i = 0; i < threadCount_; ++i)
+        workers_.emplace_back([state = state_] { state->work(); });
     watchdog_ = std::thread([state = state_] { state->watch(); });
 }
 
@@ -109,7 +112,8 @@ ToolExecutor::~ToolExecutor() {
         state_->stopping = true;
         abandoned.swap(state_->queue);
         queued.swap(state_->queuedJobs);
-        while (!state_->deadlines.empty()) state_->deadlines.pop();
+        while (!state_->deadlines.empty())
+            state_->deadlines.pop();
     }
     state_->workAvailable.notify_all();
     state_->deadlineChanged.notify_all();
@@ -127,7 +131,8 @@ ToolExecutor::~ToolExecutor() {
         else if (t.joinable())
             t.join();
     };
-    for (auto& worker : workers_) finish(worker);
+    for (auto& worker : workers_)
+        finish(worker);
     finish(watchdog_);
 }
 

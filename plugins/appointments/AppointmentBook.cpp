@@ -23,7 +23,8 @@ Poco::Data::Session open(const std::string& path) {
 std::vector<Slot> toSlots(const std::vector<std::string>& ids, const std::vector<std::string>& dates,
                           const std::vector<std::string>& times) {
     std::vector<Slot> slots;
-    for (std::size_t i = 0; i < ids.size(); ++i) slots.push_back({ids[i], dates[i], times[i]});
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        slots.push_back({ids[i], dates[i], times[i]});
     return slots;
 }
 
@@ -93,8 +94,7 @@ AppointmentBook::BookResult AppointmentBook::book(const std::string& slotId, con
     if (!exists) return BookResult::NoSuchSlot;
     session_.begin();
     Poco::Data::Statement claim(session_);
-    claim << "UPDATE slots SET booking_id = ? WHERE slot_id = ? AND booking_id IS NULL", bind(booking.id),
-        bind(slotId);
+    claim << "UPDATE slots SET booking_id = ? WHERE slot_id = ? AND booking_id IS NULL", bind(booking.id), bind(slotId);
     if (claim.execute() == 0) {
         session_.rollback();
         return BookResult::SlotTaken;

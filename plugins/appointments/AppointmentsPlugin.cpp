@@ -19,12 +19,12 @@
 
 namespace {
 
+using appointments::AppointmentBook;
 using Poco::JSON::Array;
 using Poco::JSON::Object;
 using sideband::sdk::CallContext;
 using sideband::sdk::ToolCall;
 using sideband::sdk::ToolDefinition;
-using appointments::AppointmentBook;
 
 Object::Ptr stringProperty(const std::string& description, const std::string& pattern = {}) {
     Object::Ptr p = new Object;
@@ -36,9 +36,11 @@ Object::Ptr stringProperty(const std::string& description, const std::string& pa
 
 Object::Ptr schema(std::vector<std::pair<std::string, Object::Ptr>> properties, std::vector<std::string> required) {
     Object::Ptr props = new Object;
-    for (auto& [name, property] : properties) props->set(name, property);
+    for (auto& [name, property] : properties)
+        props->set(name, property);
     Array::Ptr req = new Array;
-    for (auto& name : required) req->add(name);
+    for (auto& name : required)
+        req->add(name);
     Object::Ptr s = new Object;
     s->set("type", "object");
     s->set("properties", props);
@@ -46,7 +48,9 @@ Object::Ptr schema(std::vector<std::pair<std::string, Object::Ptr>> properties, 
     return s;
 }
 
-std::string today() { return Poco::DateTimeFormatter::format(Poco::DateTime(), "%Y-%m-%d"); }
+std::string today() {
+    return Poco::DateTimeFormatter::format(Poco::DateTime(), "%Y-%m-%d");
+}
 
 std::string validDate(const std::string& date) {
     static const std::regex shape(R"(\d{4}-\d{2}-\d{2})");
@@ -131,7 +135,8 @@ private:
             result->set("date", date);
         }
         Array::Ptr list = new Array;
-        for (const auto& slot : slots) list->add(slotJson(slot));
+        for (const auto& slot : slots)
+            list->add(slotJson(slot));
         result->set("slots", list);
         result->set("count", static_cast<int>(slots.size()));
         return result;
@@ -155,8 +160,12 @@ private:
             call.log().info("booked " + slotId + " as " + booking.id);
             return result;
         }
-        case AppointmentBook::BookResult::NoSuchSlot: result->set("reason", "no_such_slot"); break;
-        case AppointmentBook::BookResult::SlotTaken: result->set("reason", "slot_taken"); break;
+        case AppointmentBook::BookResult::NoSuchSlot:
+            result->set("reason", "no_such_slot");
+            break;
+        case AppointmentBook::BookResult::SlotTaken:
+            result->set("reason", "slot_taken");
+            break;
         }
         result->set("booked", false);
         return result;
@@ -173,8 +182,12 @@ private:
             result->set("slot_id", cancelled.slotId);
             call.log().info("cancelled " + bookingId);
             return result;
-        case AppointmentBook::CancelResult::NoSuchBooking: result->set("reason", "no_such_booking"); break;
-        case AppointmentBook::CancelResult::AlreadyCancelled: result->set("reason", "already_cancelled"); break;
+        case AppointmentBook::CancelResult::NoSuchBooking:
+            result->set("reason", "no_such_booking");
+            break;
+        case AppointmentBook::CancelResult::AlreadyCancelled:
+            result->set("reason", "already_cancelled");
+            break;
         }
         result->set("cancelled", false);
         return result;
@@ -186,11 +199,11 @@ private:
         const auto& config = call.pluginConfig();
         std::string path = config.optValue<std::string>("database", "");
         Poco::Path stateDir(std::getenv("SIDEBAND_STATE_DIR") ? std::getenv("SIDEBAND_STATE_DIR")
-                                                               : Poco::Path::temp() + "sideband-state");
+                                                              : Poco::Path::temp() + "sideband-state");
         stateDir.makeDirectory();
         Poco::Path file = path.empty() ? Poco::Path(stateDir, "appointments-" + call.tenantId() + ".sqlite")
-                                       : Poco::Path(path).isAbsolute() ? Poco::Path(path)
-                                                                      : Poco::Path(stateDir).resolve(Poco::Path(path));
+                          : Poco::Path(path).isAbsolute() ? Poco::Path(path)
+                                                          : Poco::Path(stateDir).resolve(Poco::Path(path));
         std::lock_guard lock(mutex_);
         auto& slot = books_[file.toString()];
         if (!slot) {
@@ -206,7 +219,8 @@ private:
         std::lock_guard lock(mutex_);
         static const char* hex = "0123456789abcdef";
         std::string id = "bk-";
-        for (int i = 0; i < 8; ++i) id.push_back(hex[random_.next(16)]);
+        for (int i = 0; i < 8; ++i)
+            id.push_back(hex[random_.next(16)]);
         return id;
     }
 

@@ -80,7 +80,8 @@ fs::path writePrivateCopy(const std::string& path, const std::string& bytes, con
     std::ofstream out(copy.string(), std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.close();
-    if (!out) throw LoadError(LoadFailure::FileMissing, "cannot write a private copy of " + path + " to " + dir.string());
+    if (!out)
+        throw LoadError(LoadFailure::FileMissing, "cannot write a private copy of " + path + " to " + dir.string());
     return copy;
 }
 
@@ -88,26 +89,40 @@ fs::path writePrivateCopy(const std::string& path, const std::string& bytes, con
 
 const char* reasonName(LoadFailure reason) {
     switch (reason) {
-    case LoadFailure::OutsidePluginDir: return "outside_plugin_dir";
-    case LoadFailure::FileMissing: return "file_missing";
-    case LoadFailure::Sha256Mismatch: return "sha256_mismatch";
-    case LoadFailure::NotALibrary: return "not_a_library";
-    case LoadFailure::SymbolMissing: return "symbol_missing";
-    case LoadFailure::AbiMismatch: return "abi_mismatch";
-    case LoadFailure::FactoryThrew: return "factory_threw";
-    case LoadFailure::InvalidTools: return "invalid_tools";
+    case LoadFailure::OutsidePluginDir:
+        return "outside_plugin_dir";
+    case LoadFailure::FileMissing:
+        return "file_missing";
+    case LoadFailure::Sha256Mismatch:
+        return "sha256_mismatch";
+    case LoadFailure::NotALibrary:
+        return "not_a_library";
+    case LoadFailure::SymbolMissing:
+        return "symbol_missing";
+    case LoadFailure::AbiMismatch:
+        return "abi_mismatch";
+    case LoadFailure::FactoryThrew:
+        return "factory_threw";
+    case LoadFailure::InvalidTools:
+        return "invalid_tools";
     }
     return "unknown";
 }
 
 const char* outcomeName(ToolOutcome outcome) {
     switch (outcome) {
-    case ToolOutcome::Ok: return "ok";
-    case ToolOutcome::Error: return "error";
-    case ToolOutcome::InvalidOutput: return "invalid_output";
-    case ToolOutcome::UnknownTool: return "unknown_tool";
-    case ToolOutcome::BadArguments: return "bad_arguments";
-    case ToolOutcome::Timeout: return "timeout";
+    case ToolOutcome::Ok:
+        return "ok";
+    case ToolOutcome::Error:
+        return "error";
+    case ToolOutcome::InvalidOutput:
+        return "invalid_output";
+    case ToolOutcome::UnknownTool:
+        return "unknown_tool";
+    case ToolOutcome::BadArguments:
+        return "bad_arguments";
+    case ToolOutcome::Timeout:
+        return "timeout";
     }
     return "unknown";
 }
@@ -137,7 +152,8 @@ void validateTools(const std::vector<ToolDefinition>& tools) {
             auto props = schema->getObject("properties");
             if (!props) fail("\"properties\" must be an object");
             for (const auto& [key, value] : *props) {
-                if (value.type() != typeid(Poco::JSON::Object::Ptr)) fail("property '" + key + "' must be a schema object");
+                if (value.type() != typeid(Poco::JSON::Object::Ptr))
+                    fail("property '" + key + "' must be a schema object");
                 properties.insert(key);
             }
         }
@@ -162,7 +178,9 @@ LoadedPlugin loadPlugin(const std::string& path, const LoadOptions& options) {
     if (!options.expectedSha256.empty() && options.expectedSha256 != digest)
         throw LoadError(LoadFailure::Sha256Mismatch,
                         "plugin file " + path + " has SHA-256 " + digest + ", pinned " + options.expectedSha256);
-    if (bytes.size() < 4 || bytes.compare(0, 4, "\x7f" "ELF") != 0)
+    if (bytes.size() < 4 || bytes.compare(0, 4,
+                                          "\x7f"
+                                          "ELF") != 0)
         throw LoadError(LoadFailure::NotALibrary, "plugin file " + path + " is not an ELF shared library");
 
     auto mapping = std::make_shared<Mapping>();
@@ -247,7 +265,8 @@ Poco::JSON::Object::Ptr parseArguments(const std::string& argumentsJson) {
 
 ToolOutput runTool(Plugin& plugin, const std::vector<ToolDefinition>& tools, CallContext& call, const ToolCall& tool) {
     bool known = false;
-    for (const auto& definition : tools) known = known || definition.name == tool.name();
+    for (const auto& definition : tools)
+        known = known || definition.name == tool.name();
     if (!known) return {errorOutput("unknown tool '" + tool.name() + "'"), ToolOutcome::UnknownTool};
     try {
         Poco::JSON::Object::Ptr result = plugin.callTool(call, tool);

@@ -25,7 +25,8 @@ inline std::string readFile(const std::string& path) {
 
 class TempDir {
 public:
-    TempDir() : path_(boost::filesystem::temp_directory_path() / boost::filesystem::unique_path("sb-plugins-%%%%%%%%")) {
+    TempDir()
+        : path_(boost::filesystem::temp_directory_path() / boost::filesystem::unique_path("sb-plugins-%%%%%%%%")) {
         boost::filesystem::create_directories(path_);
     }
     ~TempDir() {

@@ -113,7 +113,8 @@ TEST_F(PluginLoaderTest, AcceptsAMatchingSha256PinInEitherCase) {
     dir.install(testPlugin("misbehaving_v1"), "pinned.so");
     auto digest = sideband::sdk::loader::sha256Hex(readFile(testPlugin("misbehaving_v1")));
     std::string upper = digest;
-    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (auto& c : upper)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     EXPECT_NO_THROW(loader.load("pinned.so", upper));
 }
 
@@ -162,7 +163,8 @@ TEST_F(PluginLoaderTest, KeepsALibraryMappedWhileItsPluginIsHeldAndUnloadsItAfte
     EXPECT_EQ(held->plugin->tools().size(), 9u);
     auto privateCopies = [&] {
         std::size_t n = 0;
-        for (auto& entry : fs::directory_iterator(copies.path())) n += entry.path().extension() == ".so";
+        for (auto& entry : fs::directory_iterator(copies.path()))
+            n += entry.path().extension() == ".so";
         return n;
     };
     EXPECT_EQ(privateCopies(), 1u);

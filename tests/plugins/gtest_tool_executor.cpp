@@ -48,10 +48,13 @@ TEST(ToolExecutor, DeliversEachResultExactlyOnceOffTheCallersThread) {
     const auto caller = std::this_thread::get_id();
     std::atomic<bool> ranElsewhere{true};
     for (int i = 0; i < 50; ++i)
-        executor.submit(1s, [&, i](const ToolExecutor::Cancelled&, ToolExecutor::Clock::time_point) {
-            if (std::this_thread::get_id() == caller) ranElsewhere = false;
-            return ToolExecutor::Result{std::to_string(i), ToolOutcome::Ok};
-        }, d.sink());
+        executor.submit(
+            1s,
+            [&, i](const ToolExecutor::Cancelled&, ToolExecutor::Clock::time_point) {
+                if (std::this_thread::get_id() == caller) ranElsewhere = false;
+                return ToolExecutor::Result{std::to_string(i), ToolOutcome::Ok};
+            },
+            d.sink());
     ASSERT_TRUE(d.waitFor(50));
     std::this_thread::sleep_for(50ms);
     EXPECT_EQ(d.count(), 50u);
@@ -63,11 +66,15 @@ TEST(ToolExecutor, TimesOutAtTheDeadlineSetsCancellationAndDropsTheLateResult) {
     Deliveries d;
     std::atomic<bool> sawCancel{false};
     const auto start = std::chrono::steady_clock::now();
-    executor.submit(100ms, [&](const ToolExecutor::Cancelled& cancelled, ToolExecutor::Clock::time_point) {
-        while (!*cancelled) std::this_thread::sleep_for(1ms);
-        sawCancel = true;
-        return ToolExecutor::Result{"{\"late\":true}", ToolOutcome::Ok};
-    }, d.sink());
+    executor.submit(
+        100ms,
+        [&](const ToolExecutor::Cancelled& cancelled, ToolExecutor::Clock::time_point) {
+            while (!*cancelled)
+                std::this_thread::sleep_for(1ms);
+            sawCancel = true;
+            return ToolExecutor::Result{"{\"late\":true}", ToolOutcome::Ok};
+        },
+        d.sink());
     ASSERT_TRUE(d.waitFor(1));
     const auto elapsed = std::chrono::steady_clock::now() - start;
     EXPECT_GE(elapsed, 100ms);
@@ -82,13 +89,16 @@ TEST(ToolExecutor, TimesOutAtTheDeadlineSetsCancellationAndDropsTheLateResult) {
 TEST(ToolExecutor, TimesOutJobsStillQueuedBehindABusyPool) {
     ToolExecutor executor(1);
     Deliveries d;
-    executor.submit(5s, returns("{}", 400ms), d.sink());
+    executor.submit(5s, returns("{}", 1000ms), d.sink());
     std::atomic<bool> queuedRan{false};
-    executor.submit(100ms, [&](const ToolExecutor::Cancelled&, ToolExecutor::Clock::time_point) {
-        queuedRan = true;
-        return ToolExecutor::Result{"{}", ToolOutcome::Ok};
-    }, d.sink());
-    ASSERT_TRUE(d.waitFor(1, 300ms)) << "the queued job's deadline does not wait for a free worker";
+    executor.submit(
+        100ms,
+        [&](const ToolExecutor::Cancelled&, ToolExecutor::Clock::time_point) {
+            queuedRan = true;
+            return ToolExecutor::Result{"{}", ToolOutcome::Ok};
+        },
+        d.sink());
+    ASSERT_TRUE(d.waitFor(1, 800ms)) << "the queued job's deadline does not wait for a free worker";
     EXPECT_EQ(d.results[0].outcome, ToolOutcome::Timeout);
     ASSERT_TRUE(d.waitFor(2));
     std::this_thread::sleep_for(50ms);
@@ -100,12 +110,14 @@ TEST(ToolExecutor, AnswersQueuedJobsWhenShutDown) {
     {
         ToolExecutor executor(1);
         executor.submit(5s, returns("{}", 200ms), d.sink());
-        for (int i = 0; i < 3; ++i) executor.submit(5s, returns("{}"), d.sink());
+        for (int i = 0; i < 3; ++i)
+            executor.submit(5s, returns("{}"), d.sink());
         std::this_thread::sleep_for(50ms);
     }
     ASSERT_EQ(d.count(), 4u);
     int shutdowns = 0;
-    for (auto& r : d.results) shutdowns += r.json == R"({"error":"host is shutting down"})";
+    for (auto& r : d.results)
+        shutdowns += r.json == R"({"error":"host is shutting down"})";
     EXPECT_EQ(shutdowns, 3);
 }
 

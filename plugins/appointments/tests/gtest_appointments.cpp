@@ -71,8 +71,8 @@ TEST_F(Appointments, RefusesToBookATakenSlot) {
 }
 
 TEST_F(Appointments, ReportsAnUnknownSlot) {
-    auto result = plugin.call(call, "book_appointment",
-                              R"({"slot_id":"2030-01-07T23:00","name":"Ada","phone":"+15550100"})");
+    auto result =
+        plugin.call(call, "book_appointment", R"({"slot_id":"2030-01-07T23:00","name":"Ada","phone":"+15550100"})");
     EXPECT_EQ(result->getValue<std::string>("reason"), "no_such_slot");
 }
 

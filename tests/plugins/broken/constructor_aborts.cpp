@@ -4,7 +4,9 @@
 
 #include <cstdlib>
 
-__attribute__((constructor)) static void abortOnLoad() { std::abort(); }
+__attribute__((constructor)) static void abortOnLoad() {
+    std::abort();
+}
 
 struct NeverLoaded : sideband::sdk::Plugin {
     std::vector<sideband::sdk::ToolDefinition> tools() const override { return {}; }

@@ -11,9 +11,9 @@ struct InvalidToolsPlugin : sideband::sdk::Plugin {
         Object::Ptr notObject = new Object;
         notObject->set("type", "string");
 #if INVALID_TOOLS_KIND == 1
-        return {{"lookup", "first", ok}, {"lookup", "second", ok}};
+        return {{"lookup", "first", ok}, { "lookup", "second", ok }};
 #elif INVALID_TOOLS_KIND == 2
-        return {{"lookup", "takes a string?", notObject}};
+        return {{ "lookup", "takes a string?", notObject }};
 #else
         throw std::runtime_error("tool registry not initialised");
 #endif

@@ -27,7 +27,9 @@ Object::Ptr anyObject() {
     return s;
 }
 
-void sleepMs(long ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void sleepMs(long ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 struct MisbehavingPlugin : Plugin {
     std::vector<ToolDefinition> tools() const override {
@@ -51,7 +53,8 @@ struct MisbehavingPlugin : Plugin {
         } else if (name == "hang") {
             sleepMs(tool.arguments().optValue<int>("ms", 1500));
         } else if (name == "cooperative") {
-            while (!tool.cancelled()) sleepMs(5);
+            while (!tool.cancelled())
+                sleepMs(5);
             record(call, "cooperative saw cancellation");
         } else if (name == "throws") {
             throw std::runtime_error("the backend said no");

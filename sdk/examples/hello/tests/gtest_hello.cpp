@@ -1,6 +1,6 @@
+#include <gtest/gtest.h>
 #include <sideband/sdk/testing/Mocks.h>
 #include <sideband/sdk/testing/PluginHarness.h>
-#include <gtest/gtest.h>
 
 using namespace sideband::sdk::testing;
 

@@ -14,8 +14,10 @@
 #include <boost/dll/alias.hpp>
 
 #define SIDEBAND_PLUGIN(PluginClass)                                                                                   \
-    extern "C" BOOST_SYMBOL_EXPORT const std::uint32_t sideband_sdk_abi_version = SIDEBAND_SDK_ABI_VERSION;           \
+    extern "C" BOOST_SYMBOL_EXPORT const std::uint32_t sideband_sdk_abi_version = SIDEBAND_SDK_ABI_VERSION;            \
     namespace sideband_plugin_export {                                                                                 \
-    ::sideband::sdk::Plugin* create() { return new PluginClass(); }                                                    \
+    ::sideband::sdk::Plugin* create() {                                                                                \
+        return new PluginClass();                                                                                      \
+    }                                                                                                                  \
     }                                                                                                                  \
     BOOST_DLL_ALIAS(sideband_plugin_export::create, sideband_plugin_create)
