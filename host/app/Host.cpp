@@ -39,7 +39,8 @@ sessions::SessionOptions sessionOptions(const Settings& s) {
     options.baseUrl = s.openaiBaseUrl;
     options.apiKey = s.openaiApiKey;
     options.caFile = s.openaiCaFile;
-    options.connectTimeout = std::chrono::milliseconds(s.openaiConnectTimeoutMs);
+    options.connectTimeout = std::chrono::milliseconds(s.sessionConnectTimeoutMs);
+    options.workers = s.sessionWorkers;
     return options;
 }
 
@@ -56,7 +57,7 @@ calls::PipelineOptions pipelineOptions(const Settings& s) {
 
 } // namespace
 
-Host::Host(const Settings& settings, const Clock& clock)
+Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants::TenantStore> store)
     : settings_(settings),
       clock_(clock),
       verifier_(webhook::parseWebhookSecrets(settings.webhookSecret), clock),
@@ -77,7 +78,7 @@ Host::Host(const Settings& settings, const Clock& clock)
         metricsServer_ = std::make_unique<http::HttpServer>(options, routes);
     }
 
-    store_ = tenants::openTenantStore(settings.database);
+    store_ = store ? std::move(store) : tenants::openTenantStore(settings.database);
     ledger_ = std::make_unique<calls::InMemoryCallLedger>(clock);
     callControl_ = std::make_unique<openai::OpenAIRestClient>(restOptions(settings));
     toolBuilder_ = std::make_unique<plugins::PluginToolBuilder>(settings.pluginDir, metrics_,

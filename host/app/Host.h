@@ -31,7 +31,9 @@ namespace sideband {
 // throws a readable message when it cannot); start() begins serving.
 class Host {
 public:
-    explicit Host(const Settings& settings, const Clock& clock = SystemClock::instance());
+    // `store` replaces the one SIDEBAND_DB names (tests substitute a fake or a failing store).
+    explicit Host(const Settings& settings, const Clock& clock = SystemClock::instance(),
+                  std::unique_ptr<tenants::TenantStore> store = nullptr);
     ~Host();
 
     void start();

@@ -67,6 +67,8 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.integer("SIDEBAND_OPENAI_CONNECT_TIMEOUT_MS", s.openaiConnectTimeoutMs, 1, 60000);
     r.integer("SIDEBAND_OPENAI_TIMEOUT_MS", s.openaiTimeoutMs, 1, 120000);
     r.integer("SIDEBAND_OPENAI_RETRIES", s.openaiRetries, 0, 10);
+    r.integer("SIDEBAND_SESSION_CONNECT_TIMEOUT_MS", s.sessionConnectTimeoutMs, 1, 120000);
+    r.integer("SIDEBAND_SESSION_WORKERS", s.sessionWorkers, 1, 64);
     r.integer("SIDEBAND_REJECT_SIP_STATUS_CAPACITY", s.rejectStatusCapacity, 400, 699);
     r.integer("SIDEBAND_REJECT_SIP_STATUS", s.rejectStatusOther, 400, 699);
     r.integer("MAX_CONCURRENT_CALLS", s.maxConcurrentCalls, 0, 1000000);

@@ -28,6 +28,8 @@ struct Settings {
     int openaiConnectTimeoutMs = 2000;          // SIDEBAND_OPENAI_CONNECT_TIMEOUT_MS
     int openaiTimeoutMs = 5000;                 // SIDEBAND_OPENAI_TIMEOUT_MS
     int openaiRetries = 2;                      // SIDEBAND_OPENAI_RETRIES
+    int sessionConnectTimeoutMs = 5000;         // SIDEBAND_SESSION_CONNECT_TIMEOUT_MS
+    int sessionWorkers = 4;                     // SIDEBAND_SESSION_WORKERS
     int rejectStatusCapacity = 486;             // SIDEBAND_REJECT_SIP_STATUS_CAPACITY
     int rejectStatusOther = 603;                // SIDEBAND_REJECT_SIP_STATUS
 

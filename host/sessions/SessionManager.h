@@ -30,6 +30,7 @@ struct SessionOptions {
     std::string apiKey;
     std::string caFile;
     std::chrono::milliseconds connectTimeout{5000};
+    int connectAttempts = 3; // transient failures (timeout, refused) are retried with backoff
     std::chrono::milliseconds frameTimeout{5000}; // a frame that started must finish within this
     int workers = 4;
 };

@@ -14,6 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 namespace sideband::sessions {
 namespace {
 
@@ -34,33 +36,54 @@ SidebandSession::~SidebandSession() = default;
 
 int SidebandSession::socketFd() const { return socket_ ? static_cast<int>(socket_->impl()->sockfd()) : -1; }
 
+void SidebandSession::open() {
+    const auto& uri = manager_.socketUri();
+    if (uri.getScheme() == "wss")
+        http_ = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(), manager_.tlsContext());
+    else
+        http_ = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
+    const Poco::Timespan connectTimeout(manager_.options().connectTimeout.count() * 1000);
+    http_->setTimeout(connectTimeout, connectTimeout, connectTimeout);
+    std::string callId;
+    Poco::URI::encode(call_.callId, "/?#%&+= ", callId);
+    // No model parameter and no OpenAI-Beta header: the call's session already exists.
+    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, uri.getPath() + "?call_id=" + callId,
+                                   Poco::Net::HTTPMessage::HTTP_1_1);
+    request.set("Authorization", "Bearer " + manager_.options().apiKey);
+    Poco::Net::HTTPResponse response;
+    socket_ = std::make_unique<Poco::Net::WebSocket>(*http_, request, response);
+    const Poco::Timespan frameTimeout(manager_.options().frameTimeout.count() * 1000);
+    socket_->setReceiveTimeout(frameTimeout);
+    socket_->setSendTimeout(frameTimeout);
+    socket_->setMaxPayloadSize(kMaxEventBytes);
+}
+
 bool SidebandSession::connect() {
     const auto& uri = manager_.socketUri();
-    try {
-        if (uri.getScheme() == "wss")
-            http_ = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(), manager_.tlsContext());
-        else
-            http_ = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
-        const Poco::Timespan connectTimeout(manager_.options().connectTimeout.count() * 1000);
-        http_->setTimeout(connectTimeout, connectTimeout, connectTimeout);
-        std::string callId;
-        Poco::URI::encode(call_.callId, "/?#%&+= ", callId);
-        // No model parameter and no OpenAI-Beta header: the call's session already exists.
-        Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, uri.getPath() + "?call_id=" + callId,
-                                       Poco::Net::HTTPMessage::HTTP_1_1);
-        request.set("Authorization", "Bearer " + manager_.options().apiKey);
-        Poco::Net::HTTPResponse response;
-        socket_ = std::make_unique<Poco::Net::WebSocket>(*http_, request, response);
-        const Poco::Timespan frameTimeout(manager_.options().frameTimeout.count() * 1000);
-        socket_->setReceiveTimeout(frameTimeout);
-        socket_->setSendTimeout(frameTimeout);
-        socket_->setMaxPayloadSize(kMaxEventBytes);
-    } catch (const Poco::Exception& e) {
-        spdlog::error("call={} tenant={} sideband connect to {}://{}:{} failed: {}", call_.callId, call_.tenantId,
-                      uri.getScheme(), uri.getHost(), uri.getPort(), e.displayText());
-        manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "connect_failed"}});
-        end("session_connect_failed");
-        return false;
+    auto backoff = std::chrono::milliseconds(200);
+    for (int attempt = 1;; ++attempt) {
+        try {
+            open();
+            break;
+        } catch (const Poco::Exception& e) {
+            // The call is accepted and the caller is listening: a timeout or a refused connection
+            // is worth another try. A bad certificate or an HTTP refusal of the upgrade is not.
+            const bool transient = dynamic_cast<const Poco::TimeoutException*>(&e) ||
+                                   dynamic_cast<const Poco::Net::ConnectionRefusedException*>(&e) ||
+                                   dynamic_cast<const Poco::Net::ConnectionResetException*>(&e);
+            if (transient && attempt < manager_.options().connectAttempts && !ended_) {
+                spdlog::warn("call={} tenant={} sideband connect attempt {} failed ({}), retrying", call_.callId,
+                             call_.tenantId, attempt, e.displayText());
+                std::this_thread::sleep_for(backoff);
+                backoff *= 2;
+                continue;
+            }
+            spdlog::error("call={} tenant={} sideband connect to {}://{}:{} failed: {}", call_.callId, call_.tenantId,
+                          uri.getScheme(), uri.getHost(), uri.getPort(), e.displayText());
+            manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "connect_failed"}});
+            end("session_connect_failed");
+            return false;
+        }
     }
 
     startedAt_ = std::chrono::steady_clock::now();

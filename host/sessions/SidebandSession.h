@@ -38,6 +38,7 @@ public:
     void close(const std::string& reason);
 
 private:
+    void open(); // one connect attempt; throws
     void handleEvent(const std::string& text);
     void runFunctionCall(const std::string& functionCallId, const std::string& name, const std::string& arguments);
     void sendFunctionOutput(const std::string& functionCallId, const std::string& output);

@@ -1,0 +1,252 @@
+// The incoming-call path end to end: the real host (HTTPS, SQLite, plugins) and the Realtime
+// simulator as OpenAI. One test per response example in the spec, each asserting the webhook
+// answer, the REST calls OpenAI received, the slots held, the call record and the metrics.
+#include "FakeTenantStore.h"
+#include "HostWithSimulator.h"
+
+#include "metrics/SidebandMetrics.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <future>
+
+using namespace sideband;
+using namespace sideband::testing;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+namespace {
+
+class IncomingCallEndpointTest : public ::testing::Test {
+protected:
+    explicit IncomingCallEndpointTest(const std::function<void(Settings&)>& tune = {},
+                                      std::unique_ptr<tenants::TenantStore> store = nullptr)
+        : env_(tune, std::move(store)) {}
+
+    void SetUp() override {
+        if (!dynamic_cast<FakeTenantStore*>(&env_.host().store()))
+            env_.addTenant("tenant_123", "+18005550123", R"({"model":"gpt-realtime","voice":"marin"})");
+    }
+
+    std::vector<simulator::RestRequest> rest(const std::string& callId) { return env_.simulator().restRequests(callId); }
+    double metric(const char* name, const metrics::Labels& labels) { return env_.host().metrics().value(name, labels); }
+
+    HostWithSimulator env_;
+};
+
+} // namespace
+
+TEST_F(IncomingCallEndpointTest, SuccessfulAcceptance) {
+    const auto answer = env_.incomingCall("rtc_ok");
+    EXPECT_EQ(answer.status, 200);
+    EXPECT_EQ(answer.body, R"({"ok":true,"accepted":true,"tenant_id":"tenant_123","fallback":false})");
+
+    const auto requests = rest("rtc_ok");
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].path, "/v1/realtime/calls/rtc_ok/accept");
+    EXPECT_EQ(requests[0].idempotencyKey, "accept_" + env_.host().store().findCall("rtc_ok")->webhookId);
+    EXPECT_EQ(requests[0].authorization, std::string("Bearer ") + HostWithSimulator::kApiKey);
+    EXPECT_EQ(requests[0].body, R"({"type":"realtime","model":"gpt-realtime",)"
+                                R"("instructions":"You are a helpful receptionist.","audio":{"output":{"voice":"marin"}}})");
+    EXPECT_TRUE(requests[0].warnings.empty());
+
+    // The session opens after accept and holds the slot as active.
+    EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().active == 1; }));
+    EXPECT_EQ(env_.host().ledger().total().pending, 0);
+    const auto record = env_.host().store().findCall("rtc_ok");
+    ASSERT_TRUE(record);
+    EXPECT_EQ(record->outcome, "accepted");
+    EXPECT_EQ(record->tenantId, "tenant_123");
+    EXPECT_EQ(record->caller, "+14155550100");
+    EXPECT_EQ(record->dialed, "+18005550123");
+    EXPECT_EQ(metric(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}}), 1);
+}
+
+TEST_F(IncomingCallEndpointTest, RejectedCapacity) {
+    env_.addTenant("tiny", "+18005550001", "{}", 1);
+    ASSERT_THAT(env_.incomingCall("rtc_c1", "+18005550001").body, HasSubstr(R"("accepted":true)"));
+    const auto answer = env_.incomingCall("rtc_c2", "+18005550001");
+    EXPECT_EQ(answer.status, 200);
+    EXPECT_EQ(answer.body, R"({"ok":true,"rejected":"capacity"})");
+    const auto requests = rest("rtc_c2");
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].action, "reject");
+    EXPECT_EQ(requests[0].body, R"({"status_code":486})");
+    EXPECT_EQ(requests[0].idempotencyKey, "reject_" + env_.host().store().findCall("rtc_c2")->webhookId);
+    EXPECT_EQ(env_.host().ledger().byTenant()["tiny"].inUse(), 1); // only the first call
+    EXPECT_EQ(env_.host().store().findCall("rtc_c2")->rejectReason, "capacity");
+    EXPECT_EQ(metric(metrics::name::kCallsRejected, {{"tenant", "tiny"}, {"reason", "capacity"}}), 1);
+}
+
+TEST_F(IncomingCallEndpointTest, RejectedTenantResolveFailed) {
+    const auto answer = env_.incomingCall("rtc_u", "+19995550100");
+    EXPECT_EQ(answer.body, R"({"ok":true,"rejected":"tenant_resolve_failed"})");
+    const auto requests = rest("rtc_u");
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].body, R"({"status_code":603})");
+    EXPECT_EQ(requests[0].idempotencyKey, "reject_tenant_resolve_failed_" + env_.host().store().findCall("rtc_u")->webhookId);
+    EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
+}
+
+TEST_F(IncomingCallEndpointTest, RejectedTenantNotConfigured) {
+    env_.addTenant("paused", "+18005550002", "{}", std::nullopt, /*enabled=*/false);
+    const auto answer = env_.incomingCall("rtc_n", "+18005550002");
+    EXPECT_EQ(answer.body, R"({"ok":true,"rejected":"tenant_not_configured"})");
+    const auto requests = rest("rtc_n");
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].idempotencyKey,
+              "reject_tenant_not_configured_" + env_.host().store().findCall("rtc_n")->webhookId);
+    EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
+    EXPECT_EQ(metric(metrics::name::kCallsRejected, {{"tenant", "paused"}, {"reason", "tenant_not_configured"}}), 1);
+}
+
+TEST_F(IncomingCallEndpointTest, RejectedInstructionsMissing) {
+    env_.addTenant("bare", "+18005550003", "{}", std::nullopt, true, std::nullopt);
+    const auto answer = env_.incomingCall("rtc_i", "+18005550003");
+    EXPECT_EQ(answer.body, R"({"ok":true,"rejected":"instructions_missing"})");
+    const auto requests = rest("rtc_i");
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].idempotencyKey,
+              "reject_instructions_missing_" + env_.host().store().findCall("rtc_i")->webhookId);
+    EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
+}
+
+TEST_F(IncomingCallEndpointTest, DuplicateCall) {
+    ASSERT_THAT(env_.incomingCall("rtc_d").body, HasSubstr(R"("accepted":true)"));
+    const auto answer = env_.incomingCall("rtc_d"); // a new event for the same call
+    EXPECT_EQ(answer.body, R"({"ok":true,"duplicate_call_id":true,"reason":"already_accepted"})");
+    EXPECT_EQ(rest("rtc_d").size(), 1u); // one accept, nothing else
+}
+
+TEST_F(IncomingCallEndpointTest, RedeliveryIsDeduped) {
+    simulator::IncomingCall call;
+    call.callId = "rtc_r";
+    const auto event = simulator::makeIncomingCallEvent(call);
+    ASSERT_THAT(env_.sender().deliver(event).body, HasSubstr(R"("accepted":true)"));
+    const auto again = env_.sender().deliver(event);
+    EXPECT_EQ(again.status, 200);
+    EXPECT_EQ(again.body, R"({"ok":true,"deduped":true})");
+    EXPECT_EQ(rest("rtc_r").size(), 1u);
+}
+
+TEST_F(IncomingCallEndpointTest, IgnoredWithoutCallId) {
+    const auto answer = env_.sender().deliver(
+        simulator::makeRawEvent(R"({"object":"event","id":"evt_x","type":"realtime.call.incoming","data":{}})"));
+    EXPECT_EQ(answer.body, R"({"ok":true,"ignored":true,"reason":"missing_call_id"})");
+    EXPECT_TRUE(env_.simulator().restRequests().empty());
+}
+
+TEST_F(IncomingCallEndpointTest, CallEndedFreesTheSlotAndRecordsTheEnd) {
+    ASSERT_THAT(env_.incomingCall("rtc_e").body, HasSubstr(R"("accepted":true)"));
+    ASSERT_TRUE(eventually([&] { return env_.host().ledger().total().active == 1; }));
+    const auto answer = env_.sender().deliver(simulator::makeCallEvent("realtime.call.ended", "rtc_e"));
+    EXPECT_EQ(answer.body, R"({"ok":true})");
+    EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().inUse() == 0; }));
+    EXPECT_EQ(env_.host().store().findCall("rtc_e")->endReason, "ended");
+    // The host also closed the call's sideband session.
+    const auto session = env_.simulator().session("rtc_e");
+    ASSERT_TRUE(session);
+    EXPECT_TRUE(session->waitForClose(5000ms));
+}
+
+TEST_F(IncomingCallEndpointTest, RestErrorThenSuccessAcceptsOnceWithTheSameKey) {
+    env_.simulator().failNext("accept", 500, 1);
+    const auto answer = env_.incomingCall("rtc_f");
+    EXPECT_EQ(answer.body, R"({"ok":true,"accepted":true,"tenant_id":"tenant_123","fallback":false})");
+    const auto requests = rest("rtc_f");
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_EQ(requests[0].status, 500);
+    EXPECT_EQ(requests[1].status, 200);
+    EXPECT_EQ(requests[0].idempotencyKey, requests[1].idempotencyKey);
+}
+
+TEST_F(IncomingCallEndpointTest, CallerGoneBeforeAcceptReleasesTheSlot) {
+    env_.simulator().notFoundNext("accept", 1);
+    const auto answer = env_.incomingCall("rtc_g");
+    EXPECT_EQ(answer.status, 200);
+    EXPECT_EQ(answer.body, R"({"ok":true,"accepted":false,"error":"call_id_not_found"})");
+    EXPECT_EQ(rest("rtc_g").size(), 1u); // no retry after 404
+    EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
+    EXPECT_EQ(env_.host().store().findCall("rtc_g")->outcome, "caller_gone");
+}
+
+class HangingOpenAITest : public IncomingCallEndpointTest {
+protected:
+    HangingOpenAITest()
+        : IncomingCallEndpointTest([](Settings& s) {
+              s.openaiTimeoutMs = 800;
+              s.openaiRetries = 1;
+          }) {}
+};
+
+TEST_F(HangingOpenAITest, RestHangingPastTheTimeoutReleasesAndAsksForRedelivery) {
+    env_.simulator().delayNext("accept", 5000ms, 5);
+    const auto answer = env_.incomingCall("rtc_h");
+    EXPECT_EQ(answer.status, 502);
+    EXPECT_EQ(answer.body, R"({"detail":"Call accept failed"})");
+    EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
+    EXPECT_FALSE(env_.host().ledger().isKnown("rtc_h"));
+    EXPECT_EQ(env_.host().store().findCall("rtc_h")->outcome, "accept_failed");
+}
+
+class StoreDownTest : public IncomingCallEndpointTest {
+protected:
+    static std::unique_ptr<tenants::TenantStore> storeThatFailsInstructions() {
+        auto store = std::make_unique<FakeTenantStore>();
+        store->addTenant("tenant_123", "+18005550123", {true, std::nullopt, tenants::Instructions{"p", "g"}, "{}"});
+        store->setUnavailableFor("instructions");
+        return store;
+    }
+    StoreDownTest() : IncomingCallEndpointTest({}, storeThatFailsInstructions()) {}
+    FakeTenantStore* store() { return dynamic_cast<FakeTenantStore*>(&env_.host().store()); }
+};
+
+TEST_F(StoreDownTest, AcceptedWithFallbackInstructions) {
+    const auto answer = env_.incomingCall("rtc_fb");
+    EXPECT_EQ(answer.status, 200);
+    EXPECT_EQ(answer.body, R"({"ok":true,"accepted":true,"tenant_id":"tenant_123","fallback":true})");
+    const auto requests = rest("rtc_fb");
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_THAT(requests[0].body, HasSubstr(calls::kDefaultDowntimePrompt));
+    EXPECT_TRUE(store()->findCall("rtc_fb")->fallback);
+    EXPECT_EQ(metric(metrics::name::kFallbacks, {{"tenant", "tenant_123"}}), 1);
+    EXPECT_EQ(metric(metrics::name::kStoreErrors, {{"tenant", "tenant_123"}, {"operation", "instructions"}}), 1);
+}
+
+class StormTest : public IncomingCallEndpointTest {
+protected:
+    StormTest()
+        : IncomingCallEndpointTest([](Settings& s) {
+              s.maxConcurrentCalls = 100;
+              s.httpThreads = 64;
+          }) {}
+};
+
+TEST_F(StormTest, FiveHundredConcurrentCallsAgainstALimitOfOneHundred) {
+    constexpr int kCalls = 500;
+    std::vector<std::future<simulator::WebhookDelivery>> deliveries;
+    for (int i = 0; i < kCalls; ++i)
+        deliveries.push_back(std::async(std::launch::async, [this, i] {
+            return env_.incomingCall("rtc_storm_" + std::to_string(i));
+        }));
+    int accepted = 0, capacity = 0, other = 0;
+    for (auto& delivery : deliveries) {
+        const auto answer = delivery.get();
+        if (answer.body.find(R"("accepted":true)") != std::string::npos) ++accepted;
+        else if (answer.body == R"({"ok":true,"rejected":"capacity"})") ++capacity;
+        else ++other;
+    }
+    EXPECT_EQ(accepted, 100);
+    EXPECT_EQ(capacity, 400);
+    EXPECT_EQ(other, 0);
+    EXPECT_EQ(env_.host().ledger().total().inUse(), 100);
+    EXPECT_EQ(metric(metrics::name::kCallsRejected, {{"tenant", "tenant_123"}, {"reason", "capacity"}}), 400);
+
+    for (int i = 0; i < kCalls; ++i)
+        env_.sender().deliver(simulator::makeCallEvent("realtime.call.ended", "rtc_storm_" + std::to_string(i)));
+    EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().inUse() == 0; }));
+    EXPECT_EQ(env_.host().ledger().total().pending, 0);
+    EXPECT_EQ(env_.host().ledger().total().active, 0);
+    EXPECT_TRUE(eventually([&] { return env_.host().sessions().activeSessions() == 0; }));
+}
