@@ -172,7 +172,7 @@ scratch_dpkg() { # root args...
   local root=$1 out rc=0
   shift
   out=$(dpkg --root="$root" --force-script-chrootless --force-depends --log=/dev/null "$@" 2>&1) || rc=$?
-  grep -vE '^ (sideband-host depends on|  Package .* is not installed)|dependency problems, but' <<<"$out" || true
+  grep -vE '^ +(sideband-host depends on|Package .* is not installed)|dependency problems, but|^$' <<<"$out" || true
   return "$rc"
 }
 
@@ -259,6 +259,7 @@ cmd_install_root() {
   local v2dir v2
   v2dir="$SIDEBAND_SCRATCH_DIR/v2"
   rm -rf "$v2dir"
+  mkdir -p "$v2dir"
   dpkg-deb -R "$deb" "$v2dir/pkg"
   echo '# a new default in version 2' >>"$v2dir/pkg/etc/sideband/sideband.conf"
   sed -i "s/^Version: .*/Version: $SIDEBAND_VERSION-99/" "$v2dir/pkg/DEBIAN/control"
