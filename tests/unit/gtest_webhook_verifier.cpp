@@ -12,6 +12,7 @@ struct Vector {
     std::string secret, id, timestamp, body, signature;
     long long time;
 };
+void PrintTo(const Vector& v, std::ostream* out) { *out << v.id; }
 
 const Vector kOpenAI{"whsec_RdvaYFYUXuIFuEbvZHwMfYFhUf7aMYjYcmM24+Aj40c=",
                      "wh_685c059ae39c8190af8c71ed1022a24d",
@@ -109,7 +110,8 @@ TEST_P(WebhookVerifierTest, RejectsTheWrongSecret) {
     EXPECT_EQ(verifier.verify({v.id, v.timestamp, v.signature}, v.body), VerifyResult::NoMatchingSignature);
 }
 
-INSTANTIATE_TEST_SUITE_P(ReferenceVectors, WebhookVerifierTest, ::testing::Values(kOpenAI, kStandard));
+INSTANTIATE_TEST_SUITE_P(ReferenceVectors, WebhookVerifierTest, ::testing::Values(kOpenAI, kStandard),
+                         [](const auto& info) { return info.index == 0 ? std::string("OpenAI") : "StandardWebhooks"; });
 
 TEST(WebhookVerifier, AcceptsWhenAnyOfSeveralSecretsMatches) {
     ManualClock clock{std::chrono::seconds{kStandard.time}};
