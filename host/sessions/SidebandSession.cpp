@@ -288,7 +288,7 @@ void SidebandSession::end(const std::string& reason) {
     // Whoever frees the slot first (this session, the ended webhook, the sweeper) records the end.
     if (const auto tenantId = manager_.ledger().release(call_.callId)) {
         manager_.metrics().increment(metrics::name::kCallsEnded, {{"tenant", *tenantId}, {"reason", reason}});
-        spdlog::info("call={} tenant={} ended ({}) after {:.1f} s", call_.callId, *tenantId, reason, seconds);
+        spdlog::info("call={} tenant={} ended ({}) after {:.2f} s", call_.callId, *tenantId, reason, seconds);
         try {
             manager_.store().recordCallEnded(call_.callId, reason, manager_.clock().now());
         } catch (const tenants::StoreError& e) {
