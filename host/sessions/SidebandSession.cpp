@@ -101,9 +101,10 @@ bool SidebandSession::connect() {
         send(openai::realtime::sessionUpdate(call_));
         if (!call_.instructions.greeting.empty()) send(openai::realtime::greeting(call_.instructions.greeting));
     } catch (const Poco::Exception& e) {
-        spdlog::error("call={} tenant={} cannot configure the session: {}", call_.callId, call_.tenantId,
-                      e.displayText());
-        end("session_setup_failed");
+        // The peer went away between the upgrade and our first frames: the caller hung up.
+        spdlog::info("call={} tenant={} sideband socket closed during setup: {}", call_.callId, call_.tenantId,
+                     e.displayText());
+        end(reasonOr("disconnected"));
         return false;
     }
     return true;
@@ -119,7 +120,7 @@ bool SidebandSession::onReadable() {
             const int opcode = flags & Poco::Net::WebSocket::FRAME_OP_BITMASK;
             if (n == 0 && flags == 0) {
                 // OpenAI drops the socket without a close frame when the caller hangs up: a normal end.
-                end("disconnected");
+                end(reasonOr("disconnected"));
                 return false;
             }
             if (opcode == Poco::Net::WebSocket::FRAME_OP_CLOSE) {
@@ -128,7 +129,7 @@ bool SidebandSession::onReadable() {
                     socket_->shutdown(); // answer the close handshake
                 } catch (const Poco::Exception&) {
                 }
-                end("closed");
+                end(reasonOr("closed"));
                 return false;
             }
             if (opcode == Poco::Net::WebSocket::FRAME_OP_PING) {
@@ -153,7 +154,7 @@ bool SidebandSession::onReadable() {
         } while (!ended_ && socket_->available() > 0);
     } catch (const Poco::Exception& e) {
         if (!ended_) spdlog::info("call={} tenant={} sideband socket ended: {}", call_.callId, call_.tenantId, e.displayText());
-        end("disconnected");
+        end(reasonOr("disconnected"));
         return false;
     }
     return !ended_;
@@ -262,6 +263,11 @@ void SidebandSession::send(const Poco::JSON::Object::Ptr& event) {
 
 void SidebandSession::close(const std::string& reason) {
     if (ended_) return;
+    {
+        // Before the close frame goes out: the peer's answering CLOSE may be read first.
+        std::lock_guard lock(closeMutex_);
+        if (closeReason_.empty()) closeReason_ = reason;
+    }
     if (socket_) {
         try {
             std::lock_guard lock(sendMutex_);
@@ -270,6 +276,11 @@ void SidebandSession::close(const std::string& reason) {
         }
     }
     end(reason);
+}
+
+std::string SidebandSession::reasonOr(const std::string& observed) {
+    std::lock_guard lock(closeMutex_);
+    return closeReason_.empty() ? observed : closeReason_;
 }
 
 void SidebandSession::end(const std::string& reason) {

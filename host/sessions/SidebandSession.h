@@ -45,6 +45,8 @@ private:
     void recordTranscript(const std::string& speaker, const std::string& text);
     void send(const Poco::JSON::Object::Ptr& event);
     void end(const std::string& reason);
+    // The reason the host gave when it closed the call itself, else what the socket showed.
+    std::string reasonOr(const std::string& observed);
 
     SessionManager& manager_;
     calls::AcceptedCall call_;
@@ -55,6 +57,8 @@ private:
     std::set<std::string> functionCalls_; // call_ids already run
     std::string fragments_;               // a text message split over continuation frames
     std::atomic<bool> ended_{false};
+    std::mutex closeMutex_;
+    std::string closeReason_; // set by close() before the close frame is sent
     std::chrono::steady_clock::time_point startedAt_;
 };
 

@@ -193,7 +193,7 @@ TEST_F(SidebandSessionTest, TranscriptsGoIntoTheCallRecord) {
 TEST_F(SidebandSessionTest, SocketDroppedWithoutCloseFrameReleasesTheSlot) {
     auto session = launch();
     ASSERT_TRUE(session);
-    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms)); // configured and greeted
     session->hangup(simulator::CloseMode::Abrupt);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
     EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
@@ -206,11 +206,20 @@ TEST_F(SidebandSessionTest, SocketDroppedWithoutCloseFrameReleasesTheSlot) {
 TEST_F(SidebandSessionTest, CloseFrameEndsTheCallCleanly) {
     auto session = launch();
     ASSERT_TRUE(session);
-    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms));
     session->hangup(simulator::CloseMode::CloseFrame);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
     EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
     EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "closed");
+}
+
+TEST_F(SidebandSessionTest, CallerGoneBeforeSetupIsADisconnect) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    session->hangup(simulator::CloseMode::Reset); // possibly before the host's first frame
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
+    EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
+    EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "disconnected");
 }
 
 TEST_F(SidebandSessionTest, ConnectionResetEndsTheCall) {
@@ -224,7 +233,7 @@ TEST_F(SidebandSessionTest, ConnectionResetEndsTheCall) {
 TEST_F(SidebandSessionTest, EndedWebhookClosesTheSession) {
     auto session = launch();
     ASSERT_TRUE(session);
-    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms));
     manager().endCall("rtc_s1", "ended");
     EXPECT_TRUE(session->waitForClose(5000ms));
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
