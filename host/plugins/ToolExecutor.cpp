@@ -21,10 +21,21 @@ struct Job {
 
     // Whoever settles first (worker, watchdog, shutdown) delivers; everyone else drops their result.
     void settle(const ToolExecutor::Result& result) {
+        if (!settled.exchange(true)) deliver(result);
+    }
+    // Claims the job, then tells the tool to stop. In that order: a cooperative tool that returns as
+    // soon as it sees the flag must find the job already settled, or its late result would win.
+    void cancelWith(const ToolExecutor::Result& result) {
         if (settled.exchange(true)) return;
-        auto deliver = std::move(done);
+        cancelled->store(true);
+        deliver(result);
+    }
+
+private:
+    void deliver(const ToolExecutor::Result& result) {
+        auto callback = std::move(done);
         try {
-            deliver(result, ToolExecutor::Clock::now() - start);
+            callback(result, ToolExecutor::Clock::now() - start);
         } catch (const std::exception& e) {
             spdlog::error("tool result callback threw: {}", e.what());
         } catch (...) {
@@ -87,8 +98,7 @@ struct ToolExecutor::State {
             auto job = next.job.lock();
             if (!job || job->settled) continue;
             lock.unlock();
-            job->cancelled->store(true);
-            job->settle(
+            job->cancelWith(
                 {sdk::loader::errorOutput("tool timed out after " + std::to_string(next.timeout.count()) + " ms"),
                  sdk::loader::ToolOutcome::Timeout});
             job.reset();
@@ -119,8 +129,7 @@ ToolExecutor::~ToolExecutor() {
     state_->deadlineChanged.notify_all();
     // Queued jobs are answered, never silently dropped: `done` is called exactly once.
     for (auto& job : queued) {
-        job->cancelled->store(true);
-        job->settle({sdk::loader::errorOutput("host is shutting down"), sdk::loader::ToolOutcome::Error});
+        job->cancelWith({sdk::loader::errorOutput("host is shutting down"), sdk::loader::ToolOutcome::Error});
     }
     queued.clear();
     abandoned.clear();
