@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bash tools/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE="${SIDEBAND_BUILD_TYPE:-Release}" >/dev/null
 cmake --build build -j"${SIDEBAND_JOBS:-2}" --target sideband-host sideband-sim appointments call-routing
 
 work=$(mktemp -d)
