@@ -1,6 +1,7 @@
 #include "app/Host.h"
 
 #include "core/Json.h"
+#include "core/Logging.h"
 #include "metrics/SidebandMetrics.h"
 #include "openai/OpenAIRestClient.h"
 #include "plugins/PluginToolBuilder.h"
@@ -206,13 +207,13 @@ void Host::sweepLoop() {
         if (stopped_) break;
         for (const auto& swept : ledger_->sweep(std::chrono::seconds(settings_.pendingTimeoutSeconds),
                                                 std::chrono::seconds(settings_.maxCallSeconds))) {
-            spdlog::warn("call={} tenant={} slot freed by the sweeper: {}", swept.callId, swept.tenantId, swept.reason);
+            logging::forCall(swept.callId, swept.tenantId).warn("slot freed by the sweeper: {}", swept.reason);
             metrics_.increment(metrics::name::kCallsEnded, {{"tenant", swept.tenantId}, {"reason", swept.reason}});
             sessions_->endCall(swept.callId, swept.reason);
             try {
                 store_->recordCallEnded(swept.callId, swept.reason, clock_.now());
             } catch (const tenants::StoreError& e) {
-                spdlog::error("call={} cannot record the sweep: {}", swept.callId, e.what());
+                logging::forCall(swept.callId, swept.tenantId).error("cannot record the sweep: {}", e.what());
             }
         }
     }

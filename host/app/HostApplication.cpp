@@ -1,5 +1,6 @@
 #include "app/HostApplication.h"
 
+#include "app/CheckConfig.h"
 #include "app/Host.h"
 #include "app/Settings.h"
 #include "app/Signals.h"
@@ -23,12 +24,18 @@ void HostApplication::defineOptions(Poco::Util::OptionSet& options) {
                           .required(false)
                           .repeatable(false)
                           .argument("FILE"));
+    options.addOption(Poco::Util::Option("check-config", "",
+                                         "check the settings, secrets, TLS files, store and plugins, print one line "
+                                         "per check, and exit 0 (all ok) or 78; binds no port")
+                          .required(false)
+                          .repeatable(false));
     options.addOption(Poco::Util::Option("help", "h", "print this help").required(false).repeatable(false));
 }
 
 void HostApplication::handleOption(const std::string& name, const std::string& value) {
     ServerApplication::handleOption(name, value);
     if (name == "config") configFile_ = value;
+    if (name == "check-config") checkConfig_ = true;
     if (name == "help") {
         helpRequested_ = true;
         stopOptionsProcessing();
@@ -39,11 +46,12 @@ int HostApplication::main(const std::vector<std::string>&) {
     if (helpRequested_) {
         Poco::Util::HelpFormatter help(options());
         help.setCommand(commandName());
-        help.setUsage("[--config FILE] | sign ... | tenants ...");
+        help.setUsage("[--config FILE] [--check-config] | sign ... | tenants ...");
         help.setHeader("Sideband: a multi-tenant host for OpenAI Realtime SIP calls. See README.md.");
         help.format(std::cout);
         return EXIT_OK;
     }
+    if (checkConfig_) return runCheckConfig(configFile_, std::cout);
 
     std::vector<std::string> problems;
     Settings settings;

@@ -5,7 +5,8 @@
 namespace sideband {
 
 // `sideband-host [--config FILE]`: loads settings, starts the Host, and serves until SIGTERM or
-// SIGINT, then stops cleanly and exits 0.
+// SIGINT, then drains, stops cleanly and exits 0; SIGHUP reloads plugins.
+// `sideband-host --check-config [--config FILE]`: checks the configuration and exits (CheckConfig.h).
 class HostApplication final : public Poco::Util::ServerApplication {
 protected:
     void defineOptions(Poco::Util::OptionSet& options) override;
@@ -15,6 +16,7 @@ protected:
 private:
     std::string configFile_;
     bool helpRequested_ = false;
+    bool checkConfig_ = false;
 };
 
 } // namespace sideband

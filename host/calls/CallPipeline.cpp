@@ -1,6 +1,7 @@
 #include "calls/CallPipeline.h"
 
 #include "core/Json.h"
+#include "core/Logging.h"
 #include "metrics/SidebandMetrics.h"
 #include "openai/RealtimeEvents.h"
 #include "openai/RestCallActions.h"
@@ -59,7 +60,7 @@ WebhookResponse IncomingCallHandler::handle(const webhook::WebhookEvent& event) 
     record.dialed = parties.dialed;
 
     if (services_.ledger.isKnown(event.callId)) {
-        spdlog::info("call={} duplicate call id (webhook {}), already pending or accepted", event.callId, event.id);
+        logging::forCall(event.callId).info("duplicate call id (webhook {}), already pending or accepted", event.id);
         return duplicateCall();
     }
 
@@ -88,7 +89,7 @@ WebhookResponse IncomingCallHandler::handle(const webhook::WebhookEvent& event) 
     case CallLedger::Reservation::AtCapacity:
         return reject(call, "capacity", options_.rejectStatusCapacity, "reject_" + event.id);
     case CallLedger::Reservation::DuplicateCall:
-        spdlog::info("call={} tenant={} duplicate call id (webhook {})", event.callId, *tenantId, event.id);
+        logging::forCall(event.callId, *tenantId).info("duplicate call id (webhook {})", event.id);
         return duplicateCall();
     case CallLedger::Reservation::Reserved: call.reserved = true; break;
     }
@@ -105,7 +106,7 @@ WebhookResponse IncomingCallHandler::handle(const webhook::WebhookEvent& event) 
             return reject(call, "instructions_missing", options_.rejectStatusOther,
                           "reject_instructions_missing_" + event.id);
         default:
-            storeError(*tenantId, "instructions", e);
+            storeError(event.callId, *tenantId, "instructions", e);
             accepted.instructions = {options_.downtimePrompt, options_.downtimeGreeting};
             accepted.fallback = true;
         }
@@ -117,11 +118,11 @@ WebhookResponse IncomingCallHandler::handle(const webhook::WebhookEvent& event) 
             return reject(call, "tenant_not_configured", options_.rejectStatusOther,
                           "reject_tenant_not_configured_" + event.id);
         case tenants::StoreErrorCode::ConfigParseError:
-            spdlog::warn("call={} tenant={} config does not parse: {}", event.callId, *tenantId, configError->what());
+            logging::forCall(event.callId, *tenantId).warn("config does not parse: {}", configError->what());
             return reject(call, "tenant_config_parse_error", options_.rejectStatusOther,
                           "reject_tenant_config_parse_error_" + event.id);
         default:
-            storeError(*tenantId, "config", *configError);
+            storeError(event.callId, *tenantId, "config", *configError);
             config = tenants::TenantConfig{*tenantId, std::nullopt, {}, {}, json::object()};
             if (!accepted.fallback) {
                 accepted.instructions = {options_.downtimePrompt, options_.downtimeGreeting};
@@ -136,7 +137,7 @@ WebhookResponse IncomingCallHandler::handle(const webhook::WebhookEvent& event) 
 std::optional<std::string> IncomingCallHandler::resolveTenant(Call& call) {
     const auto& dialed = call.record.dialed;
     if (dialed.empty()) {
-        spdlog::warn("call={} no dialed number in the SIP headers", call.record.callId);
+        logging::forCall(call.record.callId).warn("no dialed number in the SIP headers");
         return std::nullopt;
     }
     try {
@@ -144,15 +145,15 @@ std::optional<std::string> IncomingCallHandler::resolveTenant(Call& call) {
         std::lock_guard lock(routesMutex_);
         if (tenantId) lastKnownRoutes_[dialed] = *tenantId;
         else lastKnownRoutes_.erase(dialed);
-        if (!tenantId) spdlog::warn("call={} dialed number {} belongs to no tenant", call.record.callId, dialed);
+        if (!tenantId) logging::forCall(call.record.callId).warn("dialed number {} belongs to no tenant", dialed);
         return tenantId;
     } catch (const tenants::StoreError& e) {
-        storeError(kNoTenant, "resolve", e);
+        storeError(call.record.callId, kNoTenant, "resolve", e);
         std::lock_guard lock(routesMutex_);
         auto known = lastKnownRoutes_.find(dialed);
         if (known == lastKnownRoutes_.end()) return std::nullopt;
-        spdlog::warn("call={} store unavailable, routing {} to last known tenant {}", call.record.callId, dialed,
-                     known->second);
+        logging::forCall(call.record.callId)
+            .warn("store unavailable, routing {} to last known tenant {}", dialed, known->second);
         return known->second;
     }
 }
@@ -162,7 +163,7 @@ WebhookResponse IncomingCallHandler::reject(Call& call, const std::string& reaso
     auto& record = call.record;
     if (call.reserved) services_.ledger.release(record.callId);
     const auto tenantLabel = record.tenantId.empty() ? std::string(kNoTenant) : record.tenantId;
-    spdlog::info("call={} tenant={} rejected: {} (SIP {})", record.callId, tenantLabel, reason, sipStatus);
+    logging::forCall(record.callId, tenantLabel).info("rejected: {} (SIP {})", reason, sipStatus);
     services_.metrics.increment(metrics::name::kCallsRejected, {{"tenant", tenantLabel}, {"reason", reason}});
     // The decision stands even if OpenAI cannot be told now: the call then times out on its side.
     services_.callControl.reject(record.callId, sipStatus, idempotencyKey);
@@ -189,7 +190,7 @@ WebhookResponse IncomingCallHandler::accept(Call& call) {
             accepted.tools->decorateInstructions(accepted.instructions);
         } catch (const std::exception& e) {
             // Spec step 8: a tool build failure is logged and the call goes on without tools.
-            spdlog::error("call={} tenant={} accepted without tools: {}", record.callId, record.tenantId, e.what());
+            logging::forCall(record.callId, record.tenantId).error("accepted without tools: {}", e.what());
             accepted.tools.reset();
         }
     }
@@ -209,10 +210,10 @@ WebhookResponse IncomingCallHandler::accept(Call& call) {
                                     {{"tenant", record.tenantId}, {"reason", callerGone ? "call_not_found" : "error"}});
         saveRecord(record);
         if (callerGone) {
-            spdlog::info("call={} tenant={} caller hung up before accept", record.callId, record.tenantId);
+            logging::forCall(record.callId, record.tenantId).info("caller hung up before accept");
             return {200, R"({"ok":true,"accepted":false,"error":"call_id_not_found"})"};
         }
-        spdlog::error("call={} tenant={} accept failed: {}", record.callId, record.tenantId, result.error);
+        logging::forCall(record.callId, record.tenantId).error("accept failed: {}", result.error);
         return {502, json::detail("Call accept failed")}; // not marked seen: the redelivery retries
     }
 
@@ -222,9 +223,9 @@ WebhookResponse IncomingCallHandler::accept(Call& call) {
     saveRecord(record);
     services_.metrics.increment(metrics::name::kCallsAccepted, {{"tenant", record.tenantId}});
     if (accepted.fallback) services_.metrics.increment(metrics::name::kFallbacks, {{"tenant", record.tenantId}});
-    spdlog::info("call={} tenant={} accepted{} ({} tools), caller={} dialed={}", record.callId, record.tenantId,
-                 accepted.fallback ? " with fallback instructions" : "",
-                 accepted.tools ? accepted.tools->tools().size() : 0, record.caller, record.dialed);
+    logging::forCall(record.callId, record.tenantId)
+        .info("accepted{} ({} tools), caller={} dialed={}", accepted.fallback ? " with fallback instructions" : "",
+              accepted.tools ? accepted.tools->tools().size() : 0, record.caller, record.dialed);
 
     auto body = json::object();
     body->set("ok", true);
@@ -239,14 +240,14 @@ void IncomingCallHandler::saveRecord(const tenants::CallRecord& record) {
     try {
         services_.store.saveCall(record);
     } catch (const tenants::StoreError& e) {
-        storeError(record.tenantId.empty() ? kNoTenant : record.tenantId, "save_call", e);
+        storeError(record.callId, record.tenantId.empty() ? kNoTenant : record.tenantId, "save_call", e);
     }
 }
 
-void IncomingCallHandler::storeError(const std::string& tenantId, const char* operation,
+void IncomingCallHandler::storeError(const std::string& callId, const std::string& tenantId, const char* operation,
                                      const tenants::StoreError& error) {
     services_.metrics.increment(metrics::name::kStoreErrors, {{"tenant", tenantId}, {"operation", operation}});
-    spdlog::error("tenant={} store error during {}: {}", tenantId, operation, error.what());
+    logging::forCall(callId, tenantId).error("store error during {}: {}", operation, error.what());
 }
 
 CallEndedHandler::CallEndedHandler(tenants::TenantStore& store, CallLedger& ledger, SessionLauncher& sessions,
@@ -259,15 +260,15 @@ WebhookResponse CallEndedHandler::handle(const webhook::WebhookEvent& event) {
     // Whoever frees the slot first (this webhook, the session's close, the sweeper) records the end.
     if (const auto tenantId = ledger_.release(event.callId)) {
         metrics_.increment(metrics::name::kCallsEnded, {{"tenant", *tenantId}, {"reason", reason}});
-        spdlog::info("call={} tenant={} ended ({})", event.callId, *tenantId, reason);
+        logging::forCall(event.callId, *tenantId).info("ended ({})", reason);
         try {
             store_.recordCallEnded(event.callId, reason, clock_.now());
         } catch (const tenants::StoreError& e) {
             metrics_.increment(metrics::name::kStoreErrors, {{"tenant", *tenantId}, {"operation", "record_end"}});
-            spdlog::error("call={} tenant={} cannot record the end: {}", event.callId, *tenantId, e.what());
+            logging::forCall(event.callId, *tenantId).error("cannot record the end: {}", e.what());
         }
     } else {
-        spdlog::info("call={} {} for a call holding no slot", event.callId, reason);
+        logging::forCall(event.callId).info("{} for a call holding no slot", reason);
     }
     return WebhookResponse::ok();
 }

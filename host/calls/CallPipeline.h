@@ -60,7 +60,8 @@ private:
     webhook::WebhookResponse accept(Call& call);
     std::optional<std::string> resolveTenant(Call& call);
     void saveRecord(const tenants::CallRecord& record);
-    void storeError(const std::string& tenantId, const char* operation, const tenants::StoreError& error);
+    void storeError(const std::string& callId, const std::string& tenantId, const char* operation,
+                    const tenants::StoreError& error);
 
     PipelineServices services_;
     PipelineOptions options_;

@@ -1,6 +1,7 @@
 #include "openai/OpenAIRestClient.h"
 
 #include "core/Json.h"
+#include "core/Logging.h"
 
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -118,7 +119,8 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
     if (!result.ok() && result.error.empty()) result.error = "HTTP " + std::to_string(result.status);
     if (result.status == 0 && result.attempts > 0 && result.error.empty()) result.error = "timed out";
     if (!result.ok())
-        spdlog::warn("openai {} call={} failed after {} attempt(s): {}", action, callId, result.attempts, result.error);
+        logging::forCall(callId).warn("openai {} failed after {} attempt(s): {}", action, result.attempts,
+                                      result.error);
     return result;
 }
 

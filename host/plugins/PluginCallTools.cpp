@@ -1,6 +1,7 @@
 #include "plugins/PluginCallTools.h"
 
 #include "core/Json.h"
+#include "core/Logging.h"
 #include "metrics/SidebandMetrics.h"
 
 #include <spdlog/spdlog.h>
@@ -44,27 +45,27 @@ void HostCallContext::transfer(const std::string& target) {
     if (!startsWith(target, "tel:") && !startsWith(target, "sip:") && !startsWith(target, "sips:"))
         throw std::invalid_argument("transfer target must be a tel: or sip: URI, got '" + target + "'");
     if (!actions_) throw std::runtime_error("call actions are not available for this call");
-    spdlog::info("plugin {} tenant={} call={}: transfer to {}", pluginFile_, call_.tenantId, call_.callId, target);
+    logging::forCall(call_.callId, call_.tenantId).info("plugin {}: transfer to {}", pluginFile_, target);
     actions_->transfer(target);
 }
 
 void HostCallContext::hangup() {
     if (!actions_) throw std::runtime_error("call actions are not available for this call");
-    spdlog::info("plugin {} tenant={} call={}: hang up", pluginFile_, call_.tenantId, call_.callId);
+    logging::forCall(call_.callId, call_.tenantId).info("plugin {}: hang up", pluginFile_);
     actions_->hangup();
 }
 
 void HostCallContext::debug(const std::string& m) {
-    spdlog::debug("plugin {} tenant={} call={}: {}", pluginFile_, call_.tenantId, call_.callId, m);
+    logging::forCall(call_.callId, call_.tenantId).debug("plugin {}: {}", pluginFile_, m);
 }
 void HostCallContext::info(const std::string& m) {
-    spdlog::info("plugin {} tenant={} call={}: {}", pluginFile_, call_.tenantId, call_.callId, m);
+    logging::forCall(call_.callId, call_.tenantId).info("plugin {}: {}", pluginFile_, m);
 }
 void HostCallContext::warn(const std::string& m) {
-    spdlog::warn("plugin {} tenant={} call={}: {}", pluginFile_, call_.tenantId, call_.callId, m);
+    logging::forCall(call_.callId, call_.tenantId).warn("plugin {}: {}", pluginFile_, m);
 }
 void HostCallContext::error(const std::string& m) {
-    spdlog::error("plugin {} tenant={} call={}: {}", pluginFile_, call_.tenantId, call_.callId, m);
+    logging::forCall(call_.callId, call_.tenantId).error("plugin {}: {}", pluginFile_, m);
 }
 
 PluginCallTools::PluginCallTools(LoadedPluginPtr plugin, std::unique_ptr<HostCallContext> context,
@@ -114,8 +115,8 @@ void PluginCallTools::invoke(const std::string& toolName, const std::string& arg
                             {{"tenant", tenant}, {"tool", label}});
         });
         if (result.outcome != sdk::loader::ToolOutcome::Ok)
-            spdlog::warn("tool {} failed ({}): tenant={} call={} plugin={}: {}", label, outcome, tenant, callId, file,
-                         result.json);
+            logging::forCall(callId, tenant)
+                .warn("tool {} failed ({}): plugin={}: {}", label, outcome, file, result.json);
         if (done) done(result.json);
     };
     executor_->submit(timeout, std::move(work), std::move(deliver));
@@ -129,11 +130,11 @@ void PluginCallTools::decorateInstructions(tenants::Instructions& instructions) 
         instructions.prompt = std::move(setup.instructions);
         instructions.greeting = std::move(setup.greeting);
     } catch (const std::exception& e) {
-        spdlog::warn("plugin {} tenant={} call={}: decorateCall threw, instructions unchanged: {}", plugin_->path,
-                     context_->tenantId(), context_->callId(), e.what());
+        logging::forCall(context_->callId(), context_->tenantId())
+            .warn("plugin {}: decorateCall threw, instructions unchanged: {}", plugin_->path, e.what());
     } catch (...) {
-        spdlog::warn("plugin {} tenant={} call={}: decorateCall threw, instructions unchanged", plugin_->path,
-                     context_->tenantId(), context_->callId());
+        logging::forCall(context_->callId(), context_->tenantId())
+            .warn("plugin {}: decorateCall threw, instructions unchanged", plugin_->path);
     }
 }
 
@@ -177,11 +178,11 @@ void PluginCallTools::drainHooks() {
         try {
             next.second(*plugin_->plugin, *context_);
         } catch (const std::exception& e) {
-            spdlog::warn("plugin {} tenant={} call={}: {} threw: {}", plugin_->path, context_->tenantId(),
-                         context_->callId(), next.first, e.what());
+            logging::forCall(context_->callId(), context_->tenantId())
+                .warn("plugin {}: {} threw: {}", plugin_->path, next.first, e.what());
         } catch (...) {
-            spdlog::warn("plugin {} tenant={} call={}: {} threw", plugin_->path, context_->tenantId(),
-                         context_->callId(), next.first);
+            logging::forCall(context_->callId(), context_->tenantId())
+                .warn("plugin {}: {} threw", plugin_->path, next.first);
         }
     }
 }

@@ -1,5 +1,6 @@
 #include "plugins/PluginToolBuilder.h"
 
+#include "core/Logging.h"
 #include "metrics/SidebandMetrics.h"
 #include "plugins/PluginCallTools.h"
 
@@ -34,8 +35,9 @@ std::shared_ptr<CallTools> PluginToolBuilder::build(const tenants::TenantConfig&
         try {
             plugin = loader_.load(tenant.plugin, tenant.pluginSha256);
         } catch (const sdk::loader::LoadError& e) {
-            spdlog::error("plugin load failed: tenant={} plugin={} reason={}: {}", tenant.tenantId, tenant.plugin,
-                          sdk::loader::reasonName(e.reason()), e.what());
+            logging::forCall(call.callId, tenant.tenantId)
+                .error("plugin load failed: tenant={} plugin={} reason={}: {}", tenant.tenantId, tenant.plugin,
+                       sdk::loader::reasonName(e.reason()), e.what());
             try {
                 metrics_.increment(metrics::name::kPluginLoadFailures,
                                    {{"tenant", tenant.tenantId}, {"reason", sdk::loader::reasonName(e.reason())}});
@@ -45,7 +47,8 @@ std::shared_ptr<CallTools> PluginToolBuilder::build(const tenants::TenantConfig&
                                   "tenant " + tenant.tenantId + ": plugin " + tenant.plugin + ": " + e.what());
         } catch (const std::exception& e) {
             // Anything else (disk full writing the private copy, ...) is still a refused plugin, not a dead call.
-            spdlog::error("plugin load failed: tenant={} plugin={}: {}", tenant.tenantId, tenant.plugin, e.what());
+            logging::forCall(call.callId, tenant.tenantId)
+                .error("plugin load failed: tenant={} plugin={}: {}", tenant.tenantId, tenant.plugin, e.what());
             throw PluginLoadError(sdk::loader::LoadFailure::FileMissing,
                                   "tenant " + tenant.tenantId + ": plugin " + tenant.plugin + ": " + e.what());
         }

@@ -1,6 +1,7 @@
 #include "sessions/SidebandSession.h"
 
 #include "core/Json.h"
+#include "core/Logging.h"
 #include "metrics/SidebandMetrics.h"
 #include "openai/RealtimeEvents.h"
 #include "sessions/SessionManager.h"
@@ -72,14 +73,15 @@ bool SidebandSession::connect() {
                                    dynamic_cast<const Poco::Net::ConnectionRefusedException*>(&e) ||
                                    dynamic_cast<const Poco::Net::ConnectionResetException*>(&e);
             if (transient && attempt < manager_.options().connectAttempts && !ended_) {
-                spdlog::warn("call={} tenant={} sideband connect attempt {} failed ({}), retrying", call_.callId,
-                             call_.tenantId, attempt, e.displayText());
+                logging::forCall(call_.callId, call_.tenantId)
+                    .warn("sideband connect attempt {} failed ({}), retrying", attempt, e.displayText());
                 std::this_thread::sleep_for(backoff);
                 backoff *= 2;
                 continue;
             }
-            spdlog::error("call={} tenant={} sideband connect to {}://{}:{} failed: {}", call_.callId, call_.tenantId,
-                          uri.getScheme(), uri.getHost(), uri.getPort(), e.displayText());
+            logging::forCall(call_.callId, call_.tenantId)
+                .error("sideband connect to {}://{}:{} failed: {}", uri.getScheme(), uri.getHost(), uri.getPort(),
+                       e.displayText());
             manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "connect_failed"}});
             end("session_connect_failed");
             return false;
@@ -89,12 +91,12 @@ bool SidebandSession::connect() {
     startedAt_ = std::chrono::steady_clock::now();
     manager_.ledger().promote(call_.callId);
     manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "started"}});
-    spdlog::info("call={} tenant={} sideband session open", call_.callId, call_.tenantId);
+    logging::forCall(call_.callId, call_.tenantId).info("sideband session open");
     if (call_.tools) {
         try {
             call_.tools->callStarted();
         } catch (const std::exception& e) {
-            spdlog::warn("call={} tenant={} plugin callStarted failed: {}", call_.callId, call_.tenantId, e.what());
+            logging::forCall(call_.callId, call_.tenantId).warn("plugin callStarted failed: {}", e.what());
         }
     }
     try {
@@ -102,8 +104,7 @@ bool SidebandSession::connect() {
         if (!call_.instructions.greeting.empty()) send(openai::realtime::greeting(call_.instructions.greeting));
     } catch (const Poco::Exception& e) {
         // The peer went away between the upgrade and our first frames: the caller hung up.
-        spdlog::info("call={} tenant={} sideband socket closed during setup: {}", call_.callId, call_.tenantId,
-                     e.displayText());
+        logging::forCall(call_.callId, call_.tenantId).info("sideband socket closed during setup: {}", e.displayText());
         end(reasonOr("disconnected"));
         return false;
     }
@@ -142,7 +143,7 @@ bool SidebandSession::onReadable() {
                 continue;
             fragments_.append(buffer.begin(), static_cast<std::size_t>(n));
             if (fragments_.size() > static_cast<std::size_t>(kMaxEventBytes)) {
-                spdlog::error("call={} tenant={} event larger than {} bytes", call_.callId, call_.tenantId, kMaxEventBytes);
+                logging::forCall(call_.callId, call_.tenantId).error("event larger than {} bytes", kMaxEventBytes);
                 close("protocol_error");
                 return false;
             }
@@ -153,7 +154,7 @@ bool SidebandSession::onReadable() {
             }
         } while (!ended_ && socket_->available() > 0);
     } catch (const Poco::Exception& e) {
-        if (!ended_) spdlog::info("call={} tenant={} sideband socket ended: {}", call_.callId, call_.tenantId, e.displayText());
+        if (!ended_) logging::forCall(call_.callId, call_.tenantId).info("sideband socket ended: {}", e.displayText());
         end(reasonOr("disconnected"));
         return false;
     }
@@ -163,7 +164,7 @@ bool SidebandSession::onReadable() {
 void SidebandSession::handleEvent(const std::string& text) {
     const auto parsed = json::parse(text);
     if (parsed.isEmpty() || parsed.type() != typeid(Poco::JSON::Object::Ptr)) {
-        spdlog::warn("call={} tenant={} ignoring a frame that is not a JSON object", call_.callId, call_.tenantId);
+        logging::forCall(call_.callId, call_.tenantId).warn("ignoring a frame that is not a JSON object");
         return;
     }
     const auto event = parsed.extract<Poco::JSON::Object::Ptr>();
@@ -192,12 +193,12 @@ void SidebandSession::handleEvent(const std::string& text) {
         const auto error = event->getObject("error");
         const auto code = field(error, "code");
         if (code == "conversation_already_has_active_response")
-            spdlog::debug("call={} tenant={} {}", call_.callId, call_.tenantId, code);
+            logging::forCall(call_.callId, call_.tenantId).debug("{}", code);
         else
-            spdlog::warn("call={} tenant={} realtime error {}: {:.200}", call_.callId, call_.tenantId, code,
-                         field(error, "message"));
+            logging::forCall(call_.callId, call_.tenantId)
+                .warn("realtime error {}: {:.200}", code, field(error, "message"));
     } else if (type == "session.created" || type == "session.updated") {
-        spdlog::debug("call={} tenant={} {}", call_.callId, call_.tenantId, type);
+        logging::forCall(call_.callId, call_.tenantId).debug("{}", type);
     }
     // Every other event type is ignored quietly, as the protocol expects.
 }
@@ -209,7 +210,7 @@ void SidebandSession::runFunctionCall(const std::string& functionCallId, const s
         std::lock_guard lock(functionCallsMutex_);
         if (!functionCalls_.insert(functionCallId).second) return;
     }
-    spdlog::info("call={} tenant={} tool {} ({})", call_.callId, call_.tenantId, name, functionCallId);
+    logging::forCall(call_.callId, call_.tenantId).info("tool {} ({})", name, functionCallId);
     if (!call_.tools) {
         sendFunctionOutput(functionCallId, R"({"error":"no tools are available on this call"})");
         return;
@@ -222,34 +223,34 @@ void SidebandSession::runFunctionCall(const std::string& functionCallId, const s
 
 void SidebandSession::sendFunctionOutput(const std::string& functionCallId, const std::string& output) {
     if (ended_) {
-        spdlog::info("call={} tenant={} tool output for {} dropped: the call has ended", call_.callId, call_.tenantId,
-                     functionCallId);
+        logging::forCall(call_.callId, call_.tenantId)
+            .info("tool output for {} dropped: the call has ended", functionCallId);
         return;
     }
     try {
         send(openai::realtime::functionCallOutput(functionCallId, output));
         send(openai::realtime::responseCreate());
     } catch (const Poco::Exception& e) {
-        spdlog::warn("call={} tenant={} cannot send tool output: {}", call_.callId, call_.tenantId, e.displayText());
+        logging::forCall(call_.callId, call_.tenantId).warn("cannot send tool output: {}", e.displayText());
     }
 }
 
 void SidebandSession::recordTranscript(const std::string& speaker, const std::string& text) {
     if (text.empty()) return;
     const tenants::TranscriptLine line{speaker, text};
-    spdlog::debug("call={} tenant={} {}: {}", call_.callId, call_.tenantId, speaker, text);
+    logging::forCall(call_.callId, call_.tenantId).debug("{}: {}", speaker, text);
     try {
         manager_.store().appendTranscript(call_.callId, line);
     } catch (const tenants::StoreError& e) {
         manager_.metrics().increment(metrics::name::kStoreErrors,
                                      {{"tenant", call_.tenantId}, {"operation", "transcript"}});
-        spdlog::warn("call={} tenant={} transcript not stored: {}", call_.callId, call_.tenantId, e.what());
+        logging::forCall(call_.callId, call_.tenantId).warn("transcript not stored: {}", e.what());
     }
     if (call_.tools) {
         try {
             call_.tools->transcript(line);
         } catch (const std::exception& e) {
-            spdlog::warn("call={} tenant={} plugin transcript hook failed: {}", call_.callId, call_.tenantId, e.what());
+            logging::forCall(call_.callId, call_.tenantId).warn("plugin transcript hook failed: {}", e.what());
         }
     }
 }
@@ -299,20 +300,20 @@ void SidebandSession::end(const std::string& reason) {
     // Whoever frees the slot first (this session, the ended webhook, the sweeper) records the end.
     if (const auto tenantId = manager_.ledger().release(call_.callId)) {
         manager_.metrics().increment(metrics::name::kCallsEnded, {{"tenant", *tenantId}, {"reason", reason}});
-        spdlog::info("call={} tenant={} ended ({}) after {:.2f} s", call_.callId, *tenantId, reason, seconds);
+        logging::forCall(call_.callId, *tenantId).info("ended ({}) after {:.2f} s", reason, seconds);
         try {
             manager_.store().recordCallEnded(call_.callId, reason, manager_.clock().now());
         } catch (const tenants::StoreError& e) {
             manager_.metrics().increment(metrics::name::kStoreErrors,
                                          {{"tenant", *tenantId}, {"operation", "record_end"}});
-            spdlog::error("call={} tenant={} cannot record the end: {}", call_.callId, *tenantId, e.what());
+            logging::forCall(call_.callId, *tenantId).error("cannot record the end: {}", e.what());
         }
     }
     if (call_.tools) {
         try {
             call_.tools->callEnded(reason);
         } catch (const std::exception& e) {
-            spdlog::warn("call={} tenant={} plugin callEnded failed: {}", call_.callId, call_.tenantId, e.what());
+            logging::forCall(call_.callId, call_.tenantId).warn("plugin callEnded failed: {}", e.what());
         }
     }
 }

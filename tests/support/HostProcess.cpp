@@ -23,12 +23,19 @@ HostProcess::HostProcess(const std::string& binary, const std::vector<std::strin
         in << stdinText;
         in.close();
     }
+    // readBytes returns what the pipe holds now (read(2)), so output() sees lines as they are written.
     auto reader = [this](Poco::Pipe& pipe, std::string& sink) {
-        Poco::PipeInputStream in(pipe);
         char buffer[4096];
-        while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+        for (;;) {
+            int n = 0;
+            try {
+                n = pipe.readBytes(buffer, sizeof buffer);
+            } catch (const Poco::Exception&) {
+                n = 0;
+            }
+            if (n <= 0) break;
             std::lock_guard lock(mutex_);
-            sink.append(buffer, static_cast<std::size_t>(in.gcount()));
+            sink.append(buffer, static_cast<std::size_t>(n));
         }
     };
     errReader_ = std::thread(reader, std::ref(errPipe_), std::ref(err_));
