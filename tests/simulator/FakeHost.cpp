@@ -21,10 +21,10 @@ namespace {
 
 class Handler final : public Poco::Net::HTTPRequestHandler {
 public:
-    explicit Handler(FakeHost &host) : host_(host) {}
-    void handleRequest(Poco::Net::HTTPServerRequest &request, Poco::Net::HTTPServerResponse &response) override {
+    explicit Handler(FakeHost& host) : host_(host) {}
+    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
         std::map<std::string, std::string> headers;
-        for (const auto &[name, value] : request)
+        for (const auto& [name, value] : request)
             headers[Poco::toLower(name)] = value;
         std::string body;
         Poco::StreamCopier::copyToString(request.stream(), body);
@@ -38,23 +38,23 @@ public:
     }
 
 private:
-    FakeHost &host_;
+    FakeHost& host_;
 };
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
 public:
-    explicit Factory(FakeHost &host) : host_(host) {}
-    Poco::Net::HTTPRequestHandler *createRequestHandler(const Poco::Net::HTTPServerRequest &) override {
+    explicit Factory(FakeHost& host) : host_(host) {}
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
         return new Handler(host_);
     }
 
 private:
-    FakeHost &host_;
+    FakeHost& host_;
 };
 
 } // namespace
 
-FakeHost::FakeHost(const std::string &secret, bool tls, unsigned short simulatorPort, bool simulatorTls)
+FakeHost::FakeHost(const std::string& secret, bool tls, unsigned short simulatorPort, bool simulatorTls)
     : keys_(webhook::parseWebhookSecrets(secret)), tls_(tls), simulatorPort_(simulatorPort),
       simulatorTls_(simulatorTls) {
     Poco::Net::ServerSocket socket;
@@ -75,7 +75,7 @@ FakeHost::FakeHost(const std::string &secret, bool tls, unsigned short simulator
 
 FakeHost::~FakeHost() {
     server_->stopAll(true);
-    for (auto &thread : sessions_)
+    for (auto& thread : sessions_)
         thread.join();
 }
 
@@ -88,9 +88,9 @@ std::vector<FakeHost::Delivery> FakeHost::deliveries() const {
     return deliveries_;
 }
 
-void FakeHost::handle(const std::map<std::string, std::string> &headers, const std::string &body, int &status,
-                      std::string &answer) {
-    auto header = [&](const char *name) {
+void FakeHost::handle(const std::map<std::string, std::string>& headers, const std::string& body, int& status,
+                      std::string& answer) {
+    auto header = [&](const char* name) {
         const auto it = headers.find(name);
         return it == headers.end() ? std::string() : it->second;
     };
@@ -152,7 +152,7 @@ void FakeHost::runSession(std::string callId) {
             }
             client.sendFunctionOutput(event->getValue<std::string>("call_id"), R"({"slot":"Tuesday 9am"})");
         }
-    } catch (const std::exception &) {
+    } catch (const std::exception&) {
     }
 }
 

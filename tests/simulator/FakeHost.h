@@ -28,7 +28,7 @@ public:
         webhook::VerifyResult verified;
     };
 
-    FakeHost(const std::string &secret, bool tls, unsigned short simulatorPort, bool simulatorTls);
+    FakeHost(const std::string& secret, bool tls, unsigned short simulatorPort, bool simulatorTls);
     ~FakeHost();
 
     unsigned short port() const { return port_; }
@@ -36,8 +36,8 @@ public:
     std::vector<Delivery> deliveries() const;
     bool rejectCalls = false; // reject with status_code 486 instead of accepting
 
-    void handle(const std::map<std::string, std::string> &headers, const std::string &body, int &status,
-                std::string &answer);
+    void handle(const std::map<std::string, std::string>& headers, const std::string& body, int& status,
+                std::string& answer);
 
 private:
     void runSession(std::string callId);

@@ -17,7 +17,7 @@
 namespace sideband::testing {
 namespace {
 
-std::unique_ptr<Poco::Net::HTTPClientSession> makeSession(unsigned short port, const std::string &caFile) {
+std::unique_ptr<Poco::Net::HTTPClientSession> makeSession(unsigned short port, const std::string& caFile) {
     if (caFile.empty()) return std::make_unique<Poco::Net::HTTPClientSession>("127.0.0.1", port);
     Poco::Net::initializeSSL();
     Poco::Net::Context::Params params;
@@ -27,8 +27,8 @@ std::unique_ptr<Poco::Net::HTTPClientSession> makeSession(unsigned short port, c
     return std::make_unique<Poco::Net::HTTPSClientSession>("127.0.0.1", port, context);
 }
 
-std::unique_ptr<Poco::Net::WebSocket> connect(unsigned short port, const std::string &callId, const std::string &caFile,
-                                              const std::string &apiKey, Poco::Net::HTTPResponse &response) {
+std::unique_ptr<Poco::Net::WebSocket> connect(unsigned short port, const std::string& callId, const std::string& caFile,
+                                              const std::string& apiKey, Poco::Net::HTTPResponse& response) {
     auto session = makeSession(port, caFile);
     Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, "/v1/realtime?call_id=" + callId,
                                    Poco::Net::HTTPMessage::HTTP_1_1);
@@ -38,24 +38,24 @@ std::unique_ptr<Poco::Net::WebSocket> connect(unsigned short port, const std::st
 
 } // namespace
 
-SidebandTestClient::SidebandTestClient(unsigned short port, const std::string &callId, const std::string &caFile,
-                                       const std::string &apiKey) {
+SidebandTestClient::SidebandTestClient(unsigned short port, const std::string& callId, const std::string& caFile,
+                                       const std::string& apiKey) {
     Poco::Net::HTTPResponse response;
     socket_ = connect(port, callId, caFile, apiKey, response);
 }
 
-int tryConnect(unsigned short port, const std::string &callId, const std::string &caFile, const std::string &apiKey) {
+int tryConnect(unsigned short port, const std::string& callId, const std::string& caFile, const std::string& apiKey) {
     Poco::Net::HTTPResponse response;
     try {
         auto socket = connect(port, callId, caFile, apiKey, response);
         socket->close();
         return 101;
-    } catch (const Poco::Net::WebSocketException &) {
+    } catch (const Poco::Net::WebSocketException&) {
         return response.getStatus();
     }
 }
 
-void SidebandTestClient::send(const std::string &json) {
+void SidebandTestClient::send(const std::string& json) {
     socket_->sendFrame(json.data(), static_cast<int>(json.size()), Poco::Net::WebSocket::FRAME_TEXT);
 }
 
@@ -72,8 +72,8 @@ SidebandTestClient::Frame SidebandTestClient::receiveFrame(std::chrono::millisec
         }
         frame.opcode = flags & Poco::Net::WebSocket::FRAME_OP_BITMASK;
         frame.payload.assign(buffer.begin(), buffer.size());
-    } catch (const Poco::TimeoutException &) {
-    } catch (const Poco::Exception &) {
+    } catch (const Poco::TimeoutException&) {
+    } catch (const Poco::Exception&) {
         frame.closed = true; // reset, TLS EOF without close_notify, ...
     }
     return frame;
@@ -86,7 +86,7 @@ Poco::JSON::Object::Ptr SidebandTestClient::receiveEvent(std::chrono::millisecon
     return parser.parse(frame.payload).extract<Poco::JSON::Object::Ptr>();
 }
 
-Poco::JSON::Object::Ptr SidebandTestClient::receiveUntil(const std::string &type, std::chrono::milliseconds timeout) {
+Poco::JSON::Object::Ptr SidebandTestClient::receiveUntil(const std::string& type, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
         const auto left =
@@ -98,7 +98,7 @@ Poco::JSON::Object::Ptr SidebandTestClient::receiveUntil(const std::string &type
     return nullptr;
 }
 
-void SidebandTestClient::sendFunctionOutput(const std::string &callId, const std::string &output) {
+void SidebandTestClient::sendFunctionOutput(const std::string& callId, const std::string& output) {
     auto item = json::object();
     item->set("type", "function_call_output");
     item->set("call_id", callId);

@@ -21,27 +21,27 @@ public:
     };
 
     // Throws Poco::Net::WebSocketException (refused upgrade) with `status` set when it can.
-    SidebandTestClient(unsigned short port, const std::string &callId, const std::string &caFile,
-                       const std::string &apiKey = "sk-test");
+    SidebandTestClient(unsigned short port, const std::string& callId, const std::string& caFile,
+                       const std::string& apiKey = "sk-test");
 
-    void send(const std::string &json);
+    void send(const std::string& json);
     Frame receiveFrame(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
     // The next text event (skips none); nullptr on timeout/close.
     Poco::JSON::Object::Ptr receiveEvent(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
     // Events until one of `type` arrives (others dropped); nullptr on timeout/close.
-    Poco::JSON::Object::Ptr receiveUntil(const std::string &type,
+    Poco::JSON::Object::Ptr receiveUntil(const std::string& type,
                                          std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
-    void sendFunctionOutput(const std::string &callId, const std::string &output);
+    void sendFunctionOutput(const std::string& callId, const std::string& output);
     void close(); // sends a close frame
     void drop();  // closes TCP without a close frame
-    Poco::Net::WebSocket &socket() { return *socket_; }
+    Poco::Net::WebSocket& socket() { return *socket_; }
 
 private:
     std::unique_ptr<Poco::Net::WebSocket> socket_;
 };
 
 // Connecting may be refused; returns the HTTP status the simulator answered (101 on success).
-int tryConnect(unsigned short port, const std::string &callId, const std::string &caFile,
-               const std::string &apiKey = "sk-test");
+int tryConnect(unsigned short port, const std::string& callId, const std::string& caFile,
+               const std::string& apiKey = "sk-test");
 
 } // namespace sideband::testing

@@ -7,16 +7,16 @@ using namespace sideband::simulator;
 
 namespace {
 
-std::string errorOf(const std::string &json) {
+std::string errorOf(const std::string& json) {
     try {
         parseScenario(json);
-    } catch (const ScenarioError &e) {
+    } catch (const ScenarioError& e) {
         return e.what();
     }
     return "(parsed)";
 }
 
-const char *kExample = R"({"calls":[{"name":"book a cleaning","from":"+14155550100","from_name":"Alice",
+const char* kExample = R"({"calls":[{"name":"book a cleaning","from":"+14155550100","from_name":"Alice",
   "to":"+18005550123","expect":{"rest":["accept"],"webhook_body_contains":"accepted"},
   "steps":[{"say":"caller","text":"I'd like a cleaning next Tuesday"},
            {"function_call":{"name":"find_slots","arguments":{"date":"2026-12-01"}}},
@@ -33,12 +33,12 @@ const char *kExample = R"({"calls":[{"name":"book a cleaning","from":"+141555501
 TEST(ScenarioParser, ParsesTheDocumentedExample) {
     const auto scenario = parseScenario(kExample);
     ASSERT_EQ(scenario.calls.size(), 1u);
-    const auto &call = scenario.calls[0];
+    const auto& call = scenario.calls[0];
     EXPECT_EQ(call.name, "book a cleaning");
     EXPECT_EQ(call.fromName, "Alice");
     EXPECT_EQ(call.expect.restCalls, std::vector<std::string>{"accept"});
     EXPECT_EQ(call.expect.webhookBodyContains, std::vector<std::string>{"accepted"});
-    const auto &steps = call.script->steps;
+    const auto& steps = call.script->steps;
     ASSERT_EQ(steps.size(), 9u);
     EXPECT_EQ(steps[1].kind, Step::Kind::FunctionCall);
     EXPECT_EQ(steps[1].argumentsJson, R"({"date":"2026-12-01"})");

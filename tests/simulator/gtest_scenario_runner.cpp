@@ -36,13 +36,13 @@ protected:
         simulator_->stop();
         host_.reset();
     }
-    ScenarioReport run(const std::string &json) {
+    ScenarioReport run(const std::string& json) {
         ScenarioRunner runner(*simulator_, *sender_, &live_);
         return runner.run(parseScenario(json));
     }
-    std::string dump(const CallResult &call) {
+    std::string dump(const CallResult& call) {
         std::string out;
-        for (const auto &line : call.trace)
+        for (const auto& line : call.trace)
             out += line + "\n";
         return out;
     }
@@ -66,7 +66,7 @@ TEST_F(ScenarioRunnerTest, BookingCallPasses) {
                {"say":"agent","text":"Tuesday 9am it is."},
                {"hangup":"caller","close_frame":false}]}]})");
     ASSERT_EQ(report.calls.size(), 1u);
-    const auto &call = report.calls[0];
+    const auto& call = report.calls[0];
     EXPECT_TRUE(call.passed) << dump(call);
     const auto trace = dump(call);
     EXPECT_NE(trace.find("webhook answer 200"), std::string::npos) << trace;
@@ -93,10 +93,10 @@ TEST_F(ScenarioRunnerTest, UnmetExpectationsFailWithReasons) {
       "steps":[{"function_call":{"name":"find_slots"}},{"expect_output_contains":"no such text"},
                {"hangup":"caller"}]}]})");
     ASSERT_EQ(report.calls.size(), 1u);
-    const auto &call = report.calls[0];
+    const auto& call = report.calls[0];
     EXPECT_FALSE(call.passed);
     std::string all;
-    for (const auto &failure : call.failures)
+    for (const auto& failure : call.failures)
         all += failure + "\n";
     EXPECT_NE(all.find("webhook answered 200, expected 202"), std::string::npos) << all;
     EXPECT_NE(all.find("expected a REST hangup call"), std::string::npos) << all;

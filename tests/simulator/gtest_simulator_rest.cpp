@@ -17,7 +17,7 @@ struct Mode {
     std::string name;
     bool tls;
 };
-void PrintTo(const Mode &mode, std::ostream *out) {
+void PrintTo(const Mode& mode, std::ostream* out) {
     *out << mode.name;
 }
 
@@ -38,7 +38,7 @@ protected:
                                                    GetParam().tls ? TestCertificates::shared().caFile() : "");
     }
 
-    HttpResult post(const std::string &callId, const std::string &action, const std::string &body = {},
+    HttpResult post(const std::string& callId, const std::string& action, const std::string& body = {},
                     std::map<std::string, std::string> headers = {{"Authorization", "Bearer sk-test"}}) {
         return client_->request("POST", "/v1/realtime/calls/" + callId + "/" + action, body, headers);
     }
@@ -78,7 +78,7 @@ TEST_P(SimulatorRestTest, RecordsEveryRequestWithHeadersAndBody) {
 }
 
 TEST_P(SimulatorRestTest, AllFourActionsAnswer200) {
-    for (const auto *action : {"accept", "reject", "refer", "hangup"})
+    for (const auto* action : {"accept", "reject", "refer", "hangup"})
         EXPECT_EQ(post("rtc_1", action, "{}").status, 200);
     EXPECT_EQ(simulator_->restRequests("rtc_1").size(), 4u);
 }
@@ -161,11 +161,11 @@ TEST_P(SimulatorRestTest, ConcurrentRequestsAreAllRecorded) {
                                "/v1/realtime/calls/rtc_" + std::to_string(t) + "_" + std::to_string(i) + "/accept",
                                kAccept, {{"Authorization", "Bearer sk-test"}});
         });
-    for (auto &thread : threads)
+    for (auto& thread : threads)
         thread.join();
     EXPECT_TRUE(simulator_->waitForRestRequests(40, 2s));
     EXPECT_EQ(simulator_->restRequests().size(), 40u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, SimulatorRestTest, ::testing::Values(Mode{"https", true}, Mode{"http", false}),
-                         [](const auto &info) { return info.param.name; });
+                         [](const auto& info) { return info.param.name; });

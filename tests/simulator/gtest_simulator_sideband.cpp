@@ -18,7 +18,7 @@ struct Mode {
     std::string name;
     bool tls;
 };
-void PrintTo(const Mode &mode, std::ostream *out) {
+void PrintTo(const Mode& mode, std::ostream* out) {
     *out << mode.name;
 }
 
@@ -38,7 +38,7 @@ protected:
     std::string ca() const { return GetParam().tls ? TestCertificates::shared().caFile() : ""; }
 
     // Connects as the host and consumes session.created.
-    std::unique_ptr<SidebandTestClient> connect(const std::string &callId) {
+    std::unique_ptr<SidebandTestClient> connect(const std::string& callId) {
         auto client = std::make_unique<SidebandTestClient>(simulator_->port(), callId, ca());
         auto created = client->receiveEvent();
         EXPECT_TRUE(created);
@@ -47,12 +47,12 @@ protected:
         }
         return client;
     }
-    std::shared_ptr<SimulatedSession> sessionOf(const std::string &callId) {
+    std::shared_ptr<SimulatedSession> sessionOf(const std::string& callId) {
         auto session = simulator_->waitForSession(callId, 2s);
         EXPECT_TRUE(session);
         return session;
     }
-    HttpResult rest(const std::string &callId, const std::string &action) {
+    HttpResult rest(const std::string& callId, const std::string& action) {
         TestHttpClient client("127.0.0.1", simulator_->port(), ca());
         return client.request("POST", "/v1/realtime/calls/" + callId + "/" + action, "{}",
                               {{"Authorization", "Bearer sk-test"}});
@@ -304,7 +304,7 @@ TEST_P(SidebandTest, RepeatedFunctionCallsEachNeedAnOutput) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, SidebandTest, ::testing::Values(Mode{"https", true}, Mode{"http", false}),
-                         [](const auto &info) { return info.param.name; });
+                         [](const auto& info) { return info.param.name; });
 
 // Many established sockets are served by the reactor, not a thread each.
 TEST(SidebandScale, ServesManyConcurrentTlsSessions) {

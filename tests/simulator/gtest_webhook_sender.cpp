@@ -20,7 +20,7 @@ namespace {
 
 const std::string kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-WebhookSenderOptions senderFor(const FakeHost &host, bool tls, const std::string &secret = kSecret) {
+WebhookSenderOptions senderFor(const FakeHost& host, bool tls, const std::string& secret = kSecret) {
     WebhookSenderOptions options;
     options.url = host.webhookUrl();
     options.caFile = tls ? TestCertificates::shared().caFile() : "";
@@ -121,7 +121,7 @@ TEST_P(WebhookDeliveryTest, WrongSecretIsRefusedByTheHost) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, WebhookDeliveryTest, ::testing::Values(true, false),
-                         [](const auto &info) { return info.param ? "https" : "http"; });
+                         [](const auto& info) { return info.param ? "https" : "http"; });
 
 TEST(WebhookSender, UnverifiableHostCertificateIsAnError) {
     FakeHost host(kSecret, true, 1, false);

@@ -12,7 +12,7 @@
 
 namespace sideband::simulator {
 
-const char *describe(CloseMode mode) {
+const char* describe(CloseMode mode) {
     switch (mode) {
     case CloseMode::CloseFrame:
         return "close frame";
@@ -30,33 +30,33 @@ using Poco::JSON::Array;
 using Poco::JSON::Object;
 
 // Every error names the field by its path, so a plugin author can fix the file without a debugger.
-[[noreturn]] void fail(const std::string &path, const std::string &message) {
+[[noreturn]] void fail(const std::string& path, const std::string& message) {
     throw ScenarioError(path + ": " + message);
 }
 
-void rejectUnknownKeys(const Object::Ptr &object, const std::string &path, const std::set<std::string> &known) {
-    for (const auto &[key, value] : *object) {
+void rejectUnknownKeys(const Object::Ptr& object, const std::string& path, const std::set<std::string>& known) {
+    for (const auto& [key, value] : *object) {
         (void)value;
         if (!known.count(key)) fail(path + "." + key, "unknown field");
     }
 }
 
-std::string requiredString(const Object::Ptr &object, const std::string &key, const std::string &path) {
+std::string requiredString(const Object::Ptr& object, const std::string& key, const std::string& path) {
     if (!object->has(key)) fail(path + "." + key, "required string is missing");
     const auto value = object->get(key);
     if (!value.isString()) fail(path + "." + key, "must be a string");
     return value.extract<std::string>();
 }
 
-std::string optionalString(const Object::Ptr &object, const std::string &key, const std::string &path,
-                           const std::string &fallback = {}) {
+std::string optionalString(const Object::Ptr& object, const std::string& key, const std::string& path,
+                           const std::string& fallback = {}) {
     if (!object->has(key) || object->isNull(key)) return fallback;
     const auto value = object->get(key);
     if (!value.isString()) fail(path + "." + key, "must be a string");
     return value.extract<std::string>();
 }
 
-long long optionalInteger(const Object::Ptr &object, const std::string &key, const std::string &path,
+long long optionalInteger(const Object::Ptr& object, const std::string& key, const std::string& path,
                           long long fallback, long long min = 0) {
     if (!object->has(key)) return fallback;
     const auto value = object->get(key);
@@ -66,7 +66,7 @@ long long optionalInteger(const Object::Ptr &object, const std::string &key, con
     return number;
 }
 
-bool optionalBool(const Object::Ptr &object, const std::string &key, const std::string &path, bool fallback) {
+bool optionalBool(const Object::Ptr& object, const std::string& key, const std::string& path, bool fallback) {
     if (!object->has(key)) return fallback;
     const auto value = object->get(key);
     if (!value.isBoolean()) fail(path + "." + key, "must be true or false");
@@ -74,7 +74,7 @@ bool optionalBool(const Object::Ptr &object, const std::string &key, const std::
 }
 
 // A string or an array of strings.
-std::vector<std::string> stringList(const Object::Ptr &object, const std::string &key, const std::string &path) {
+std::vector<std::string> stringList(const Object::Ptr& object, const std::string& key, const std::string& path) {
     std::vector<std::string> out;
     if (!object->has(key)) return out;
     const auto value = object->get(key);
@@ -88,22 +88,22 @@ std::vector<std::string> stringList(const Object::Ptr &object, const std::string
     return out;
 }
 
-Object::Ptr requiredObject(const Poco::Dynamic::Var &value, const std::string &path) {
+Object::Ptr requiredObject(const Poco::Dynamic::Var& value, const std::string& path) {
     if (value.type() != typeid(Object::Ptr)) fail(path, "must be an object");
     return value.extract<Object::Ptr>();
 }
 
 const std::set<std::string> kRestActions = {"accept", "reject", "refer", "hangup"};
 
-void parseSteps(const Poco::Dynamic::Var &value, const std::string &path, std::vector<Step> &out);
+void parseSteps(const Poco::Dynamic::Var& value, const std::string& path, std::vector<Step>& out);
 
-void parseStep(const Object::Ptr &object, const std::string &path, std::vector<Step> &out) {
+void parseStep(const Object::Ptr& object, const std::string& path, std::vector<Step>& out) {
     static const std::set<std::string> kinds = {"say",     "function_call", "expect_output_contains",
                                                 "wait_ms", "idle_s",        "error",
                                                 "raw",     "unknown_event", "expect_rest",
                                                 "hangup",  "repeat"};
     std::string kind;
-    for (const auto &[key, v] : *object) {
+    for (const auto& [key, v] : *object) {
         (void)v;
         if (!kinds.count(key)) continue;
         if (!kind.empty()) fail(path, "has both '" + kind + "' and '" + key + "'; one action per step");
@@ -219,7 +219,7 @@ void parseStep(const Object::Ptr &object, const std::string &path, std::vector<S
     out.push_back(std::move(step));
 }
 
-void parseSteps(const Poco::Dynamic::Var &value, const std::string &path, std::vector<Step> &out) {
+void parseSteps(const Poco::Dynamic::Var& value, const std::string& path, std::vector<Step>& out) {
     if (value.type() != typeid(Array::Ptr)) fail(path, "must be an array");
     const auto array = value.extract<Array::Ptr>();
     for (std::size_t i = 0; i < array->size(); ++i) {
@@ -228,7 +228,7 @@ void parseSteps(const Poco::Dynamic::Var &value, const std::string &path, std::v
     }
 }
 
-ConnectBehaviour parseConnect(const std::string &value, const std::string &path) {
+ConnectBehaviour parseConnect(const std::string& value, const std::string& path) {
     if (value.empty() || value == "accept") return ConnectBehaviour::Accept;
     if (value == "refuse_403") return ConnectBehaviour::Refuse403;
     if (value == "refuse_404") return ConnectBehaviour::Refuse404;
@@ -236,7 +236,7 @@ ConnectBehaviour parseConnect(const std::string &value, const std::string &path)
     fail(path, "must be accept, refuse_403, refuse_404 or close_immediately");
 }
 
-CallExpectations parseExpectations(const Object::Ptr &object, const std::string &path) {
+CallExpectations parseExpectations(const Object::Ptr& object, const std::string& path) {
     rejectUnknownKeys(object, path,
                       {"webhook_status", "webhook_body_contains", "outcome", "reject_status_code", "rest", "no_rest",
                        "accept_body_contains", "session_update_contains", "allow_accept_warnings"});
@@ -249,8 +249,8 @@ CallExpectations parseExpectations(const Object::Ptr &object, const std::string 
     expect.rejectStatusCode = static_cast<int>(optionalInteger(object, "reject_status_code", path, 0));
     expect.restCalls = stringList(object, "rest", path);
     expect.noRestCalls = stringList(object, "no_rest", path);
-    for (const auto *list : {&expect.restCalls, &expect.noRestCalls})
-        for (const auto &action : *list)
+    for (const auto* list : {&expect.restCalls, &expect.noRestCalls})
+        for (const auto& action : *list)
             if (!kRestActions.count(action))
                 fail(path + (list == &expect.restCalls ? ".rest" : ".no_rest"), "unknown action '" + action + "'");
     expect.acceptBodyContains = stringList(object, "accept_body_contains", path);
@@ -259,7 +259,7 @@ CallExpectations parseExpectations(const Object::Ptr &object, const std::string 
     return expect;
 }
 
-ScenarioCall parseCall(const Object::Ptr &object, const std::string &path) {
+ScenarioCall parseCall(const Object::Ptr& object, const std::string& path) {
     rejectUnknownKeys(object, path,
                       {"name", "call_id", "from", "from_name", "to", "sip_headers", "connect", "expect", "steps",
                        "timeout_ms", "linger_ms", "ended_webhook", "redeliver"});
@@ -292,18 +292,18 @@ ScenarioCall parseCall(const Object::Ptr &object, const std::string &path) {
     return call;
 }
 
-Poco::Dynamic::Var parseDocument(const std::string &jsonText) {
+Poco::Dynamic::Var parseDocument(const std::string& jsonText) {
     try {
         Poco::JSON::Parser parser;
         return parser.parse(jsonText);
-    } catch (const Poco::Exception &e) {
+    } catch (const Poco::Exception& e) {
         throw ScenarioError("scenario is not valid JSON: " + e.displayText());
     }
 }
 
 } // namespace
 
-Scenario parseScenario(const std::string &jsonText) {
+Scenario parseScenario(const std::string& jsonText) {
     const auto root = requiredObject(parseDocument(jsonText), "scenario");
     rejectUnknownKeys(root, "scenario", {"calls", "description"});
     if (!root->has("calls")) fail("calls", "required array is missing");
@@ -319,7 +319,7 @@ Scenario parseScenario(const std::string &jsonText) {
     return scenario;
 }
 
-Scenario loadScenario(const std::string &path) {
+Scenario loadScenario(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw ScenarioError("cannot read scenario file " + path);
     std::ostringstream text;
@@ -327,7 +327,7 @@ Scenario loadScenario(const std::string &path) {
     return parseScenario(text.str());
 }
 
-CallScript parseCallScript(const std::string &jsonText) {
+CallScript parseCallScript(const std::string& jsonText) {
     CallScript script;
     parseSteps(parseDocument(jsonText), "steps", script.steps);
     return script;

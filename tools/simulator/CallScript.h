@@ -16,7 +16,7 @@ enum class CloseMode {
     Abrupt,     // shutdown(2) + close the TCP socket: no close frame, no TLS close_notify
     Reset,      // SO_LINGER 0 + close: the host sees ECONNRESET
 };
-const char *describe(CloseMode mode);
+const char* describe(CloseMode mode);
 
 // What the simulator does with the host's sideband WebSocket upgrade for a scripted call.
 enum class ConnectBehaviour {
@@ -103,10 +103,10 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-Scenario parseScenario(const std::string &jsonText);
-Scenario loadScenario(const std::string &path);
+Scenario parseScenario(const std::string& jsonText);
+Scenario loadScenario(const std::string& path);
 
 // Parses just a steps array (the "steps" of one call), for tests and `setScript` from JSON.
-CallScript parseCallScript(const std::string &jsonText);
+CallScript parseCallScript(const std::string& jsonText);
 
 } // namespace sideband::simulator

@@ -64,28 +64,36 @@ void answerLoop(std::vector<Client>& clients, std::atomic<bool>& running, std::a
         byImpl[client.socket->impl()] = &client;
     }
     Poco::Buffer<char> buffer(0);
+    // `force`: epoll said the kernel has bytes; over TLS available() only counts already-decrypted ones.
+    auto drain = [&](Client& client, bool force) {
+        while (force || client.socket->available() > 0) {
+            force = false;
+            buffer.resize(0);
+            int flags = 0;
+            const int n = client.socket->receiveFrame(buffer, flags);
+            if (n <= 0 || (flags & Poco::Net::WebSocket::FRAME_OP_BITMASK) != Poco::Net::WebSocket::FRAME_OP_TEXT)
+                return;
+            const std::string text(buffer.begin(), buffer.size());
+            if (text.find("\"response.function_call_arguments.done\"") == std::string::npos) continue;
+            Poco::JSON::Parser parser;
+            const auto event = parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+            const auto output = R"({"type":"conversation.item.create","item":{"type":"function_call_output",)"
+                                R"("call_id":")" +
+                                event->getValue<std::string>("call_id") + R"(","output":"{\"ok\":true}"}})";
+            client.socket->sendFrame(output.data(), static_cast<int>(output.size()));
+            const std::string create = R"({"type":"response.create"})";
+            client.socket->sendFrame(create.data(), static_cast<int>(create.size()));
+            ++answered;
+        }
+    };
+    // The client's HTTP session may have read the first frames together with the 101 answer; they
+    // sit in the WebSocket's own buffer, where epoll cannot see them.
+    for (auto& client : clients)
+        drain(client, false);
     while (running) {
         for (const auto& [socket, mode] : pollSet.poll(Poco::Timespan(0, 100000))) {
             (void)mode;
-            auto* client = byImpl[socket.impl()];
-            do {
-                buffer.resize(0);
-                int flags = 0;
-                const int n = client->socket->receiveFrame(buffer, flags);
-                if (n <= 0 || (flags & Poco::Net::WebSocket::FRAME_OP_BITMASK) != Poco::Net::WebSocket::FRAME_OP_TEXT)
-                    break;
-                const std::string text(buffer.begin(), buffer.size());
-                if (text.find("\"response.function_call_arguments.done\"") == std::string::npos) continue;
-                Poco::JSON::Parser parser;
-                const auto event = parser.parse(text).extract<Poco::JSON::Object::Ptr>();
-                const auto output = R"({"type":"conversation.item.create","item":{"type":"function_call_output",)"
-                                    R"("call_id":")" +
-                                    event->getValue<std::string>("call_id") + R"(","output":"{\"ok\":true}"}})";
-                client->socket->sendFrame(output.data(), static_cast<int>(output.size()));
-                const std::string create = R"({"type":"response.create"})";
-                client->socket->sendFrame(create.data(), static_cast<int>(create.size()));
-                ++answered;
-            } while (client->socket->available() > 0);
+            drain(*byImpl[socket.impl()], true);
         }
     }
 }
@@ -94,7 +102,8 @@ void answerLoop(std::vector<Client>& clients, std::atomic<bool>& running, std::a
 
 int main(int argc, char** argv) {
     std::map<std::string, std::string> args;
-    for (int i = 1; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
+    for (int i = 1; i + 1 < argc; i += 2)
+        args[argv[i]] = argv[i + 1];
     auto get = [&](const std::string& name, const std::string& fallback) {
         return args.count(name) ? args[name] : fallback;
     };
@@ -120,10 +129,11 @@ int main(int argc, char** argv) {
     const int rounds = std::max(1, seconds * 1000 / intervalMs) + 100; // outlasts connect + warm-up
     std::vector<std::shared_ptr<const CallScript>> scripts;
     for (int offset = 0; offset < 10; ++offset) {
-        auto script = std::make_shared<CallScript>(parseCallScript(
-            R"([{"wait_ms":)" + std::to_string(offset * intervalMs / 10) + R"(},{"repeat":{"times":)" +
-            std::to_string(rounds) + R"(,"steps":[{"function_call":{"name":"tick","arguments":{"n":1},"timeout_ms":10000}},)" +
-            R"({"wait_ms":)" + std::to_string(intervalMs) + "}]}}]"));
+        auto script = std::make_shared<CallScript>(
+            parseCallScript(R"([{"wait_ms":)" + std::to_string(offset * intervalMs / 10) + R"(},{"repeat":{"times":)" +
+                            std::to_string(rounds) +
+                            R"(,"steps":[{"function_call":{"name":"tick","arguments":{"n":1},"timeout_ms":10000}},)" +
+                            R"({"wait_ms":)" + std::to_string(intervalMs) + "}]}}]"));
         scripts.push_back(script);
     }
 
@@ -142,9 +152,11 @@ int main(int argc, char** argv) {
     std::atomic<bool> running{true};
     std::atomic<long> answered{0};
     std::vector<std::vector<Client>> shares(clientThreads);
-    for (int i = 0; i < sessions; ++i) shares[i % clientThreads].push_back(std::move(clients[i]));
+    for (int i = 0; i < sessions; ++i)
+        shares[i % clientThreads].push_back(std::move(clients[i]));
     std::vector<std::thread> threads;
-    for (auto& share : shares) threads.emplace_back([&] { answerLoop(share, running, answered); });
+    for (auto& share : shares)
+        threads.emplace_back([&] { answerLoop(share, running, answered); });
 
     // Calls that fired while later sockets were still connecting waited for a client thread that did
     // not exist yet: measure only once every socket is being answered.
@@ -156,7 +168,8 @@ int main(int argc, char** argv) {
               << ", timeouts " << stats.timeouts << ", p50 " << stats.p50.count() << " us, p90 " << stats.p90.count()
               << " us, p99 " << stats.p99.count() << " us, max " << stats.max.count() << " us" << std::endl;
     running = false;
-    for (auto& thread : threads) thread.join();
+    for (auto& thread : threads)
+        thread.join();
     simulator.stop();
     return stats.timeouts == 0 && stats.count > 0 ? 0 : 1;
 }

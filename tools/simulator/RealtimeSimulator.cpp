@@ -33,7 +33,7 @@ namespace {
 
 constexpr std::size_t kMaxBody = 1 << 20;
 
-std::string errorBody(const std::string &message, const std::string &type, const std::string &code) {
+std::string errorBody(const std::string& message, const std::string& type, const std::string& code) {
     auto error = json::object();
     error->set("message", message);
     error->set("type", type);
@@ -48,16 +48,16 @@ std::string notFoundBody() {
     return errorBody("call_id_not_found", "invalid_request_error", "call_id_not_found");
 }
 
-void answer(Poco::Net::HTTPServerResponse &response, int status, const std::string &body) {
+void answer(Poco::Net::HTTPServerResponse& response, int status, const std::string& body) {
     response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
     if (!body.empty()) response.setContentType("application/json");
     response.setContentLength(static_cast<std::streamsize>(body.size()));
     response.send() << body;
 }
 
-std::string readBody(Poco::Net::HTTPServerRequest &request) {
+std::string readBody(Poco::Net::HTTPServerRequest& request) {
     std::string body;
-    auto &in = request.stream();
+    auto& in = request.stream();
     char chunk[8192];
     while (in && body.size() <= kMaxBody) {
         in.read(chunk, sizeof chunk);
@@ -68,7 +68,7 @@ std::string readBody(Poco::Net::HTTPServerRequest &request) {
 
 // The real API answers 200 to an accept without "type":"realtime" and the call then dies
 // (reference §2), so the simulator flags it instead of answering an error the real API never sends.
-std::vector<std::string> acceptWarnings(const std::string &body) {
+std::vector<std::string> acceptWarnings(const std::string& body) {
     const auto parsed = json::parse(body);
     if (parsed.type() != typeid(Poco::JSON::Object::Ptr)) return {"accept body is not a JSON object"};
     const auto object = parsed.extract<Poco::JSON::Object::Ptr>();
@@ -83,7 +83,7 @@ std::vector<std::string> acceptWarnings(const std::string &body) {
     return warnings;
 }
 
-Poco::Net::Context::Ptr serverContext(const SimulatorOptions &options) {
+Poco::Net::Context::Ptr serverContext(const SimulatorOptions& options) {
     Poco::Net::Context::Params params;
     params.certificateFile = options.tlsCert;
     params.privateKeyFile = options.tlsKey;
@@ -91,7 +91,7 @@ Poco::Net::Context::Ptr serverContext(const SimulatorOptions &options) {
     params.cipherList = "HIGH:!aNULL:!MD5:!RC4";
     try {
         return new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
-    } catch (const Poco::Exception &e) {
+    } catch (const Poco::Exception& e) {
         throw std::runtime_error("simulator: cannot load TLS certificate/key (" + options.tlsCert + ", " +
                                  options.tlsKey + "): " + e.displayText());
     }
@@ -99,7 +99,7 @@ Poco::Net::Context::Ptr serverContext(const SimulatorOptions &options) {
 
 } // namespace
 
-std::string redactAuthorization(const std::string &value) {
+std::string redactAuthorization(const std::string& value) {
     if (value.empty()) return "(none)";
     const auto space = value.find(' ');
     return (space == std::string::npos ? std::string() : value.substr(0, space + 1)) + "<redacted>";
@@ -107,29 +107,29 @@ std::string redactAuthorization(const std::string &value) {
 
 class RealtimeSimulator::Handler final : public Poco::Net::HTTPRequestHandler {
 public:
-    explicit Handler(RealtimeSimulator &simulator) : simulator_(simulator) {}
-    void handleRequest(Poco::Net::HTTPServerRequest &request, Poco::Net::HTTPServerResponse &response) override {
+    explicit Handler(RealtimeSimulator& simulator) : simulator_(simulator) {}
+    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
         try {
             simulator_.handle(request, response);
-        } catch (const std::exception &e) {
+        } catch (const std::exception& e) {
             spdlog::warn("simulator: request {} {} failed: {}", request.getMethod(), request.getURI(), e.what());
             if (!response.sent()) answer(response, 500, errorBody("simulator error", "server_error", ""));
         }
     }
 
 private:
-    RealtimeSimulator &simulator_;
+    RealtimeSimulator& simulator_;
 };
 
 class RealtimeSimulator::HandlerFactory final : public Poco::Net::HTTPRequestHandlerFactory {
 public:
-    explicit HandlerFactory(RealtimeSimulator &simulator) : simulator_(simulator) {}
-    Poco::Net::HTTPRequestHandler *createRequestHandler(const Poco::Net::HTTPServerRequest &) override {
+    explicit HandlerFactory(RealtimeSimulator& simulator) : simulator_(simulator) {}
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
         return new Handler(simulator_);
     }
 
 private:
-    RealtimeSimulator &simulator_;
+    RealtimeSimulator& simulator_;
 };
 
 RealtimeSimulator::RealtimeSimulator(SimulatorOptions options) : options_(std::move(options)) {}
@@ -155,7 +155,7 @@ void RealtimeSimulator::start() {
     Poco::Net::SocketAddress address;
     try {
         address = Poco::Net::SocketAddress(options_.listen);
-    } catch (const Poco::Exception &e) {
+    } catch (const Poco::Exception& e) {
         throw std::runtime_error("simulator: invalid listen address '" + options_.listen + "': " + e.displayText());
     }
     Poco::Net::ServerSocket socket;
@@ -165,12 +165,12 @@ void RealtimeSimulator::start() {
             socket = Poco::Net::SecureServerSocket(address, 1024, serverContext(options_));
         else
             socket = Poco::Net::ServerSocket(address, 1024);
-    } catch (const Poco::Exception &e) {
+    } catch (const Poco::Exception& e) {
         throw std::runtime_error("simulator: cannot listen on " + options_.listen + ": " + e.displayText());
     }
     port_ = socket.address().port();
 
-    auto *params = new Poco::Net::HTTPServerParams;
+    auto* params = new Poco::Net::HTTPServerParams;
     params->setMaxThreads(options_.httpThreads);
     params->setMaxQueued(8192);
     params->setKeepAlive(true);
@@ -202,14 +202,14 @@ void RealtimeSimulator::stop() {
         std::lock_guard<std::mutex> lock(mutex_);
         sessions = allSessions_;
     }
-    for (const auto &session : sessions)
+    for (const auto& session : sessions)
         session->detach();
     reactor_->stop();
     pool_->joinAll();
     server_.reset();
 }
 
-void RealtimeSimulator::handle(Poco::Net::HTTPServerRequest &request, Poco::Net::HTTPServerResponse &response) {
+void RealtimeSimulator::handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
     const Poco::URI uri(request.getURI());
     if (uri.getPath() == "/v1/realtime" && Poco::icompare(request.get("Upgrade", ""), "websocket") == 0) {
         handleUpgrade(request, response);
@@ -218,17 +218,17 @@ void RealtimeSimulator::handle(Poco::Net::HTTPServerRequest &request, Poco::Net:
     handleRest(request, response);
 }
 
-bool RealtimeSimulator::authorized(const Poco::Net::HTTPServerRequest &request) const {
+bool RealtimeSimulator::authorized(const Poco::Net::HTTPServerRequest& request) const {
     return options_.expectedApiKey.empty() || request.get("Authorization", "") == "Bearer " + options_.expectedApiKey;
 }
 
-void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest &request, Poco::Net::HTTPServerResponse &response) {
+void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
     RestRequest record;
     record.receivedAt = std::chrono::system_clock::now();
     record.receivedSteady = std::chrono::steady_clock::now();
     record.method = request.getMethod();
     record.path = Poco::URI(request.getURI()).getPath();
-    for (const auto &[name, value] : request)
+    for (const auto& [name, value] : request)
         record.headers[Poco::toLower(name)] = value;
     record.authorization = request.get("Authorization", "");
     record.idempotencyKey = request.get("Idempotency-Key", "");
@@ -258,7 +258,7 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest &request, Poco::
         body = errorBody("Incorrect API key provided", "invalid_request_error", "invalid_api_key");
     } else {
         std::lock_guard<std::mutex> lock(mutex_);
-        for (auto &fault : faults_) {
+        for (auto& fault : faults_) {
             if (fault.remaining <= 0) continue;
             if (fault.action != "*" && fault.action != record.action) continue;
             if (!fault.callId.empty() && fault.callId != record.callId) continue;
@@ -271,7 +271,7 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest &request, Poco::
             body = fault.body;
             break;
         }
-        faults_.erase(std::remove_if(faults_.begin(), faults_.end(), [](const Fault &f) { return f.remaining <= 0; }),
+        faults_.erase(std::remove_if(faults_.begin(), faults_.end(), [](const Fault& f) { return f.remaining <= 0; }),
                       faults_.end());
         if (status == 200 && options_.strict && !calls_.count(record.callId)) {
             status = 404;
@@ -294,7 +294,7 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest &request, Poco::
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (status == 200) {
-            auto &call = calls_[record.callId];
+            auto& call = calls_[record.callId];
             if (record.action == "accept" && call.state == CallState::Unknown) call.state = CallState::Accepted;
             if (record.action == "reject") call.state = CallState::Rejected;
             if (record.action == "hangup" || record.action == "refer") call.state = CallState::Ended;
@@ -309,30 +309,30 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest &request, Poco::
                        (record.idempotencyKey.empty() ? "" : ", Idempotency-Key: " + record.idempotencyKey) + ")";
     if (!record.body.empty()) line += " body " + record.body.substr(0, 2000);
     emit(record.callId, line);
-    for (const auto &warning : record.warnings)
+    for (const auto& warning : record.warnings)
         emit(record.callId, "WARNING: " + warning);
 
     answer(response, status, body);
 
-    for (const auto &session : sessions) {
+    for (const auto& session : sessions) {
         session->onRestRequest(record.action, record.body);
         if (record.action == "hangup") session->closeFromRest(options_.restHangupClose, "host hung up (REST hangup)");
     }
     if (record.action == "refer" && !sessions.empty()) {
         // The transferred caller leaves OpenAI a moment after the REFER is answered.
         std::this_thread::sleep_for(options_.referCloseDelay);
-        for (const auto &session : sessions)
+        for (const auto& session : sessions)
             session->closeFromRest(options_.restHangupClose, "caller transferred (REST refer)");
     }
 }
 
-void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest &request, Poco::Net::HTTPServerResponse &response) {
+void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
     Poco::URI uri(request.getURI());
     std::string callId;
-    for (const auto &[key, value] : uri.getQueryParameters())
+    for (const auto& [key, value] : uri.getQueryParameters())
         if (key == "call_id") callId = value;
 
-    auto refuse = [&](int status, const std::string &body, const std::string &why) {
+    auto refuse = [&](int status, const std::string& body, const std::string& why) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             ++refused_;
@@ -389,7 +389,7 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest &request, Poc
         return;
     }
     auto session =
-        std::make_shared<SimulatedSession>(callId, socket, script, *reactor_, static_cast<SessionObserver *>(this));
+        std::make_shared<SimulatedSession>(callId, socket, script, *reactor_, static_cast<SessionObserver*>(this));
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stopping_) return;
@@ -399,6 +399,9 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest &request, Poc
     if (!accepted) emit(callId, "WARNING: sideband connected for a call that was never accepted");
     reactor_->add(session);
     session->start();
+    // Bytes a client sent right behind its upgrade request were read with it into the WebSocket's
+    // own buffer, where epoll cannot see them: read them now.
+    if (socket.available() > 0) session->onReadable();
     changed_.notify_all();
 }
 
@@ -409,10 +412,10 @@ std::vector<RestRequest> RealtimeSimulator::restRequests() const {
     return rest_;
 }
 
-std::vector<RestRequest> RealtimeSimulator::restRequests(const std::string &callId) const {
+std::vector<RestRequest> RealtimeSimulator::restRequests(const std::string& callId) const {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<RestRequest> out;
-    for (const auto &request : rest_)
+    for (const auto& request : rest_)
         if (request.callId == callId) out.push_back(request);
     return out;
 }
@@ -422,12 +425,12 @@ bool RealtimeSimulator::waitForRestRequests(std::size_t count, std::chrono::mill
     return changed_.wait_for(lock, timeout, [&] { return rest_.size() >= count; });
 }
 
-std::optional<RestRequest> RealtimeSimulator::waitForRestRequest(const std::string &callId, const std::string &action,
+std::optional<RestRequest> RealtimeSimulator::waitForRestRequest(const std::string& callId, const std::string& action,
                                                                  std::chrono::milliseconds timeout) const {
     std::unique_lock<std::mutex> lock(mutex_);
     std::optional<RestRequest> found;
     changed_.wait_for(lock, timeout, [&] {
-        for (const auto &request : rest_)
+        for (const auto& request : rest_)
             if (request.callId == callId && (action.empty() || request.action == action)) {
                 found = request;
                 return true;
@@ -442,8 +445,8 @@ void RealtimeSimulator::clearRestRequests() {
     rest_.clear();
 }
 
-void RealtimeSimulator::failNext(const std::string &action, int status, int times, const std::string &callId,
-                                 const std::string &body) {
+void RealtimeSimulator::failNext(const std::string& action, int status, int times, const std::string& callId,
+                                 const std::string& body) {
     std::lock_guard<std::mutex> lock(mutex_);
     faults_.push_back(
         Fault{action, callId, status,
@@ -451,12 +454,12 @@ void RealtimeSimulator::failNext(const std::string &action, int status, int time
               std::chrono::milliseconds(0), times});
 }
 
-void RealtimeSimulator::notFoundNext(const std::string &action, int times, const std::string &callId) {
+void RealtimeSimulator::notFoundNext(const std::string& action, int times, const std::string& callId) {
     failNext(action, 404, times, callId, notFoundBody());
 }
 
-void RealtimeSimulator::delayNext(const std::string &action, std::chrono::milliseconds delay, int times,
-                                  const std::string &callId) {
+void RealtimeSimulator::delayNext(const std::string& action, std::chrono::milliseconds delay, int times,
+                                  const std::string& callId) {
     std::lock_guard<std::mutex> lock(mutex_);
     faults_.push_back(Fault{action, callId, 0, {}, delay, times});
 }
@@ -474,23 +477,23 @@ void RealtimeSimulator::refuseSessions(bool refuse, int status) {
     refuseStatus_ = status;
 }
 
-void RealtimeSimulator::setScript(const std::string &callId, CallScript script) {
+void RealtimeSimulator::setScript(const std::string& callId, CallScript script) {
     setScript(callId, std::make_shared<const CallScript>(std::move(script)));
 }
 
-void RealtimeSimulator::setScript(const std::string &callId, std::shared_ptr<const CallScript> script) {
+void RealtimeSimulator::setScript(const std::string& callId, std::shared_ptr<const CallScript> script) {
     std::lock_guard<std::mutex> lock(mutex_);
     calls_[callId].script = std::move(script);
 }
 
-std::shared_ptr<SimulatedSession> RealtimeSimulator::session(const std::string &callId) const {
+std::shared_ptr<SimulatedSession> RealtimeSimulator::session(const std::string& callId) const {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = calls_.find(callId);
     if (it == calls_.end() || it->second.sessions.empty()) return nullptr;
     return it->second.sessions.back();
 }
 
-std::shared_ptr<SimulatedSession> RealtimeSimulator::waitForSession(const std::string &callId,
+std::shared_ptr<SimulatedSession> RealtimeSimulator::waitForSession(const std::string& callId,
                                                                     std::chrono::milliseconds timeout) const {
     std::unique_lock<std::mutex> lock(mutex_);
     std::shared_ptr<SimulatedSession> found;
@@ -509,7 +512,7 @@ std::vector<std::shared_ptr<SimulatedSession>> RealtimeSimulator::sessions() con
 
 std::size_t RealtimeSimulator::openSessions() const {
     std::size_t open = 0;
-    for (const auto &session : sessions())
+    for (const auto& session : sessions())
         open += session->isConnected() ? 1 : 0;
     return open;
 }
@@ -555,18 +558,20 @@ void RealtimeSimulator::resetRoundTrips() {
     timeouts_ = 0;
 }
 
-void RealtimeSimulator::setTraceSink(std::function<void(const std::string &, const std::string &)> sink) {
+void RealtimeSimulator::setTraceSink(std::function<void(const std::string&, const std::string&)> sink) {
     std::lock_guard<std::mutex> lock(sinkMutex_);
     sink_ = std::move(sink);
+    hasSink_ = static_cast<bool>(sink_);
 }
 
-void RealtimeSimulator::emit(const std::string &callId, const std::string &line) {
+void RealtimeSimulator::emit(const std::string& callId, const std::string& line) {
     if (options_.logTraffic) spdlog::info("[{}] {}", callId.empty() ? "-" : callId, line);
+    if (!hasSink_) return; // the load path: no global lock per event when nobody listens
     std::lock_guard<std::mutex> lock(sinkMutex_);
     if (sink_) sink_(callId, line);
 }
 
-void RealtimeSimulator::onTrace(const std::string &callId, const std::string &line) {
+void RealtimeSimulator::onTrace(const std::string& callId, const std::string& line) {
     emit(callId, line);
 }
 
@@ -580,9 +585,9 @@ void RealtimeSimulator::onOutputTimeout() {
     ++timeouts_;
 }
 
-bool RealtimeSimulator::restSeen(const std::string &callId, const std::string &action, const std::string &needle) {
+bool RealtimeSimulator::restSeen(const std::string& callId, const std::string& action, const std::string& needle) {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto &request : rest_)
+    for (const auto& request : rest_)
         if (request.callId == callId && request.action == action && request.status == 200 &&
             (needle.empty() || request.body.find(needle) != std::string::npos))
             return true;

@@ -64,7 +64,7 @@ struct RoundTripStats {
 };
 
 // "Bearer sk-abc..." -> "Bearer <redacted>": secrets never reach a trace or a log.
-std::string redactAuthorization(const std::string &value);
+std::string redactAuthorization(const std::string& value);
 
 // Plays OpenAI on 127.0.0.1 for the host, its tests, the demo and plugin authors: the Realtime
 // call-control REST endpoints (recorded, with programmable faults) and the sideband WebSocket
@@ -75,8 +75,8 @@ class RealtimeSimulator final : private SessionObserver {
 public:
     explicit RealtimeSimulator(SimulatorOptions options = {});
     ~RealtimeSimulator() override;
-    RealtimeSimulator(const RealtimeSimulator &) = delete;
-    RealtimeSimulator &operator=(const RealtimeSimulator &) = delete;
+    RealtimeSimulator(const RealtimeSimulator&) = delete;
+    RealtimeSimulator& operator=(const RealtimeSimulator&) = delete;
 
     void start(); // binds and serves; throws std::runtime_error with a readable reason
     void stop();
@@ -87,28 +87,28 @@ public:
 
     // --- REST recording ---
     std::vector<RestRequest> restRequests() const;
-    std::vector<RestRequest> restRequests(const std::string &callId) const;
+    std::vector<RestRequest> restRequests(const std::string& callId) const;
     bool waitForRestRequests(std::size_t count, std::chrono::milliseconds timeout) const;
-    std::optional<RestRequest> waitForRestRequest(const std::string &callId, const std::string &action,
+    std::optional<RestRequest> waitForRestRequest(const std::string& callId, const std::string& action,
                                                   std::chrono::milliseconds timeout) const;
     void clearRestRequests();
 
     // --- REST faults: the next `times` matching requests (action "*" = any; callId empty = any) ---
-    void failNext(const std::string &action, int status, int times = 1, const std::string &callId = {},
-                  const std::string &body = {});
+    void failNext(const std::string& action, int status, int times = 1, const std::string& callId = {},
+                  const std::string& body = {});
     // 404 {"error":{"message":"call_id_not_found",...}}: the caller already hung up.
-    void notFoundNext(const std::string &action, int times = 1, const std::string &callId = {});
+    void notFoundNext(const std::string& action, int times = 1, const std::string& callId = {});
     // Answers only after `delay` (then normally, or with a queued failNext). A long delay is a hang.
-    void delayNext(const std::string &action, std::chrono::milliseconds delay, int times = 1,
-                   const std::string &callId = {});
+    void delayNext(const std::string& action, std::chrono::milliseconds delay, int times = 1,
+                   const std::string& callId = {});
     void clearFaults();
 
     // --- sideband sessions ---
     void refuseSessions(bool refuse, int status = 403);
-    void setScript(const std::string &callId, CallScript script);
-    void setScript(const std::string &callId, std::shared_ptr<const CallScript> script);
-    std::shared_ptr<SimulatedSession> session(const std::string &callId) const; // latest, or nullptr
-    std::shared_ptr<SimulatedSession> waitForSession(const std::string &callId,
+    void setScript(const std::string& callId, CallScript script);
+    void setScript(const std::string& callId, std::shared_ptr<const CallScript> script);
+    std::shared_ptr<SimulatedSession> session(const std::string& callId) const; // latest, or nullptr
+    std::shared_ptr<SimulatedSession> waitForSession(const std::string& callId,
                                                      std::chrono::milliseconds timeout) const;
     std::vector<std::shared_ptr<SimulatedSession>> sessions() const;
     std::size_t openSessions() const;
@@ -120,7 +120,7 @@ public:
     void resetRoundTrips();
 
     // Every trace line of every session (and each REST call), as it happens; from server threads.
-    void setTraceSink(std::function<void(const std::string &callId, const std::string &line)> sink);
+    void setTraceSink(std::function<void(const std::string& callId, const std::string& line)> sink);
 
 private:
     struct Fault {
@@ -140,17 +140,17 @@ private:
     class Handler;
     class HandlerFactory;
 
-    void handle(Poco::Net::HTTPServerRequest &request, Poco::Net::HTTPServerResponse &response);
-    void handleRest(Poco::Net::HTTPServerRequest &request, Poco::Net::HTTPServerResponse &response);
-    void handleUpgrade(Poco::Net::HTTPServerRequest &request, Poco::Net::HTTPServerResponse &response);
-    bool authorized(const Poco::Net::HTTPServerRequest &request) const;
-    void emit(const std::string &callId, const std::string &line);
+    void handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
+    void handleRest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
+    void handleUpgrade(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
+    bool authorized(const Poco::Net::HTTPServerRequest& request) const;
+    void emit(const std::string& callId, const std::string& line);
 
     // SessionObserver
-    void onTrace(const std::string &callId, const std::string &line) override;
+    void onTrace(const std::string& callId, const std::string& line) override;
     void onRoundTrip(std::chrono::microseconds roundTrip) override;
     void onOutputTimeout() override;
-    bool restSeen(const std::string &callId, const std::string &action, const std::string &needle) override;
+    bool restSeen(const std::string& callId, const std::string& action, const std::string& needle) override;
 
     const SimulatorOptions options_;
     std::uint16_t port_ = 0;
@@ -175,7 +175,8 @@ private:
     std::size_t timeouts_ = 0;
 
     mutable std::mutex sinkMutex_;
-    std::function<void(const std::string &, const std::string &)> sink_;
+    std::function<void(const std::string&, const std::string&)> sink_;
+    std::atomic<bool> hasSink_{false};
 };
 
 } // namespace sideband::simulator

@@ -10,21 +10,21 @@
 namespace sideband::simulator {
 namespace {
 
-bool contains(const std::string &haystack, const std::string &needle) {
+bool contains(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;
 }
 
 } // namespace
 
 bool ScenarioReport::passed() const {
-    for (const auto &call : calls)
+    for (const auto& call : calls)
         if (!call.passed) return false;
     return true;
 }
 
-ScenarioRunner::ScenarioRunner(RealtimeSimulator &simulator, const WebhookSender &sender, std::ostream *live)
+ScenarioRunner::ScenarioRunner(RealtimeSimulator& simulator, const WebhookSender& sender, std::ostream* live)
     : simulator_(simulator), sender_(sender), live_(live) {
-    simulator_.setTraceSink([this](const std::string &callId, const std::string &line) {
+    simulator_.setTraceSink([this](const std::string& callId, const std::string& line) {
         bool mine;
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -38,7 +38,7 @@ ScenarioRunner::~ScenarioRunner() {
     simulator_.setTraceSink(nullptr);
 }
 
-void ScenarioRunner::note(const std::string &line) {
+void ScenarioRunner::note(const std::string& line) {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
     char stamp[32];
@@ -47,7 +47,7 @@ void ScenarioRunner::note(const std::string &line) {
     if (live_) *live_ << "  " << lines_.back() << '\n' << std::flush;
 }
 
-CallResult ScenarioRunner::runCall(const ScenarioCall &call) {
+CallResult ScenarioRunner::runCall(const ScenarioCall& call) {
     using namespace std::chrono_literals;
     CallResult result;
     result.name = call.name;
@@ -67,7 +67,7 @@ CallResult ScenarioRunner::runCall(const ScenarioCall &call) {
     }
     if (live_) *live_ << "call \"" << call.name << "\" (" << event.callId << ")\n";
     auto failures = std::vector<std::string>();
-    auto fail = [&](const std::string &message) {
+    auto fail = [&](const std::string& message) {
         failures.push_back(message);
         note("FAIL: " + message);
     };
@@ -92,7 +92,7 @@ CallResult ScenarioRunner::runCall(const ScenarioCall &call) {
         if (delivery.status != call.expect.webhookStatus)
             fail("webhook answered " + std::to_string(delivery.status) + ", expected " +
                  std::to_string(call.expect.webhookStatus));
-        for (const auto &needle : call.expect.webhookBodyContains)
+        for (const auto& needle : call.expect.webhookBodyContains)
             if (!contains(delivery.body, needle)) fail("webhook answer lacks " + needle + ": " + delivery.body);
     }
 
@@ -101,7 +101,7 @@ CallResult ScenarioRunner::runCall(const ScenarioCall &call) {
     if (delivery.error.empty()) {
         const auto deadline = std::chrono::steady_clock::now() + 3s;
         while (std::chrono::steady_clock::now() < deadline) {
-            for (const auto &request : simulator_.restRequests(event.callId)) {
+            for (const auto& request : simulator_.restRequests(event.callId)) {
                 if (request.action == "accept") outcome = "accept";
                 if (request.action == "reject" && outcome != "accept") outcome = "reject";
             }
@@ -126,16 +126,16 @@ CallResult ScenarioRunner::runCall(const ScenarioCall &call) {
                 session->hangup(CloseMode::CloseFrame);
                 session->waitForClose(3000ms);
             }
-            for (const auto &failure : session->failures())
+            for (const auto& failure : session->failures())
                 failures.push_back(failure);
             bool sawUpdate = false;
-            for (const auto &received : session->receivedEvents()) {
+            for (const auto& received : session->receivedEvents()) {
                 if (received.type != "session.update") continue;
                 sawUpdate = true;
             }
-            for (const auto &needle : call.expect.sessionUpdateContains) {
+            for (const auto& needle : call.expect.sessionUpdateContains) {
                 bool found = false;
-                for (const auto &received : session->receivedEvents())
+                for (const auto& received : session->receivedEvents())
                     if (received.type == "session.update" && contains(received.json, needle)) found = true;
                 if (!found) fail("no session.update contains " + needle);
             }
@@ -154,21 +154,21 @@ CallResult ScenarioRunner::runCall(const ScenarioCall &call) {
 
     // 5. REST expectations.
     const auto rest = simulator_.restRequests(event.callId);
-    auto called = [&](const std::string &action) {
-        for (const auto &request : rest)
+    auto called = [&](const std::string& action) {
+        for (const auto& request : rest)
             if (request.action == action) return true;
         return false;
     };
-    for (const auto &action : call.expect.restCalls)
+    for (const auto& action : call.expect.restCalls)
         if (!called(action)) fail("expected a REST " + action + " call, none came");
-    for (const auto &action : call.expect.noRestCalls)
+    for (const auto& action : call.expect.noRestCalls)
         if (called(action)) fail("unexpected REST " + action + " call");
-    for (const auto &request : rest) {
+    for (const auto& request : rest) {
         if (request.action == "accept") {
             if (!call.expect.allowAcceptWarnings)
-                for (const auto &warning : request.warnings)
+                for (const auto& warning : request.warnings)
                     fail(warning);
-            for (const auto &needle : call.expect.acceptBodyContains)
+            for (const auto& needle : call.expect.acceptBodyContains)
                 if (!contains(request.body, needle)) fail("accept body lacks " + needle);
         }
         if (request.action == "reject" && call.expect.rejectStatusCode != 0) {
@@ -193,9 +193,9 @@ CallResult ScenarioRunner::runCall(const ScenarioCall &call) {
     return result;
 }
 
-ScenarioReport ScenarioRunner::run(const Scenario &scenario) {
+ScenarioReport ScenarioRunner::run(const Scenario& scenario) {
     ScenarioReport report;
-    for (const auto &call : scenario.calls)
+    for (const auto& call : scenario.calls)
         report.calls.push_back(runCall(call));
     return report;
 }

@@ -31,18 +31,18 @@ struct ScenarioReport {
 class ScenarioRunner {
 public:
     // `live`: trace lines are also written there as they happen (nullptr: quiet).
-    ScenarioRunner(RealtimeSimulator &simulator, const WebhookSender &sender, std::ostream *live = nullptr);
+    ScenarioRunner(RealtimeSimulator& simulator, const WebhookSender& sender, std::ostream* live = nullptr);
     ~ScenarioRunner();
 
-    CallResult runCall(const ScenarioCall &call);
-    ScenarioReport run(const Scenario &scenario);
+    CallResult runCall(const ScenarioCall& call);
+    ScenarioReport run(const Scenario& scenario);
 
 private:
-    void note(const std::string &line);
+    void note(const std::string& line);
 
-    RealtimeSimulator &simulator_;
-    const WebhookSender &sender_;
-    std::ostream *live_;
+    RealtimeSimulator& simulator_;
+    const WebhookSender& sender_;
+    std::ostream* live_;
     std::mutex mutex_;
     std::string currentCallId_;
     std::chrono::steady_clock::time_point started_;

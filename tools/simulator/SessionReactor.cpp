@@ -17,7 +17,7 @@ SessionReactor::~SessionReactor() {
 
 void SessionReactor::start() {
     if (running_.exchange(true)) return;
-    for (auto &loop : loops_)
+    for (auto& loop : loops_)
         loop->thread = std::thread([this, &loop] { runLoop(*loop); });
     timerThread_ = std::thread([this] { runTimers(); });
 }
@@ -25,10 +25,10 @@ void SessionReactor::start() {
 void SessionReactor::stop() {
     if (!running_.exchange(false)) return;
     timerChanged_.notify_all();
-    for (auto &loop : loops_)
+    for (auto& loop : loops_)
         if (loop->thread.joinable()) loop->thread.join();
     if (timerThread_.joinable()) timerThread_.join();
-    for (auto &loop : loops_) {
+    for (auto& loop : loops_) {
         std::lock_guard<std::mutex> lock(loop->mutex);
         loop->pollSet.clear();
         loop->sessions.clear();
@@ -37,21 +37,21 @@ void SessionReactor::stop() {
     timers_ = {};
 }
 
-void SessionReactor::add(const std::shared_ptr<SimulatedSession> &session) {
-    auto &loop = *loops_[next_++ % loops_.size()];
+void SessionReactor::add(const std::shared_ptr<SimulatedSession>& session) {
+    auto& loop = *loops_[next_++ % loops_.size()];
     std::lock_guard<std::mutex> lock(loop.mutex);
     loop.sessions[session->socket().impl()] = session;
     loop.pollSet.add(session->socket(), Poco::Net::PollSet::POLL_READ);
 }
 
-void SessionReactor::remove(const SimulatedSession &session) {
-    for (auto &loop : loops_) {
+void SessionReactor::remove(const SimulatedSession& session) {
+    for (auto& loop : loops_) {
         std::lock_guard<std::mutex> lock(loop->mutex);
         const auto it = loop->sessions.find(session.socket().impl());
         if (it == loop->sessions.end()) continue;
         try {
             loop->pollSet.remove(session.socket());
-        } catch (const Poco::Exception &) {
+        } catch (const Poco::Exception&) {
             // already gone from epoll (fd closed); nothing to undo
         }
         // The map holds the last reference during onReadable only through the copy the loop took,
@@ -61,7 +61,7 @@ void SessionReactor::remove(const SimulatedSession &session) {
     }
 }
 
-void SessionReactor::runLoop(Loop &loop) {
+void SessionReactor::runLoop(Loop& loop) {
     std::vector<std::shared_ptr<SimulatedSession>> ready;
     while (running_) {
         bool empty;
@@ -77,7 +77,7 @@ void SessionReactor::runLoop(Loop &loop) {
         Poco::Net::PollSet::SocketModeMap events;
         try {
             events = loop.pollSet.poll(Poco::Timespan(0, 50 * 1000));
-        } catch (const Poco::Exception &e) {
+        } catch (const Poco::Exception& e) {
             spdlog::warn("simulator: poll failed: {}", e.displayText());
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
             continue;
@@ -85,13 +85,13 @@ void SessionReactor::runLoop(Loop &loop) {
         ready.clear();
         {
             std::lock_guard<std::mutex> lock(loop.mutex);
-            for (const auto &[socket, mode] : events) {
+            for (const auto& [socket, mode] : events) {
                 (void)mode; // read, error and hang-up all mean: try to read and see
                 const auto it = loop.sessions.find(socket.impl());
                 if (it != loop.sessions.end()) ready.push_back(it->second);
             }
         }
-        for (const auto &session : ready)
+        for (const auto& session : ready)
             session->onReadable();
     }
 }

@@ -23,14 +23,14 @@ class SessionReactor {
 public:
     explicit SessionReactor(int loops);
     ~SessionReactor();
-    SessionReactor(const SessionReactor &) = delete;
-    SessionReactor &operator=(const SessionReactor &) = delete;
+    SessionReactor(const SessionReactor&) = delete;
+    SessionReactor& operator=(const SessionReactor&) = delete;
 
     void start();
     void stop();
 
-    void add(const std::shared_ptr<SimulatedSession> &session);
-    void remove(const SimulatedSession &session);
+    void add(const std::shared_ptr<SimulatedSession>& session);
+    void remove(const SimulatedSession& session);
     // Calls session->onTimer(generation) at `at` on the timer thread, unless the session is gone.
     void schedule(std::chrono::steady_clock::time_point at, std::weak_ptr<SimulatedSession> session,
                   std::uint64_t generation);
@@ -39,17 +39,17 @@ private:
     struct Loop {
         Poco::Net::PollSet pollSet;
         std::mutex mutex;
-        std::unordered_map<const void *, std::shared_ptr<SimulatedSession>> sessions;
+        std::unordered_map<const void*, std::shared_ptr<SimulatedSession>> sessions;
         std::thread thread;
     };
     struct Timer {
         std::chrono::steady_clock::time_point at;
         std::weak_ptr<SimulatedSession> session;
         std::uint64_t generation;
-        bool operator>(const Timer &other) const { return at > other.at; }
+        bool operator>(const Timer& other) const { return at > other.at; }
     };
 
-    void runLoop(Loop &loop);
+    void runLoop(Loop& loop);
     void runTimers();
 
     std::vector<std::unique_ptr<Loop>> loops_;

@@ -23,12 +23,12 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxRecorded = 200000; // per session; a bound for week-long soak runs
 constexpr auto kCloseHandshakeTimeout = std::chrono::seconds(2);
 
-std::string shorten(const std::string &text, std::size_t max = 400) {
+std::string shorten(const std::string& text, std::size_t max = 400) {
     if (text.size() <= max) return text;
     return text.substr(0, max) + "...(" + std::to_string(text.size()) + " bytes)";
 }
 
-std::string stringField(const Object::Ptr &object, const std::string &key) {
+std::string stringField(const Object::Ptr& object, const std::string& key) {
     if (!object || !object->has(key)) return {};
     const auto value = object->get(key);
     return value.isString() ? value.extract<std::string>() : value.toString();
@@ -37,8 +37,8 @@ std::string stringField(const Object::Ptr &object, const std::string &key) {
 } // namespace
 
 SimulatedSession::SimulatedSession(std::string callId, Poco::Net::WebSocket socket,
-                                   std::shared_ptr<const CallScript> script, SessionReactor &reactor,
-                                   SessionObserver *observer)
+                                   std::shared_ptr<const CallScript> script, SessionReactor& reactor,
+                                   SessionObserver* observer)
     : callId_(std::move(callId)), socket_(std::move(socket)), script_(std::move(script)), reactor_(reactor),
       observer_(observer) {
     session_ = json::object();
@@ -62,7 +62,7 @@ SimulatedSession::~SimulatedSession() {
     }
 }
 
-std::string SimulatedSession::nextId(const char *prefix) {
+std::string SimulatedSession::nextId(const char* prefix) {
     char buffer[64];
     std::snprintf(buffer, sizeof buffer, "%s_%s%04llx", prefix,
                   callId_.size() > 8 ? callId_.substr(callId_.size() - 8).c_str() : callId_.c_str(),
@@ -72,7 +72,7 @@ std::string SimulatedSession::nextId(const char *prefix) {
 
 // --- sending ---------------------------------------------------------------------------------------
 
-SteadyTime SimulatedSession::sendTextLocked(const std::string &text) {
+SteadyTime SimulatedSession::sendTextLocked(const std::string& text) {
     if (!connected_ || closing_) throw Poco::Net::NetException("sideband socket is closed");
     const auto at = Clock::now();
     {
@@ -89,7 +89,7 @@ void SimulatedSession::sendEventLocked(Object::Ptr event) {
     try {
         sendTextLocked(text);
         traceLocked("-> " + shorten(text));
-    } catch (const Poco::Exception &e) {
+    } catch (const Poco::Exception& e) {
         traceLocked("!! send failed (" + e.displayText() + "): " + shorten(text, 120));
         if (connected_ && !closing_) finishLocked("host", "send failed: " + e.displayText());
     }
@@ -106,8 +106,8 @@ void SimulatedSession::start() {
     advanceLocked();
 }
 
-std::string SimulatedSession::sendFunctionCallLocked(const std::string &name, const std::string &argumentsJson,
-                                                     const std::string &wantedCallId) {
+std::string SimulatedSession::sendFunctionCallLocked(const std::string& name, const std::string& argumentsJson,
+                                                     const std::string& wantedCallId) {
     FunctionCallRecord record;
     record.callId = wantedCallId.empty() ? nextId("call") : wantedCallId;
     record.name = name;
@@ -168,12 +168,12 @@ std::string SimulatedSession::sendFunctionCallLocked(const std::string &name, co
     callIndex_[record.callId] = calls_.size();
     calls_.push_back(record);
     bool first = true;
-    for (const auto &text : texts) {
+    for (const auto& text : texts) {
         try {
             const auto at = sendTextLocked(text);
             if (first) calls_.back().sentAt = at; // the host may act on the first of the three
             first = false;
-        } catch (const Poco::Exception &e) {
+        } catch (const Poco::Exception& e) {
             traceLocked("!! function call " + name + " not sent: " + e.displayText());
             if (connected_ && !closing_) finishLocked("host", "send failed: " + e.displayText());
             return record.callId;
@@ -183,18 +183,18 @@ std::string SimulatedSession::sendFunctionCallLocked(const std::string &name, co
     return record.callId;
 }
 
-std::string SimulatedSession::sendFunctionCall(const std::string &name, const std::string &argumentsJson,
-                                               const std::string &callId) {
+std::string SimulatedSession::sendFunctionCall(const std::string& name, const std::string& argumentsJson,
+                                               const std::string& callId) {
     std::lock_guard<std::mutex> lock(mutex_);
     return sendFunctionCallLocked(name, argumentsJson, callId);
 }
 
-void SimulatedSession::sendTranscript(const std::string &speaker, const std::string &text) {
+void SimulatedSession::sendTranscript(const std::string& speaker, const std::string& text) {
     std::lock_guard<std::mutex> lock(mutex_);
     sendTranscriptLocked(speaker, text);
 }
 
-void SimulatedSession::sendTranscriptLocked(const std::string &speaker, const std::string &text) {
+void SimulatedSession::sendTranscriptLocked(const std::string& speaker, const std::string& text) {
     auto event = json::object();
     if (speaker == "agent") {
         event->set("type", "response.output_audio_transcript.done");
@@ -213,12 +213,12 @@ void SimulatedSession::sendTranscriptLocked(const std::string &speaker, const st
     sendEventLocked(event);
 }
 
-void SimulatedSession::sendError(const std::string &code, const std::string &message, const std::string &type) {
+void SimulatedSession::sendError(const std::string& code, const std::string& message, const std::string& type) {
     std::lock_guard<std::mutex> lock(mutex_);
     sendErrorLocked(code, message, type);
 }
 
-void SimulatedSession::sendErrorLocked(const std::string &code, const std::string &message, const std::string &type) {
+void SimulatedSession::sendErrorLocked(const std::string& code, const std::string& message, const std::string& type) {
     auto error = json::object();
     error->set("type", type);
     error->set("code", code);
@@ -232,16 +232,16 @@ void SimulatedSession::sendErrorLocked(const std::string &code, const std::strin
     sendEventLocked(event);
 }
 
-void SimulatedSession::sendRaw(const std::string &text) {
+void SimulatedSession::sendRaw(const std::string& text) {
     std::lock_guard<std::mutex> lock(mutex_);
     sendRawLocked(text);
 }
 
-void SimulatedSession::sendRawLocked(const std::string &text) {
+void SimulatedSession::sendRawLocked(const std::string& text) {
     try {
         sendTextLocked(text);
         traceLocked("-> " + shorten(text));
-    } catch (const Poco::Exception &e) {
+    } catch (const Poco::Exception& e) {
         traceLocked("!! send failed: " + e.displayText());
         if (connected_ && !closing_) finishLocked("host", "send failed: " + e.displayText());
     }
@@ -254,12 +254,12 @@ void SimulatedSession::hangup(CloseMode mode) {
     hangupLocked(mode, "simulator", "caller hung up");
 }
 
-void SimulatedSession::closeFromRest(CloseMode mode, const std::string &reason) {
+void SimulatedSession::closeFromRest(CloseMode mode, const std::string& reason) {
     std::lock_guard<std::mutex> lock(mutex_);
     hangupLocked(mode, "rest", reason);
 }
 
-void SimulatedSession::hangupLocked(CloseMode mode, const std::string &initiator, const std::string &reason) {
+void SimulatedSession::hangupLocked(CloseMode mode, const std::string& initiator, const std::string& reason) {
     if (!connected_ || closing_) return;
     traceLocked("caller side ends the call: " + std::string(describe(mode)) + " (" + reason + ")");
     if (mode == CloseMode::CloseFrame) {
@@ -267,7 +267,7 @@ void SimulatedSession::hangupLocked(CloseMode mode, const std::string &initiator
             std::lock_guard<std::mutex> io(ioMutex_);
             socket_.shutdown(Poco::Net::WebSocket::WS_NORMAL_CLOSE, "call ended");
             close_.closeFrameSent = true;
-        } catch (const Poco::Exception &e) {
+        } catch (const Poco::Exception& e) {
             traceLocked("!! close frame not sent: " + e.displayText());
             finishLocked(initiator, reason);
             return;
@@ -289,13 +289,13 @@ void SimulatedSession::hangupLocked(CloseMode mode, const std::string &initiator
                 // which is how a dropped call reaches the host.
                 ::shutdown(socket_.impl()->sockfd(), SHUT_RDWR);
             }
-        } catch (const Poco::Exception &) {
+        } catch (const Poco::Exception&) {
         }
     }
     finishLocked(initiator, reason);
 }
 
-void SimulatedSession::finishLocked(const std::string &initiator, const std::string &reason) {
+void SimulatedSession::finishLocked(const std::string& initiator, const std::string& reason) {
     if (!connected_) return;
     connected_ = false;
     closing_ = false;
@@ -307,7 +307,7 @@ void SimulatedSession::finishLocked(const std::string &initiator, const std::str
         std::lock_guard<std::mutex> io(ioMutex_);
         try {
             socket_.close();
-        } catch (const Poco::Exception &) {
+        } catch (const Poco::Exception&) {
         }
     }
     if (wait_ == Wait::Output) failLocked("socket closed while waiting for the output of " + waitCallId_);
@@ -326,7 +326,7 @@ void SimulatedSession::detach() {
             std::lock_guard<std::mutex> io(ioMutex_);
             try {
                 socket_.shutdown(Poco::Net::WebSocket::WS_ENDPOINT_GOING_AWAY, "simulator stopping");
-            } catch (const Poco::Exception &) {
+            } catch (const Poco::Exception&) {
             }
         }
         finishLocked("simulator", "simulator stopped");
@@ -353,9 +353,9 @@ void SimulatedSession::onReadable() {
                     return;
                 n = socket_.receiveFrame(buffer, flags);
                 at = Clock::now();
-            } catch (const Poco::TimeoutException &) {
+            } catch (const Poco::TimeoutException&) {
                 return;
-            } catch (const Poco::Exception &e) {
+            } catch (const Poco::Exception& e) {
                 error = e.displayText();
             }
         }
@@ -379,7 +379,7 @@ void SimulatedSession::onReadable() {
                     socket_.sendFrame(buffer.begin(), static_cast<int>(buffer.size()),
                                       Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_CLOSE);
                     close_.closeFrameSent = true;
-                } catch (const Poco::Exception &) {
+                } catch (const Poco::Exception&) {
                 }
             }
             finishLocked("host", closing_ ? close_.reason : "host sent a close frame");
@@ -390,7 +390,7 @@ void SimulatedSession::onReadable() {
             try {
                 socket_.sendFrame(buffer.begin(), static_cast<int>(buffer.size()),
                                   Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_PONG);
-            } catch (const Poco::Exception &) {
+            } catch (const Poco::Exception&) {
             }
         } else if (opcode == Poco::Net::WebSocket::FRAME_OP_TEXT || opcode == Poco::Net::WebSocket::FRAME_OP_CONT ||
                    opcode == Poco::Net::WebSocket::FRAME_OP_BINARY) {
@@ -404,19 +404,19 @@ void SimulatedSession::onReadable() {
         std::lock_guard<std::mutex> io(ioMutex_);
         try {
             if (!socket_.impl()->initialized() || socket_.available() <= 0) return;
-        } catch (const Poco::Exception &) {
+        } catch (const Poco::Exception&) {
             return;
         }
     }
 }
 
-void SimulatedSession::handleEvent(const std::string &text, SteadyTime at) {
+void SimulatedSession::handleEvent(const std::string& text, SteadyTime at) {
     Object::Ptr event;
     try {
         Poco::JSON::Parser parser;
         const auto parsed = parser.parse(text);
         if (parsed.type() == typeid(Object::Ptr)) event = parsed.extract<Object::Ptr>();
-    } catch (const Poco::Exception &) {
+    } catch (const Poco::Exception&) {
     }
     const auto type = event ? stringField(event, "type") : std::string();
     if (received_.size() < kMaxRecorded) received_.push_back(ReceivedEvent{type, text, at});
@@ -437,7 +437,7 @@ void SimulatedSession::handleEvent(const std::string &text, SteadyTime at) {
                 traceLocked("<- function_call_output for unknown call_id " + callId);
                 failLocked("function_call_output for a call_id the model never sent: " + callId);
             } else {
-                auto &record = calls_[it->second];
+                auto& record = calls_[it->second];
                 if (record.outputReceived) failLocked("second function_call_output for " + callId);
                 record.outputReceived = true;
                 record.output = output;
@@ -454,7 +454,7 @@ void SimulatedSession::handleEvent(const std::string &text, SteadyTime at) {
     } else if (type == "response.create") {
         traceLocked("<- " + shorten(text));
         if (!lastCallId_.empty()) {
-            auto &record = calls_[callIndex_[lastCallId_]];
+            auto& record = calls_[callIndex_[lastCallId_]];
             if (record.outputReceived) record.responseCreateFollowed = true;
         }
         if (wait_ == Wait::ResponseCreate) wait_ = Wait::None;
@@ -462,7 +462,7 @@ void SimulatedSession::handleEvent(const std::string &text, SteadyTime at) {
         traceLocked("<- " + shorten(text, 1000));
         const auto update = event->getObject("session");
         if (update)
-            for (const auto &[key, value] : *update)
+            for (const auto& [key, value] : *update)
                 session_->set(key, value);
         auto updated = json::object();
         updated->set("type", "session.updated");
@@ -476,7 +476,7 @@ void SimulatedSession::handleEvent(const std::string &text, SteadyTime at) {
     advanceLocked();
 }
 
-void SimulatedSession::onRestRequest(const std::string &action, const std::string &body) {
+void SimulatedSession::onRestRequest(const std::string& action, const std::string& body) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (wait_ == Wait::Rest && action == waitAction_ &&
         (waitNeedle_.empty() || body.find(waitNeedle_) != std::string::npos)) {
@@ -528,7 +528,7 @@ void SimulatedSession::advanceLocked() {
             changed_.notify_all();
             return;
         }
-        const Step &step = script_->steps[pc_++];
+        const Step& step = script_->steps[pc_++];
         switch (step.kind) {
         case Step::Kind::Say:
             sendTranscriptLocked(step.speaker, step.text);
@@ -567,7 +567,7 @@ void SimulatedSession::advanceLocked() {
             sendRawLocked(step.json);
             break;
         case Step::Kind::ExpectRest: {
-            auto *observer = observer_;
+            auto* observer = observer_;
             if (observer && observer->restSeen(callId_, step.action, step.text)) {
                 traceLocked("ok: host made REST " + step.action);
                 break;
@@ -584,7 +584,7 @@ void SimulatedSession::advanceLocked() {
             changed_.notify_all();
             return;
         case Step::Kind::Loop: {
-            auto &count = loopCounts_[pc_ - 1];
+            auto& count = loopCounts_[pc_ - 1];
             if (++count < step.times) {
                 pc_ = step.target;
             } else {
@@ -596,12 +596,12 @@ void SimulatedSession::advanceLocked() {
     }
 }
 
-void SimulatedSession::traceLocked(const std::string &text) {
+void SimulatedSession::traceLocked(const std::string& text) {
     if (trace_.size() < kMaxRecorded) trace_.push_back(TraceEntry{Clock::now(), text});
     if (observer_) observer_->onTrace(callId_, text);
 }
 
-void SimulatedSession::failLocked(const std::string &message) {
+void SimulatedSession::failLocked(const std::string& message) {
     failures_.push_back(message);
     traceLocked("FAIL: " + message);
 }
@@ -623,13 +623,13 @@ std::vector<std::string> SimulatedSession::sentEvents() const {
     return sent_;
 }
 
-std::optional<ReceivedEvent> SimulatedSession::waitForEvent(const std::string &type, std::chrono::milliseconds timeout,
+std::optional<ReceivedEvent> SimulatedSession::waitForEvent(const std::string& type, std::chrono::milliseconds timeout,
                                                             std::size_t occurrence) const {
     std::unique_lock<std::mutex> lock(mutex_);
     std::optional<ReceivedEvent> found;
     changed_.wait_for(lock, timeout, [&] {
         std::size_t seen = 0;
-        for (const auto &event : received_)
+        for (const auto& event : received_)
             if (event.type == type && ++seen == occurrence) {
                 found = event;
                 return true;
@@ -639,7 +639,7 @@ std::optional<ReceivedEvent> SimulatedSession::waitForEvent(const std::string &t
     return found;
 }
 
-std::optional<std::string> SimulatedSession::waitForFunctionOutput(const std::string &functionCallId,
+std::optional<std::string> SimulatedSession::waitForFunctionOutput(const std::string& functionCallId,
                                                                    std::chrono::milliseconds timeout) const {
     std::unique_lock<std::mutex> lock(mutex_);
     std::optional<std::string> output;

@@ -60,11 +60,11 @@ struct CloseInfo {
 class SessionObserver {
 public:
     virtual ~SessionObserver() = default;
-    virtual void onTrace(const std::string &callId, const std::string &line) = 0;
+    virtual void onTrace(const std::string& callId, const std::string& line) = 0;
     virtual void onRoundTrip(std::chrono::microseconds roundTrip) = 0;
     virtual void onOutputTimeout() = 0;
     // True if the host already made REST `action` on this call (and its body contains `needle`).
-    virtual bool restSeen(const std::string &callId, const std::string &action, const std::string &needle) = 0;
+    virtual bool restSeen(const std::string& callId, const std::string& action, const std::string& needle) = 0;
 };
 
 // OpenAI's end of one sideband WebSocket (`/v1/realtime?call_id=...`): sends session.created,
@@ -76,36 +76,36 @@ public:
 class SimulatedSession : public std::enable_shared_from_this<SimulatedSession> {
 public:
     SimulatedSession(std::string callId, Poco::Net::WebSocket socket, std::shared_ptr<const CallScript> script,
-                     SessionReactor &reactor, SessionObserver *observer);
+                     SessionReactor& reactor, SessionObserver* observer);
     ~SimulatedSession();
-    SimulatedSession(const SimulatedSession &) = delete;
-    SimulatedSession &operator=(const SimulatedSession &) = delete;
+    SimulatedSession(const SimulatedSession&) = delete;
+    SimulatedSession& operator=(const SimulatedSession&) = delete;
 
-    const std::string &callId() const { return callId_; }
+    const std::string& callId() const { return callId_; }
     bool isConnected() const;
 
     std::vector<ReceivedEvent> receivedEvents() const;
     // Waits until `occurrence` events of `type` arrived (counting from the connect); returns that one.
-    std::optional<ReceivedEvent> waitForEvent(const std::string &type, std::chrono::milliseconds timeout,
+    std::optional<ReceivedEvent> waitForEvent(const std::string& type, std::chrono::milliseconds timeout,
                                               std::size_t occurrence = 1) const;
     // Every server event sent so far (JSON text), in order.
     std::vector<std::string> sentEvents() const;
 
     // Emits response.function_call_arguments.done, response.output_item.done and response.done for
     // one call; returns its call_id (`callId` if given, else a fresh call_...).
-    std::string sendFunctionCall(const std::string &name, const std::string &argumentsJson,
-                                 const std::string &callId = {});
+    std::string sendFunctionCall(const std::string& name, const std::string& argumentsJson,
+                                 const std::string& callId = {});
     // The output the host sent for that call_id, or nullopt on timeout / socket closed.
-    std::optional<std::string> waitForFunctionOutput(const std::string &functionCallId,
+    std::optional<std::string> waitForFunctionOutput(const std::string& functionCallId,
                                                      std::chrono::milliseconds timeout) const;
     std::vector<FunctionCallRecord> functionCalls() const;
 
     // speaker "caller": conversation.item.input_audio_transcription.completed; "agent":
     // response.output_audio_transcript.done.
-    void sendTranscript(const std::string &speaker, const std::string &text);
-    void sendError(const std::string &code, const std::string &message,
-                   const std::string &type = "invalid_request_error");
-    void sendRaw(const std::string &json);
+    void sendTranscript(const std::string& speaker, const std::string& text);
+    void sendError(const std::string& code, const std::string& message,
+                   const std::string& type = "invalid_request_error");
+    void sendRaw(const std::string& json);
 
     // The caller hangs up. CloseFrame waits (up to 2 s) for the host's CLOSE before closing TCP.
     void hangup(CloseMode mode);
@@ -122,41 +122,41 @@ public:
 
     // --- used by RealtimeSimulator and SessionReactor ---
     void start(); // session.created, then the script
-    const Poco::Net::Socket &socket() const { return socket_; }
+    const Poco::Net::Socket& socket() const { return socket_; }
     void onReadable();                      // reactor thread: read every frame available
     void onTimer(std::uint64_t generation); // timer thread
-    void onRestRequest(const std::string &action, const std::string &body); // the host's REST call
-    void closeFromRest(CloseMode mode, const std::string &reason);          // refer/hangup ended the call
+    void onRestRequest(const std::string& action, const std::string& body); // the host's REST call
+    void closeFromRest(CloseMode mode, const std::string& reason);          // refer/hangup ended the call
     void detach();                                                          // the simulator is going away
 
 private:
     enum class Wait { None, Output, ResponseCreate, Timer, Rest };
 
-    void handleEvent(const std::string &text, SteadyTime at);
+    void handleEvent(const std::string& text, SteadyTime at);
     void sendEventLocked(Poco::JSON::Object::Ptr event);
-    void sendTranscriptLocked(const std::string &speaker, const std::string &text);
-    void sendErrorLocked(const std::string &code, const std::string &message, const std::string &type);
-    void sendRawLocked(const std::string &text);
-    SteadyTime sendTextLocked(const std::string &text);
-    std::string sendFunctionCallLocked(const std::string &name, const std::string &argumentsJson,
-                                       const std::string &callId);
-    void hangupLocked(CloseMode mode, const std::string &initiator, const std::string &reason);
-    void finishLocked(const std::string &initiator, const std::string &reason);
+    void sendTranscriptLocked(const std::string& speaker, const std::string& text);
+    void sendErrorLocked(const std::string& code, const std::string& message, const std::string& type);
+    void sendRawLocked(const std::string& text);
+    SteadyTime sendTextLocked(const std::string& text);
+    std::string sendFunctionCallLocked(const std::string& name, const std::string& argumentsJson,
+                                       const std::string& callId);
+    void hangupLocked(CloseMode mode, const std::string& initiator, const std::string& reason);
+    void finishLocked(const std::string& initiator, const std::string& reason);
     void advanceLocked();
     void scheduleLocked(SteadyTime at);
-    void traceLocked(const std::string &text);
-    void failLocked(const std::string &message);
-    std::string nextId(const char *prefix);
+    void traceLocked(const std::string& text);
+    void failLocked(const std::string& message);
+    std::string nextId(const char* prefix);
 
     const std::string callId_;
     Poco::Net::WebSocket socket_;
     const std::shared_ptr<const CallScript> script_;
-    SessionReactor &reactor_;
+    SessionReactor& reactor_;
 
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
     std::mutex ioMutex_;
-    SessionObserver *observer_;
+    SessionObserver* observer_;
     bool connected_ = true;
     bool closing_ = false;
     CloseInfo close_;

@@ -26,7 +26,7 @@ long long unixNow() {
         .count();
 }
 
-Poco::JSON::Object::Ptr header(const std::string &name, const std::string &value) {
+Poco::JSON::Object::Ptr header(const std::string& name, const std::string& value) {
     auto object = json::object();
     object->set("name", name);
     object->set("value", value);
@@ -35,7 +35,7 @@ Poco::JSON::Object::Ptr header(const std::string &name, const std::string &value
 
 std::string hex(std::size_t digits) {
     static thread_local std::mt19937_64 random{std::random_device{}()};
-    static const char *alphabet = "0123456789abcdef";
+    static const char* alphabet = "0123456789abcdef";
     std::string out;
     for (std::size_t i = 0; i < digits; ++i)
         out += alphabet[random() % 16];
@@ -44,11 +44,11 @@ std::string hex(std::size_t digits) {
 
 } // namespace
 
-std::string randomId(const std::string &prefix) {
+std::string randomId(const std::string& prefix) {
     return prefix + hex(32);
 }
 
-WebhookEvent makeIncomingCallEvent(const IncomingCall &call) {
+WebhookEvent makeIncomingCallEvent(const IncomingCall& call) {
     WebhookEvent event;
     event.webhookId = randomId("wh_");
     event.eventId = randomId("evt_");
@@ -67,7 +67,7 @@ WebhookEvent makeIncomingCallEvent(const IncomingCall &call) {
     headers->add(header("From", display + "<sip:" + call.from + "@sip.example.com>;tag=" + hex(10)));
     headers->add(header("To", "<sip:" + call.to + "@sip.api.openai.com>"));
     headers->add(header("Call-ID", hex(24) + "@sip.example.com"));
-    for (const auto &[name, value] : call.extraSipHeaders)
+    for (const auto& [name, value] : call.extraSipHeaders)
         headers->add(header(name, value));
     data->set("sip_headers", headers);
     data->set("sip_media_security", "srtp");
@@ -76,7 +76,7 @@ WebhookEvent makeIncomingCallEvent(const IncomingCall &call) {
     return event;
 }
 
-WebhookEvent makeCallEvent(const std::string &type, const std::string &callId) {
+WebhookEvent makeCallEvent(const std::string& type, const std::string& callId) {
     WebhookEvent event;
     event.webhookId = randomId("wh_");
     event.eventId = randomId("evt_");
@@ -94,7 +94,7 @@ WebhookEvent makeCallEvent(const std::string &type, const std::string &callId) {
     return event;
 }
 
-WebhookEvent makeRawEvent(const std::string &body, const std::string &webhookId) {
+WebhookEvent makeRawEvent(const std::string& body, const std::string& webhookId) {
     WebhookEvent event;
     event.webhookId = webhookId.empty() ? randomId("wh_") : webhookId;
     event.body = body;
@@ -117,7 +117,7 @@ WebhookSender::WebhookSender(WebhookSenderOptions options) : options_(std::move(
         throw std::invalid_argument("webhook sender: URL must be http:// or https://: " + options_.url);
 }
 
-std::map<std::string, std::string> WebhookSender::signatureHeaders(const WebhookEvent &event,
+std::map<std::string, std::string> WebhookSender::signatureHeaders(const WebhookEvent& event,
                                                                    long long timestamp) const {
     const auto ts = std::to_string(timestamp);
     return {{"webhook-id", event.webhookId},
@@ -125,7 +125,7 @@ std::map<std::string, std::string> WebhookSender::signatureHeaders(const Webhook
             {"webhook-signature", "v1," + webhook::computeSignature(key_, event.webhookId, ts, event.body)}};
 }
 
-WebhookDelivery WebhookSender::deliver(const WebhookEvent &event) const {
+WebhookDelivery WebhookSender::deliver(const WebhookEvent& event) const {
     WebhookDelivery delivery;
     delivery.headers = signatureHeaders(event, unixNow());
     const auto started = std::chrono::steady_clock::now();
@@ -149,17 +149,17 @@ WebhookDelivery WebhookSender::deliver(const WebhookEvent &event) const {
                                        Poco::Net::HTTPMessage::HTTP_1_1);
         request.setContentType("application/json");
         request.set("User-Agent", "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks) sideband-sim");
-        for (const auto &[name, value] : delivery.headers)
+        for (const auto& [name, value] : delivery.headers)
             request.set(name, value);
         request.setContentLength64(static_cast<Poco::Int64>(event.body.size()));
         session->sendRequest(request) << event.body;
         Poco::Net::HTTPResponse response;
-        auto &in = session->receiveResponse(response);
+        auto& in = session->receiveResponse(response);
         delivery.status = response.getStatus();
         Poco::StreamCopier::copyToString(in, delivery.body);
-    } catch (const Poco::Exception &e) {
+    } catch (const Poco::Exception& e) {
         delivery.error = e.displayText();
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
         delivery.error = e.what();
     }
     delivery.elapsed =

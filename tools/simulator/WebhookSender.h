@@ -27,11 +27,11 @@ struct IncomingCall {
 
 // realtime.call.incoming in the reference shape (object, id, type, created_at, data.call_id,
 // data.sip_headers From/To/Call-ID with display name and tag).
-WebhookEvent makeIncomingCallEvent(const IncomingCall &call);
+WebhookEvent makeIncomingCallEvent(const IncomingCall& call);
 // realtime.call.ended / realtime.call.hangup / realtime.call.hungup (or any type) for a call.
-WebhookEvent makeCallEvent(const std::string &type, const std::string &callId);
+WebhookEvent makeCallEvent(const std::string& type, const std::string& callId);
 // An event with a caller-provided body (the ids are taken from it where present).
-WebhookEvent makeRawEvent(const std::string &body, const std::string &webhookId = {});
+WebhookEvent makeRawEvent(const std::string& body, const std::string& webhookId = {});
 
 struct WebhookDelivery {
     int status = 0; // 0: no HTTP answer (see error)
@@ -55,9 +55,9 @@ public:
     explicit WebhookSender(WebhookSenderOptions options); // throws std::invalid_argument on a bad secret/url
     // Signs with the current time and POSTs. Delivering the same event again is a redelivery:
     // same webhook-id, same body, fresh timestamp (as OpenAI retries).
-    WebhookDelivery deliver(const WebhookEvent &event) const;
+    WebhookDelivery deliver(const WebhookEvent& event) const;
     // The three signature headers for `event` at `timestamp` (Unix seconds).
-    std::map<std::string, std::string> signatureHeaders(const WebhookEvent &event, long long timestamp) const;
+    std::map<std::string, std::string> signatureHeaders(const WebhookEvent& event, long long timestamp) const;
 
 private:
     WebhookSenderOptions options_;
@@ -65,6 +65,6 @@ private:
 };
 
 // A fresh id: prefix + 32 lower-case hex digits (e.g. "rtc_", "evt_", "wh_").
-std::string randomId(const std::string &prefix);
+std::string randomId(const std::string& prefix);
 
 } // namespace sideband::simulator

@@ -17,7 +17,7 @@ namespace {
 
 constexpr int kUsageError = 2;
 
-void usage(std::ostream &out) {
+void usage(std::ostream& out) {
     out << "usage:\n"
            "  sideband-sim serve [--listen ADDR | --port P] [--tls-cert C --tls-key K] [--api-key K] [--strict]\n"
            "                     [--scenario FILE] [--reactor-loops N] [--quiet]\n"
@@ -34,14 +34,14 @@ struct Arguments {
     std::string command;
     std::string scenario;
     std::map<std::string, std::string> options;
-    bool has(const std::string &name) const { return options.count(name) != 0; }
-    std::string get(const std::string &name, const std::string &fallback = {}) const {
+    bool has(const std::string& name) const { return options.count(name) != 0; }
+    std::string get(const std::string& name, const std::string& fallback = {}) const {
         const auto it = options.find(name);
         return it == options.end() ? fallback : it->second;
     }
 };
 
-bool parseArguments(int argc, char **argv, Arguments &args) {
+bool parseArguments(int argc, char** argv, Arguments& args) {
     if (argc < 2) return false;
     args.command = argv[1];
     static const std::vector<std::string> flags = {"--strict", "--quiet"};
@@ -62,14 +62,14 @@ bool parseArguments(int argc, char **argv, Arguments &args) {
     return true;
 }
 
-SimulatorOptions simulatorOptions(const Arguments &args) {
+SimulatorOptions simulatorOptions(const Arguments& args) {
     SimulatorOptions options;
     options.listen = args.get("--listen", "127.0.0.1:" + args.get("--port", "0"));
     options.tlsCert = args.get("--tls-cert");
     options.tlsKey = args.get("--tls-key");
     options.expectedApiKey = args.get("--api-key");
     if (options.expectedApiKey.empty())
-        if (const char *key = std::getenv("SIDEBAND_SIM_API_KEY")) options.expectedApiKey = key;
+        if (const char* key = std::getenv("SIDEBAND_SIM_API_KEY")) options.expectedApiKey = key;
     options.strict = args.has("--strict");
     options.reactorLoops = std::stoi(args.get("--reactor-loops", "2"));
     if (options.tlsCert.empty() != options.tlsKey.empty())
@@ -77,7 +77,7 @@ SimulatorOptions simulatorOptions(const Arguments &args) {
     return options;
 }
 
-int serve(const Arguments &args) {
+int serve(const Arguments& args) {
     // Block the stop signals before any thread starts, so only sigwait below receives them.
     sigset_t stopSignals;
     sigemptyset(&stopSignals);
@@ -90,7 +90,7 @@ int serve(const Arguments &args) {
     RealtimeSimulator simulator(options);
     if (!args.scenario.empty() || args.has("--scenario")) {
         const auto scenario = loadScenario(args.has("--scenario") ? args.get("--scenario") : args.scenario);
-        for (const auto &call : scenario.calls) {
+        for (const auto& call : scenario.calls) {
             if (call.callId.empty()) {
                 std::cerr << "sideband-sim: serve ignores call \"" << call.name << "\": it has no call_id\n";
                 continue;
@@ -112,13 +112,13 @@ int serve(const Arguments &args) {
     return 0;
 }
 
-int run(const Arguments &args) {
+int run(const Arguments& args) {
     if (args.scenario.empty() || !args.has("--webhook-url")) {
         usage(std::cerr);
         return kUsageError;
     }
     const auto scenario = loadScenario(args.scenario);
-    const char *secret = std::getenv("OPENAI_WEBHOOK_SECRET");
+    const char* secret = std::getenv("OPENAI_WEBHOOK_SECRET");
     if (!secret || !*secret) {
         std::cerr << "sideband-sim: OPENAI_WEBHOOK_SECRET is not set (the webhook secret the host verifies)\n";
         return kUsageError;
@@ -138,9 +138,9 @@ int run(const Arguments &args) {
 
     std::cout << "\n";
     int failed = 0;
-    for (const auto &call : report.calls) {
+    for (const auto& call : report.calls) {
         std::cout << (call.passed ? "PASS " : "FAIL ") << call.name << " (" << call.callId << ")\n";
-        for (const auto &failure : call.failures)
+        for (const auto& failure : call.failures)
             std::cout << "     - " << failure << "\n";
         failed += call.passed ? 0 : 1;
     }
@@ -155,7 +155,7 @@ int run(const Arguments &args) {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     Arguments args;
     if (!parseArguments(argc, argv, args)) {
         usage(std::cerr);
@@ -176,10 +176,10 @@ int main(int argc, char **argv) {
         }
         usage(std::cerr);
         return kUsageError;
-    } catch (const ScenarioError &e) {
+    } catch (const ScenarioError& e) {
         std::cerr << "sideband-sim: scenario error: " << e.what() << "\n";
         return kUsageError;
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
         std::cerr << "sideband-sim: " << e.what() << "\n";
         return 1;
     }
