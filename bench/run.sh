@@ -203,7 +203,7 @@ stop_sim() {
   kill -TERM "$sim_pid" 2>/dev/null || true
   wait "$sim_pid" 2>/dev/null || true
   sim_pid=""
-  sed -n 's/^bench-sim //p' "$work/sim.log"
+  sed -n 's/^bench-sim REST/REST/p' "$work/sim.log"
 }
 
 bench_incoming() {
