@@ -32,6 +32,8 @@ openai::RestClientOptions restOptions(const Settings& s) {
     options.connectTimeout = std::chrono::milliseconds(s.openaiConnectTimeoutMs);
     options.totalTimeout = std::chrono::milliseconds(s.openaiTimeoutMs);
     options.retries = s.openaiRetries;
+    // Every webhook thread may be inside an accept at once: keep a connection for each.
+    options.maxIdleConnections = static_cast<std::size_t>(s.httpThreads);
     return options;
 }
 

@@ -17,8 +17,6 @@
 namespace sideband::openai {
 namespace {
 
-constexpr std::size_t kMaxIdleConnections = 32;
-
 bool retryable(int status) { return status == 0 || status == 429 || status >= 500; }
 
 } // namespace
@@ -67,7 +65,7 @@ std::unique_ptr<Poco::Net::HTTPClientSession> OpenAIRestClient::acquire() {
 
 void OpenAIRestClient::recycle(std::unique_ptr<Poco::Net::HTTPClientSession> session) {
     std::lock_guard lock(mutex_);
-    if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(session));
+    if (idle_.size() < options_.maxIdleConnections) idle_.push_back(std::move(session));
 }
 
 RestResult OpenAIRestClient::post(const std::string& callId, const std::string& action, const std::string& body,

@@ -21,6 +21,7 @@ struct RestClientOptions {
     std::chrono::milliseconds totalTimeout{5000}; // the whole operation, retries included
     int retries = 2;                              // extra attempts after the first
     std::chrono::milliseconds backoff{100};       // doubled per retry, capped at 1 s
+    std::size_t maxIdleConnections = 32;          // kept-alive connections; size it to the webhook threads
 };
 
 // Builds the TLS client context every OpenAI connection uses: the server certificate is always
