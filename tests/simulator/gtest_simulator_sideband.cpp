@@ -337,3 +337,24 @@ TEST(SidebandScale, ServesManyConcurrentTlsSessions) {
     EXPECT_EQ(simulator.roundTripStats().count, 2u * kSessions);
     simulator.stop();
 }
+
+TEST(SidebandScale, WithoutTrafficRecordingTimingsAndTypesRemain) {
+    SimulatorOptions options;
+    options.recordTraffic = false;
+    RealtimeSimulator simulator(options);
+    simulator.start();
+    SidebandTestClient client(simulator.port(), "rtc_quiet", "", "");
+    ASSERT_TRUE(client.receiveEvent());
+    auto session = simulator.waitForSession("rtc_quiet", 2s);
+    ASSERT_TRUE(session);
+    const auto callId = session->sendFunctionCall("tick", "{}");
+    ASSERT_TRUE(client.receiveUntil("response.function_call_arguments.done"));
+    client.sendFunctionOutput(callId, "ok");
+    EXPECT_EQ(session->waitForFunctionOutput(callId, 2s), std::optional<std::string>("ok"));
+    ASSERT_TRUE(session->waitForEvent("response.create", 2s));
+    EXPECT_EQ(session->receivedEvents()[0].type, "conversation.item.create");
+    EXPECT_EQ(session->receivedEvents()[0].json, "");
+    EXPECT_TRUE(session->sentEvents().empty());
+    EXPECT_TRUE(session->trace().empty());
+    EXPECT_EQ(simulator.roundTripStats().count, 1u);
+}

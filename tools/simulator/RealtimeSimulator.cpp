@@ -388,8 +388,8 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poc
         socket.close();
         return;
     }
-    auto session =
-        std::make_shared<SimulatedSession>(callId, socket, script, *reactor_, static_cast<SessionObserver*>(this));
+    auto session = std::make_shared<SimulatedSession>(callId, socket, script, *reactor_,
+                                                      static_cast<SessionObserver*>(this), options_.recordTraffic);
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stopping_) return;

@@ -39,6 +39,10 @@ struct SimulatorOptions {
     CloseMode restHangupClose = CloseMode::CloseFrame; // how the socket ends after the host's REST hangup
     std::chrono::milliseconds referCloseDelay{200};    // REFER: the call leaves a moment later
     bool logTraffic = false;                           // every trace line to spdlog at info (the CLI's serve does this)
+    // false: sessions keep no event texts or trace lines, only event types, function calls and round
+    // trips - for benchmarks holding thousands of calls for minutes (each call otherwise costs ~3 KiB
+    // per tool round trip).
+    bool recordTraffic = true;
 };
 
 // One REST call the host made, exactly as received.

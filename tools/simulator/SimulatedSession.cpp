@@ -38,9 +38,9 @@ std::string stringField(const Object::Ptr& object, const std::string& key) {
 
 SimulatedSession::SimulatedSession(std::string callId, Poco::Net::WebSocket socket,
                                    std::shared_ptr<const CallScript> script, SessionReactor& reactor,
-                                   SessionObserver* observer)
+                                   SessionObserver* observer, bool recordTraffic)
     : callId_(std::move(callId)), socket_(std::move(socket)), script_(std::move(script)), reactor_(reactor),
-      observer_(observer) {
+      observer_(observer), record_(recordTraffic) {
     session_ = json::object();
     session_->set("type", "realtime");
     session_->set("object", "realtime.session");
@@ -79,7 +79,7 @@ SteadyTime SimulatedSession::sendTextLocked(const std::string& text) {
         std::lock_guard<std::mutex> io(ioMutex_);
         socket_.sendFrame(text.data(), static_cast<int>(text.size()), Poco::Net::WebSocket::FRAME_TEXT);
     }
-    if (sent_.size() < kMaxRecorded) sent_.push_back(text);
+    if (record_ && sent_.size() < kMaxRecorded) sent_.push_back(text);
     return at;
 }
 
@@ -419,7 +419,7 @@ void SimulatedSession::handleEvent(const std::string& text, SteadyTime at) {
     } catch (const Poco::Exception&) {
     }
     const auto type = event ? stringField(event, "type") : std::string();
-    if (received_.size() < kMaxRecorded) received_.push_back(ReceivedEvent{type, text, at});
+    if (received_.size() < kMaxRecorded) received_.push_back(ReceivedEvent{type, record_ ? text : std::string(), at});
     if (!event || type.empty()) {
         traceLocked("<- (not a JSON event) " + shorten(text));
         failLocked("host sent a frame that is not a JSON event: " + shorten(text, 80));
@@ -597,7 +597,7 @@ void SimulatedSession::advanceLocked() {
 }
 
 void SimulatedSession::traceLocked(const std::string& text) {
-    if (trace_.size() < kMaxRecorded) trace_.push_back(TraceEntry{Clock::now(), text});
+    if (record_ && trace_.size() < kMaxRecorded) trace_.push_back(TraceEntry{Clock::now(), text});
     if (observer_) observer_->onTrace(callId_, text);
 }
 

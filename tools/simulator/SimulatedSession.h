@@ -75,8 +75,10 @@ public:
 // connection must never be read and written concurrently). Lock order: mutex_, then ioMutex_.
 class SimulatedSession : public std::enable_shared_from_this<SimulatedSession> {
 public:
+    // `recordTraffic` false: keep no event texts or trace lines (types, function calls and timings
+    // only), for long runs with thousands of calls.
     SimulatedSession(std::string callId, Poco::Net::WebSocket socket, std::shared_ptr<const CallScript> script,
-                     SessionReactor& reactor, SessionObserver* observer);
+                     SessionReactor& reactor, SessionObserver* observer, bool recordTraffic = true);
     ~SimulatedSession();
     SimulatedSession(const SimulatedSession&) = delete;
     SimulatedSession& operator=(const SimulatedSession&) = delete;
@@ -157,6 +159,7 @@ private:
     mutable std::condition_variable changed_;
     std::mutex ioMutex_;
     SessionObserver* observer_;
+    const bool record_;
     bool connected_ = true;
     bool closing_ = false;
     CloseInfo close_;
