@@ -307,7 +307,10 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::
     std::string line = "REST " + record.method + " " + record.path + " -> " + std::to_string(status) +
                        " (Authorization: " + redactAuthorization(record.authorization) +
                        (record.idempotencyKey.empty() ? "" : ", Idempotency-Key: " + record.idempotencyKey) + ")";
-    if (!record.body.empty()) line += " body " + record.body.substr(0, 2000);
+    if (!record.body.empty())
+        line += " body " + (record.body.size() <= 600
+                                ? record.body
+                                : record.body.substr(0, 600) + "...(" + std::to_string(record.body.size()) + " bytes)");
     emit(record.callId, line);
     for (const auto& warning : record.warnings)
         emit(record.callId, "WARNING: " + warning);

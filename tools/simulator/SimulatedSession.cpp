@@ -28,6 +28,12 @@ std::string shorten(const std::string& text, std::size_t max = 400) {
     return text.substr(0, max) + "...(" + std::to_string(text.size()) + " bytes)";
 }
 
+std::string milliseconds(std::chrono::microseconds duration) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f", static_cast<double>(duration.count()) / 1000.0);
+    return text;
+}
+
 std::string stringField(const Object::Ptr& object, const std::string& key) {
     if (!object || !object->has(key)) return {};
     const auto value = object->get(key);
@@ -444,7 +450,7 @@ void SimulatedSession::handleEvent(const std::string& text, SteadyTime at) {
                 record.outputAt = at;
                 record.roundTrip = std::chrono::duration_cast<std::chrono::microseconds>(at - record.sentAt);
                 traceLocked("<- output of " + record.name + " (" + callId + ") after " +
-                            std::to_string(record.roundTrip.count() / 1000.0) + " ms: " + shorten(output));
+                            milliseconds(record.roundTrip) + " ms: " + shorten(output));
                 if (observer_) observer_->onRoundTrip(record.roundTrip);
                 if (wait_ == Wait::Output && waitCallId_ == callId) wait_ = Wait::ResponseCreate;
             }
