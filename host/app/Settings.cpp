@@ -7,6 +7,8 @@
 #include <Poco/NumberParser.h>
 #include <Poco/Util/PropertyFileConfiguration.h>
 
+#include <spdlog/spdlog.h>
+
 #include <stdexcept>
 
 namespace sideband {
@@ -84,6 +86,9 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.text("SIDEBAND_LOG_LEVEL", s.logLevel);
     r.integer("SIDEBAND_DRAIN_TIMEOUT_S", s.drainSeconds, 0, 86400);
     if (s.logFormat != "human" && s.logFormat != "json") problems.push_back("SIDEBAND_LOG_FORMAT must be human or json");
+    // spdlog reads an unknown level name as "off": refuse it rather than run without logs.
+    if (s.logLevel != "off" && spdlog::level::from_str(s.logLevel) == spdlog::level::off)
+        problems.push_back("SIDEBAND_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, off");
     return s;
 }
 

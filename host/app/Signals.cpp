@@ -19,6 +19,9 @@ sigset_t serviceSignals() {
 void blockServiceSignals() {
     const auto set = serviceSignals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    // A write to a socket the peer already dropped (a caller hanging up mid-frame, through
+    // OpenSSL's plain write()) must be an error on that call, not the end of the process.
+    std::signal(SIGPIPE, SIG_IGN);
 }
 
 int waitForSignal() {

@@ -2,7 +2,7 @@
 
 namespace sideband::signals {
 
-// Blocks SIGINT, SIGTERM, SIGQUIT and SIGHUP in the calling thread; call it first thing in
+// Ignores SIGPIPE, and blocks SIGINT, SIGTERM, SIGQUIT and SIGHUP in the calling thread; call it first thing in
 // main(), before any thread starts, so every thread inherits the mask and only waitForSignal()
 // ever receives them (no async-signal handler runs inside the host's code).
 void blockServiceSignals();

@@ -52,3 +52,10 @@ TEST(Settings, ProblemsNeverQuoteASecret) {
                             problems);
     for (const auto& problem : s.validate()) EXPECT_EQ(problem.find("sup3r"), std::string::npos) << problem;
 }
+
+TEST(Settings, RefusesAnUnknownLogLevel) {
+    std::vector<std::string> problems;
+    Settings::load(from({{"SIDEBAND_LOG_LEVEL", "verbose"}}), problems);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rfind("SIDEBAND_LOG_LEVEL must be", 0), 0u);
+}
