@@ -7,6 +7,7 @@
 #include "app/SystemdNotify.h"
 #include "core/Logging.h"
 
+#include <Poco/Environment.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionSet.h>
@@ -68,6 +69,10 @@ int HostApplication::main(const std::vector<std::string>&) {
         for (const auto& problem : problems) spdlog::critical("{}", problem);
         return EXIT_CONFIG;
     }
+
+    // Plugins read their state directory from the environment; a value from the config file must
+    // reach them too. Set before the Host starts any thread.
+    if (!settings.stateDir.empty()) Poco::Environment::set("SIDEBAND_STATE_DIR", settings.stateDir);
 
     std::unique_ptr<Host> host;
     try {

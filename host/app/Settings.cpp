@@ -81,6 +81,7 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.text("DOWNTIME_GREETING", s.downtimeGreeting);
     r.text("SIDEBAND_DB", s.database);
     r.text("SIDEBAND_PLUGIN_DIR", s.pluginDir);
+    r.text("SIDEBAND_STATE_DIR", s.stateDir);
     r.integer("SIDEBAND_TOOL_THREADS", s.toolThreads, 1, 256);
     r.text("SIDEBAND_LOG_FORMAT", s.logFormat);
     r.text("SIDEBAND_LOG_LEVEL", s.logLevel);
