@@ -9,6 +9,12 @@
 namespace sideband::sessions {
 namespace {
 
+class Task final : public Poco::Notification {
+public:
+    explicit Task(std::function<void()> run) : run(std::move(run)) {}
+    std::function<void()> run;
+};
+
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
 
 Poco::URI realtimeSocketUri(const std::string& baseUrl) {
@@ -64,13 +70,7 @@ void SessionManager::endCall(const std::string& callId, const std::string& reaso
     post([session, reason] { session->close(reason); });
 }
 
-void SessionManager::post(std::function<void()> task) {
-    {
-        std::lock_guard lock(tasksMutex_);
-        tasks_.push_back(std::move(task));
-    }
-    tasksReady_.notify_one();
-}
+void SessionManager::post(std::function<void()> task) { tasks_.enqueueNotification(new Task(std::move(task))); }
 
 void SessionManager::arm(const std::shared_ptr<SidebandSession>& session) {
     const int fd = session->socketFd();
@@ -128,16 +128,11 @@ void SessionManager::pollLoop() {
 
 void SessionManager::workerLoop() {
     for (;;) {
-        std::function<void()> task;
-        {
-            std::unique_lock lock(tasksMutex_);
-            tasksReady_.wait(lock, [this] { return !tasks_.empty() || !running_; });
-            if (tasks_.empty()) return;
-            task = std::move(tasks_.front());
-            tasks_.pop_front();
-        }
+        Poco::AutoPtr<Poco::Notification> notification(tasks_.waitDequeueNotification());
+        auto& task = static_cast<Task&>(*notification);
+        if (!task.run) return; // stop()'s quit task: everything queued before it has run
         try {
-            task();
+            task.run();
         } catch (const std::exception& e) {
             spdlog::error("session task failed: {}", e.what());
         }
@@ -155,8 +150,8 @@ void SessionManager::stop() {
         std::lock_guard lock(armedMutex_);
         running_ = false;
     }
-    tasksReady_.notify_all();
     if (poller_.joinable()) poller_.join();
+    for (std::size_t i = 0; i < workers_.size(); ++i) tasks_.enqueueNotification(new Task(nullptr));
     for (auto& worker : workers_)
         if (worker.joinable()) worker.join();
     workers_.clear();

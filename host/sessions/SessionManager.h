@@ -7,12 +7,12 @@
 #include "tenants/TenantStore.h"
 
 #include <Poco/Net/Context.h>
+#include <Poco/NotificationQueue.h>
 #include <Poco/Net/PollSet.h>
 #include <Poco/URI.h>
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -86,9 +86,7 @@ private:
     std::mutex armedMutex_;
     std::unordered_map<int, std::weak_ptr<SidebandSession>> armed_; // by socket fd
 
-    std::mutex tasksMutex_;
-    std::condition_variable tasksReady_;
-    std::deque<std::function<void()>> tasks_;
+    Poco::NotificationQueue tasks_; // connects and frame reads, served by the workers
 
     std::atomic<bool> running_{true};
     std::thread poller_;
