@@ -65,14 +65,6 @@ void checkListen(Report& report, const char* name, const std::string& address) {
     }
 }
 
-void checkLogSettings(Report& report, const Settings& settings) {
-    static const char* const kLevels[] = {"trace", "debug", "info", "warn", "warning", "err", "error", "critical", "off"};
-    bool known = false;
-    for (const char* level : kLevels) known = known || settings.logLevel == level;
-    if (!known) report.problem("SIDEBAND_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, off");
-    // SIDEBAND_LOG_FORMAT is checked by Settings::load.
-}
-
 void checkTls(Report& report, const Settings& settings) {
     if (settings.tlsCert.empty() && settings.tlsKey.empty()) {
         if (settings.insecureHttp) report.ok("TLS off: SIDEBAND_INSECURE_HTTP=1 (a TLS-terminating proxy in front)");
@@ -254,7 +246,6 @@ int runCheckConfig(const std::string& configFile, std::ostream& out) {
     logging::configure(logging::parseFormat(settings.logFormat), spdlog::level::warn);
     for (const auto& problem : problems) report.problem(problem);
     for (const auto& problem : settings.validate()) report.problem(problem);
-    checkLogSettings(report, settings);
     checkListen(report, "SIDEBAND_LISTEN", settings.listen);
     checkListen(report, "SIDEBAND_METRICS_LISTEN", settings.metricsListen);
     checkSecrets(report, settings);

@@ -52,7 +52,9 @@ protected:
         const auto answer = env_.incomingCall(callId);
         EXPECT_THAT(answer.body, HasSubstr(R"("accepted":true)"));
         auto session = env_.simulator().waitForSession(callId, 15s);
-        if (session) EXPECT_TRUE(session->waitForEvent("session.update", 15s));
+        if (session) {
+            EXPECT_TRUE(session->waitForEvent("session.update", 15s));
+        }
         EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().active == 1; }, 15s));
         return session;
     }
@@ -140,7 +142,9 @@ protected:
     std::shared_ptr<simulator::SimulatedSession> callInProgress(const std::string& callId) {
         EXPECT_THAT(env_.incomingCall(callId).body, HasSubstr(R"("accepted":true)"));
         auto session = env_.simulator().waitForSession(callId, 15s);
-        if (session) EXPECT_TRUE(session->waitForEvent("session.update", 15s));
+        if (session) {
+            EXPECT_TRUE(session->waitForEvent("session.update", 15s));
+        }
         return session;
     }
 

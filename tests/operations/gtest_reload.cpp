@@ -28,7 +28,9 @@ protected:
     std::shared_ptr<simulator::SimulatedSession> call(const std::string& callId, const std::string& to = "+18005550123") {
         EXPECT_THAT(env_.incomingCall(callId, to).body, HasSubstr(R"("accepted":true)")) << env_.host().output();
         auto session = env_.simulator().waitForSession(callId, 15s);
-        if (session) EXPECT_TRUE(session->waitForEvent("session.update", 15s));
+        if (session) {
+            EXPECT_TRUE(session->waitForEvent("session.update", 15s));
+        }
         return session;
     }
     static std::string tool(simulator::SimulatedSession& session, const std::string& name) {
