@@ -1,5 +1,6 @@
 #include "app/Host.h"
 
+#include "calls/CallEnd.h"
 #include "core/Json.h"
 #include "core/Logging.h"
 #include "metrics/SidebandMetrics.h"
@@ -210,13 +211,8 @@ void Host::sweepLoop() {
         for (const auto& swept : ledger_->sweep(std::chrono::seconds(settings_.pendingTimeoutSeconds),
                                                 std::chrono::seconds(settings_.maxCallSeconds))) {
             logging::forCall(swept.callId, swept.tenantId).warn("slot freed by the sweeper: {}", swept.reason);
-            metrics_.increment(metrics::name::kCallsEnded, {{"tenant", swept.tenantId}, {"reason", swept.reason}});
             sessions_->endCall(swept.callId, swept.reason);
-            try {
-                store_->recordCallEnded(swept.callId, swept.reason, clock_.now());
-            } catch (const tenants::StoreError& e) {
-                logging::forCall(swept.callId, swept.tenantId).error("cannot record the sweep: {}", e.what());
-            }
+            calls::recordCallEnd(*store_, metrics_, clock_, swept.callId, swept.tenantId, swept.reason);
         }
     }
 }

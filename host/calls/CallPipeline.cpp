@@ -1,5 +1,7 @@
 #include "calls/CallPipeline.h"
 
+#include "calls/CallEnd.h"
+
 #include "core/Json.h"
 #include "core/Logging.h"
 #include "metrics/SidebandMetrics.h"
@@ -259,14 +261,8 @@ WebhookResponse CallEndedHandler::handle(const webhook::WebhookEvent& event) {
     sessions_.endCall(event.callId, reason);
     // Whoever frees the slot first (this webhook, the session's close, the sweeper) records the end.
     if (const auto tenantId = ledger_.release(event.callId)) {
-        metrics_.increment(metrics::name::kCallsEnded, {{"tenant", *tenantId}, {"reason", reason}});
         logging::forCall(event.callId, *tenantId).info("ended ({})", reason);
-        try {
-            store_.recordCallEnded(event.callId, reason, clock_.now());
-        } catch (const tenants::StoreError& e) {
-            metrics_.increment(metrics::name::kStoreErrors, {{"tenant", *tenantId}, {"operation", "record_end"}});
-            logging::forCall(event.callId, *tenantId).error("cannot record the end: {}", e.what());
-        }
+        recordCallEnd(store_, metrics_, clock_, event.callId, *tenantId, reason);
     } else {
         logging::forCall(event.callId).info("{} for a call holding no slot", reason);
     }

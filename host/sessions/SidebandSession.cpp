@@ -1,5 +1,6 @@
 #include "sessions/SidebandSession.h"
 
+#include "calls/CallEnd.h"
 #include "core/Json.h"
 #include "core/Logging.h"
 #include "metrics/SidebandMetrics.h"
@@ -299,15 +300,8 @@ void SidebandSession::end(const std::string& reason) {
                              : std::chrono::duration<double>(std::chrono::steady_clock::now() - startedAt_).count();
     // Whoever frees the slot first (this session, the ended webhook, the sweeper) records the end.
     if (const auto tenantId = manager_.ledger().release(call_.callId)) {
-        manager_.metrics().increment(metrics::name::kCallsEnded, {{"tenant", *tenantId}, {"reason", reason}});
         logging::forCall(call_.callId, *tenantId).info("ended ({}) after {:.2f} s", reason, seconds);
-        try {
-            manager_.store().recordCallEnded(call_.callId, reason, manager_.clock().now());
-        } catch (const tenants::StoreError& e) {
-            manager_.metrics().increment(metrics::name::kStoreErrors,
-                                         {{"tenant", *tenantId}, {"operation", "record_end"}});
-            logging::forCall(call_.callId, *tenantId).error("cannot record the end: {}", e.what());
-        }
+        calls::recordCallEnd(manager_.store(), manager_.metrics(), manager_.clock(), call_.callId, *tenantId, reason);
     }
     if (call_.tools) {
         try {
