@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 using namespace sideband;
@@ -30,7 +31,6 @@ class ScriptedTools : public plugins::CallTools {
 public:
     std::atomic<int> invocations{0};
     std::atomic<int> started{0};
-    std::vector<std::string> endedReasons;
     std::vector<plugins::ToolSpec> tools() const override {
         auto schema = json::object();
         schema->set("type", "object");
@@ -40,11 +40,24 @@ public:
                 std::function<void(const std::string&)> done) override {
         ++invocations;
         // Answer from another thread, as the real tool pool does.
-        std::thread([name, arguments, done] { done(R"({"tool":")" + name + R"(","arguments":)" + arguments + "}"); })
-            .detach();
+        std::thread([name, arguments, done] {
+            done(R"({"tool":")" + name + R"(","arguments":)" + arguments + "}");
+        }).detach();
     }
     void callStarted() override { ++started; }
-    void callEnded(const std::string& reason) override { endedReasons.push_back(reason); }
+    // Told from the session's thread, after the slot is freed.
+    void callEnded(const std::string& reason) override {
+        std::lock_guard lock(mutex_);
+        endedReasons_.push_back(reason);
+    }
+    std::vector<std::string> endedReasons() {
+        std::lock_guard lock(mutex_);
+        return endedReasons_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<std::string> endedReasons_;
 };
 
 template <typename Predicate> bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 5000ms) {
@@ -97,6 +110,15 @@ protected:
         return simulator_->waitForSession(callId, wait);
     }
 
+    // The end is recorded just after the slot is freed, from the session's thread: wait for it.
+    std::string endReason(const std::string& callId) {
+        const auto recorded = [&] {
+            const auto call = store_.findCall(callId);
+            return call && !call->endReason.empty();
+        };
+        return eventually(recorded) ? store_.findCall(callId)->endReason : std::string("(not recorded)");
+    }
+
     ManualClock clock_{std::chrono::seconds{1750000000}};
     FakeTenantStore store_;
     calls::InMemoryCallLedger ledger_{clock_};
@@ -113,10 +135,11 @@ TEST_F(SidebandSessionTest, ConfiguresTheSessionThenGreets) {
     ASSERT_TRUE(session);
     const auto update = session->waitForEvent("session.update", 5000ms);
     ASSERT_TRUE(update);
-    EXPECT_EQ(update->json, R"({"type":"session.update","session":{"type":"realtime",)"
-                            R"("instructions":"You are Acme's assistant.","tools":[{"type":"function",)"
-                            R"("name":"lookup_order","description":"Look up an order","parameters":{"type":"object"}}],)"
-                            R"("tool_choice":"auto"}})");
+    EXPECT_EQ(update->json,
+              R"({"type":"session.update","session":{"type":"realtime",)"
+              R"("instructions":"You are Acme's assistant.","tools":[{"type":"function",)"
+              R"("name":"lookup_order","description":"Look up an order","parameters":{"type":"object"}}],)"
+              R"("tool_choice":"auto"}})");
     const auto greeting = session->waitForEvent("response.create", 5000ms);
     ASSERT_TRUE(greeting);
     EXPECT_EQ(greeting->json,
@@ -139,8 +162,9 @@ TEST_F(SidebandSessionTest, ToolCallRoundTripWithExactFrames) {
                 Optional(std::string(R"({"tool":"lookup_order","arguments":{"order":42}})")));
     const auto item = session->waitForEvent("conversation.item.create", 5000ms);
     ASSERT_TRUE(item);
-    EXPECT_EQ(item->json, R"({"type":"conversation.item.create","item":{"type":"function_call_output",)"
-                          R"("call_id":"call_fn_1","output":"{\"tool\":\"lookup_order\",\"arguments\":{\"order\":42}}"}})");
+    EXPECT_EQ(item->json,
+              R"({"type":"conversation.item.create","item":{"type":"function_call_output",)"
+              R"("call_id":"call_fn_1","output":"{\"tool\":\"lookup_order\",\"arguments\":{\"order\":42}}"}})");
     const auto next = session->waitForEvent("response.create", 5000ms, 2);
     ASSERT_TRUE(next);
     EXPECT_EQ(next->json, R"({"type":"response.create"})");
@@ -196,11 +220,11 @@ TEST_F(SidebandSessionTest, SocketDroppedWithoutCloseFrameReleasesTheSlot) {
     ASSERT_TRUE(session->waitForEvent("response.create", 5000ms)); // configured and greeted
     session->hangup(simulator::CloseMode::Abrupt);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
-    EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
-    EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "disconnected");
+    EXPECT_EQ(endReason("rtc_s1"), "disconnected");
     EXPECT_EQ(metrics_.value(metrics::name::kCallsEnded, {{"tenant", "acme"}, {"reason", "disconnected"}}), 1);
     EXPECT_TRUE(eventually([&] { return manager().activeSessions() == 0; }));
-    EXPECT_EQ(tools_->endedReasons, std::vector<std::string>{"disconnected"});
+    EXPECT_TRUE(eventually([&] { return !tools_->endedReasons().empty(); }));
+    EXPECT_EQ(tools_->endedReasons(), std::vector<std::string>{"disconnected"});
 }
 
 TEST_F(SidebandSessionTest, CloseFrameEndsTheCallCleanly) {
@@ -209,8 +233,7 @@ TEST_F(SidebandSessionTest, CloseFrameEndsTheCallCleanly) {
     ASSERT_TRUE(session->waitForEvent("response.create", 5000ms));
     session->hangup(simulator::CloseMode::CloseFrame);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
-    EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
-    EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "closed");
+    EXPECT_EQ(endReason("rtc_s1"), "closed");
 }
 
 TEST_F(SidebandSessionTest, CallerGoneBeforeSetupIsADisconnect) {
@@ -218,8 +241,7 @@ TEST_F(SidebandSessionTest, CallerGoneBeforeSetupIsADisconnect) {
     ASSERT_TRUE(session);
     session->hangup(simulator::CloseMode::Reset); // possibly before the host's first frame
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
-    EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
-    EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "disconnected");
+    EXPECT_EQ(endReason("rtc_s1"), "disconnected");
 }
 
 TEST_F(SidebandSessionTest, ConnectionResetEndsTheCall) {
@@ -237,15 +259,14 @@ TEST_F(SidebandSessionTest, EndedWebhookClosesTheSession) {
     manager().endCall("rtc_s1", "ended");
     EXPECT_TRUE(session->waitForClose(5000ms));
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
-    EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "ended");
+    EXPECT_EQ(endReason("rtc_s1"), "ended");
 }
 
 TEST_F(SidebandSessionTest, ConnectRefusedReleasesTheSlot) {
     simulator_->refuseSessions(true);
     launch("rtc_s1", 0ms);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
-    EXPECT_TRUE(eventually([&] { return store_.findCall("rtc_s1").has_value(); }));
-    EXPECT_EQ(store_.findCall("rtc_s1")->endReason, "session_connect_failed");
+    EXPECT_EQ(endReason("rtc_s1"), "session_connect_failed");
     EXPECT_EQ(metrics_.value(metrics::name::kSessions, {{"outcome", "connect_failed"}}), 1);
 }
 
