@@ -62,16 +62,13 @@ calls::PipelineOptions pipelineOptions(const Settings& s) {
 } // namespace
 
 Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants::TenantStore> store)
-    : settings_(settings),
-      clock_(clock),
-      verifier_(webhook::parseWebhookSecrets(settings.webhookSecret), clock),
-      deduplicator_(clock),
-      webhooks_(verifier_, deduplicator_, router_, metrics_) {
+    : settings_(settings), clock_(clock), verifier_(webhook::parseWebhookSecrets(settings.webhookSecret), clock),
+      deduplicator_(clock), webhooks_(verifier_, deduplicator_, router_, metrics_) {
     metrics::declareSidebandMetrics(metrics_);
     // Listeners first: a bad address or TLS file is reported before anything touches the store.
     const bool separateMetrics = !settings.metricsListen.empty();
-    server_ = std::make_unique<http::HttpServer>(listenerOptions(settings, settings.listen),
-                                                 buildRoutes(!separateMetrics));
+    server_ =
+        std::make_unique<http::HttpServer>(listenerOptions(settings, settings.listen), buildRoutes(!separateMetrics));
     if (separateMetrics) {
         auto options = listenerOptions(settings, settings.metricsListen);
         options.tlsCertFile.clear(); // scraped on an internal address
@@ -87,7 +84,8 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
     callControl_ = std::make_unique<openai::OpenAIRestClient>(restOptions(settings));
     toolBuilder_ = std::make_unique<plugins::PluginToolBuilder>(settings.pluginDir, metrics_,
                                                                 static_cast<std::size_t>(settings.toolThreads));
-    sessions_ = std::make_unique<sessions::SessionManager>(sessionOptions(settings), *ledger_, *store_, metrics_, clock);
+    sessions_ =
+        std::make_unique<sessions::SessionManager>(sessionOptions(settings), *ledger_, *store_, metrics_, clock);
     declareLiveMetrics();
 
     incoming_ = std::make_shared<calls::IncomingCallHandler>(
@@ -98,10 +96,11 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
     for (const char* type :
          {webhook::event_type::kCallEnded, webhook::event_type::kCallHangup, webhook::event_type::kCallHungup})
         router_.add(type, ended);
-
 }
 
-Host::~Host() { stop(); }
+Host::~Host() {
+    stop();
+}
 
 void Host::declareLiveMetrics() {
     auto perTenant = [this](bool active) {
@@ -118,11 +117,10 @@ void Host::declareLiveMetrics() {
     metrics_.declareGauge(metrics::name::kCallsActiveAll, "Calls in progress, all tenants.", [this] {
         return std::vector<metrics::MetricsRegistry::GaugeSample>{{{}, double(ledger_->total().active)}};
     });
-    metrics_.declareGauge(metrics::name::kCallsPendingAll, "Calls reserved but not yet in progress, all tenants.",
-                          [this] {
-                              return std::vector<metrics::MetricsRegistry::GaugeSample>{
-                                  {{}, double(ledger_->total().pending)}};
-                          });
+    metrics_.declareGauge(
+        metrics::name::kCallsPendingAll, "Calls reserved but not yet in progress, all tenants.", [this] {
+            return std::vector<metrics::MetricsRegistry::GaugeSample>{{{}, double(ledger_->total().pending)}};
+        });
     const double global = settings_.maxConcurrentCalls;
     const double perTenantDefault = settings_.maxConcurrentCallsPerTenant.value_or(settings_.maxConcurrentCalls);
     metrics_.declareGauge(metrics::name::kCapacityLimit, "Concurrent call limits.", [global, perTenantDefault] {
@@ -174,8 +172,9 @@ void Host::start() {
 }
 
 std::size_t Host::drain(std::chrono::milliseconds deadline) {
-    ready_ = false;
+    // Refuse first, then report not ready: whoever sees readiness drop finds new calls refused.
     incoming_->setDraining(true);
+    ready_ = false;
     const auto open = sessions_->activeSessions();
     spdlog::info("draining: {} call(s) in progress, deadline {} s", open,
                  std::chrono::duration_cast<std::chrono::seconds>(deadline).count());

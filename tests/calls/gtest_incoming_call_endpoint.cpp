@@ -29,8 +29,20 @@ protected:
             env_.addTenant("tenant_123", "+18005550123", R"({"model":"gpt-realtime","voice":"marin"})");
     }
 
-    std::vector<simulator::RestRequest> rest(const std::string& callId) { return env_.simulator().restRequests(callId); }
+    std::vector<simulator::RestRequest> rest(const std::string& callId) {
+        return env_.simulator().restRequests(callId);
+    }
     double metric(const char* name, const metrics::Labels& labels) { return env_.host().metrics().value(name, labels); }
+
+    // Whoever frees the slot first records the end: the ended webhook before it answers, or the
+    // session's worker (closing on the webhook's request) just after it released the slot. Wait for it.
+    std::string endReason(const std::string& callId) {
+        const auto recorded = [&] {
+            const auto call = env_.host().store().findCall(callId);
+            return call && !call->endReason.empty();
+        };
+        return eventually(recorded) ? env_.host().store().findCall(callId)->endReason : std::string("(not recorded)");
+    }
 
     HostWithSimulator env_;
 };
@@ -47,8 +59,9 @@ TEST_F(IncomingCallEndpointTest, SuccessfulAcceptance) {
     EXPECT_EQ(requests[0].path, "/v1/realtime/calls/rtc_ok/accept");
     EXPECT_EQ(requests[0].idempotencyKey, "accept_" + env_.host().store().findCall("rtc_ok")->webhookId);
     EXPECT_EQ(requests[0].authorization, std::string("Bearer ") + HostWithSimulator::kApiKey);
-    EXPECT_EQ(requests[0].body, R"({"type":"realtime","model":"gpt-realtime",)"
-                                R"("instructions":"You are a helpful receptionist.","audio":{"output":{"voice":"marin"}}})");
+    EXPECT_EQ(requests[0].body,
+              R"({"type":"realtime","model":"gpt-realtime",)"
+              R"("instructions":"You are a helpful receptionist.","audio":{"output":{"voice":"marin"}}})");
     EXPECT_TRUE(requests[0].warnings.empty());
 
     // The session opens after accept and holds the slot as active.
@@ -85,7 +98,8 @@ TEST_F(IncomingCallEndpointTest, RejectedTenantResolveFailed) {
     const auto requests = rest("rtc_u");
     ASSERT_EQ(requests.size(), 1u);
     EXPECT_EQ(requests[0].body, R"({"status_code":603})");
-    EXPECT_EQ(requests[0].idempotencyKey, "reject_tenant_resolve_failed_" + env_.host().store().findCall("rtc_u")->webhookId);
+    EXPECT_EQ(requests[0].idempotencyKey,
+              "reject_tenant_resolve_failed_" + env_.host().store().findCall("rtc_u")->webhookId);
     EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
 }
 
@@ -143,9 +157,10 @@ TEST_F(IncomingCallEndpointTest, CallEndedFreesTheSlotAndRecordsTheEnd) {
     const auto answer = env_.sender().deliver(simulator::makeCallEvent("realtime.call.ended", "rtc_e"));
     EXPECT_EQ(answer.body, R"({"ok":true})");
     EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().inUse() == 0; }));
-    EXPECT_EQ(env_.host().store().findCall("rtc_e")->endReason, "ended");
-    // The host also closed the call's sideband session.
-    const auto session = env_.simulator().session("rtc_e");
+    EXPECT_EQ(endReason("rtc_e"), "ended");
+    // The host also closed the call's sideband session. The simulator answers the upgrade before it
+    // registers the session, so the host may be connected (active) before session() knows it: wait.
+    const auto session = env_.simulator().waitForSession("rtc_e", 5000ms);
     ASSERT_TRUE(session);
     EXPECT_TRUE(session->waitForClose(5000ms));
 }
@@ -227,15 +242,17 @@ TEST_F(StormTest, FiveHundredConcurrentCallsAgainstALimitOfOneHundred) {
     constexpr int kCalls = 500;
     std::vector<std::future<simulator::WebhookDelivery>> deliveries;
     for (int i = 0; i < kCalls; ++i)
-        deliveries.push_back(std::async(std::launch::async, [this, i] {
-            return env_.incomingCall("rtc_storm_" + std::to_string(i));
-        }));
+        deliveries.push_back(
+            std::async(std::launch::async, [this, i] { return env_.incomingCall("rtc_storm_" + std::to_string(i)); }));
     int accepted = 0, capacity = 0, other = 0;
     for (auto& delivery : deliveries) {
         const auto answer = delivery.get();
-        if (answer.body.find(R"("accepted":true)") != std::string::npos) ++accepted;
-        else if (answer.body == R"({"ok":true,"rejected":"capacity"})") ++capacity;
-        else ++other;
+        if (answer.body.find(R"("accepted":true)") != std::string::npos)
+            ++accepted;
+        else if (answer.body == R"({"ok":true,"rejected":"capacity"})")
+            ++capacity;
+        else
+            ++other;
     }
     EXPECT_EQ(accepted, 100);
     EXPECT_EQ(capacity, 400);

@@ -1,5 +1,6 @@
 // Sideband sessions against the Realtime simulator over verified TLS: the session's frames, tool
 // round trips, every way a call ends, and that each releases the call's slot.
+#include "Eventually.h"
 #include "FakeTenantStore.h"
 #include "TestCertificates.h"
 
@@ -59,15 +60,6 @@ private:
     std::mutex mutex_;
     std::vector<std::string> endedReasons_;
 };
-
-template <typename Predicate> bool eventually(Predicate predicate, std::chrono::milliseconds timeout = 5000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (predicate()) return true;
-        std::this_thread::sleep_for(5ms);
-    }
-    return predicate();
-}
 
 class SidebandSessionTest : public ::testing::Test {
 protected:
@@ -176,6 +168,7 @@ TEST_F(SidebandSessionTest, SameFunctionCallInThreeEventsRunsOnce) {
     ASSERT_TRUE(session);
     const auto id = session->sendFunctionCall("lookup_order", R"({"order":1})");
     ASSERT_TRUE(session->waitForFunctionOutput(id, 5000ms));
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms, 2)); // the output's follow-up
     std::this_thread::sleep_for(200ms); // let the later copies of the call arrive and be ignored
     EXPECT_EQ(tools_->invocations, 1);
     EXPECT_EQ(session->receivedEvents().size(), 4u); // session.update, greeting, output, response.create
@@ -260,6 +253,15 @@ TEST_F(SidebandSessionTest, EndedWebhookClosesTheSession) {
     EXPECT_TRUE(session->waitForClose(5000ms));
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
     EXPECT_EQ(endReason("rtc_s1"), "ended");
+}
+
+TEST_F(SidebandSessionTest, LaterSessionsResumeTheTlsSessionOfEarlierOnes) {
+    ASSERT_TRUE(launch("rtc_first"));
+    EXPECT_EQ(simulator_->resumedTlsUpgrades(), 0u); // nothing to resume yet: a full handshake
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    ASSERT_TRUE(launch("rtc_second"));
+    ASSERT_TRUE(launch("rtc_third"));
+    EXPECT_EQ(simulator_->resumedTlsUpgrades(), 2u);
 }
 
 TEST_F(SidebandSessionTest, ConnectRefusedReleasesTheSlot) {

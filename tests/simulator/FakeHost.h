@@ -34,7 +34,8 @@ public:
     unsigned short port() const { return port_; }
     std::string webhookUrl() const;
     std::vector<Delivery> deliveries() const;
-    bool rejectCalls = false; // reject with status_code 486 instead of accepting
+    // Reject with status_code 486 instead of accepting. Set by the test, read on the server's threads.
+    std::atomic<bool> rejectCalls{false};
 
     void handle(const std::map<std::string, std::string>& headers, const std::string& body, int& status,
                 std::string& answer);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "Eventually.h"
 #include "TestCertificates.h"
 
 #include "RealtimeSimulator.h"
@@ -45,15 +46,5 @@ private:
     std::unique_ptr<Host> host_;
     std::unique_ptr<simulator::WebhookSender> sender_;
 };
-
-template <typename Predicate>
-bool eventually(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (predicate()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return predicate();
-}
 
 } // namespace sideband::testing
