@@ -19,9 +19,12 @@ constexpr auto kPollInterval = std::chrono::milliseconds(200);
 
 Poco::URI realtimeSocketUri(const std::string& baseUrl) {
     Poco::URI uri(baseUrl);
-    if (uri.getScheme() == "https") uri.setScheme("wss");
-    else if (uri.getScheme() == "http") uri.setScheme("ws");
-    else throw std::invalid_argument("OPENAI_BASE_URL must be an http(s) URL");
+    if (uri.getScheme() == "https")
+        uri.setScheme("wss");
+    else if (uri.getScheme() == "http")
+        uri.setScheme("ws");
+    else
+        throw std::invalid_argument("OPENAI_BASE_URL must be an http(s) URL");
     // setScheme keeps the explicit port; the default one follows the new scheme.
     uri.setPath(uri.getPath() + "/realtime");
     return uri;
@@ -31,22 +34,22 @@ Poco::URI realtimeSocketUri(const std::string& baseUrl) {
 
 SessionManager::SessionManager(SessionOptions options, calls::CallLedger& ledger, tenants::TenantStore& store,
                                metrics::MetricsRegistry& metrics, const Clock& clock)
-    : options_(std::move(options)),
-      ledger_(ledger),
-      store_(store),
-      metrics_(metrics),
-      clock_(clock),
+    : options_(std::move(options)), ledger_(ledger), store_(store), metrics_(metrics), clock_(clock),
       socketUri_(realtimeSocketUri(options_.baseUrl)) {
     if (socketUri_.getScheme() == "wss") {
         context_ = openai::makeVerifyingClientContext(options_.caFile);
         // Idle calls are the common case: let OpenSSL free a connection's buffers between reads.
         SSL_CTX_set_mode(context_->sslContext(), SSL_MODE_RELEASE_BUFFERS);
+        tlsSessions_ = std::make_unique<openai::TlsSessionCache>(context_);
     }
     poller_ = std::thread([this] { pollLoop(); });
-    for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { workerLoop(); });
+    for (int i = 0; i < options_.workers; ++i)
+        workers_.emplace_back([this] { workerLoop(); });
 }
 
-SessionManager::~SessionManager() { stop(); }
+SessionManager::~SessionManager() {
+    stop();
+}
 
 void SessionManager::launch(calls::AcceptedCall call) {
     auto session = std::make_shared<SidebandSession>(*this, std::move(call));
@@ -70,7 +73,9 @@ void SessionManager::endCall(const std::string& callId, const std::string& reaso
     post([session, reason] { session->close(reason); });
 }
 
-void SessionManager::post(std::function<void()> task) { tasks_.enqueueNotification(new Task(std::move(task))); }
+void SessionManager::post(std::function<void()> task) {
+    tasks_.enqueueNotification(new Task(std::move(task)));
+}
 
 void SessionManager::arm(const std::shared_ptr<SidebandSession>& session) {
     const int fd = session->socketFd();
@@ -119,9 +124,10 @@ void SessionManager::pollLoop() {
                 armed_.erase(it);
                 pollSet_.remove(socket); // one reader at a time: re-armed after the frame is handled
             }
-            if (session) post([this, session] {
-                if (session->onReadable()) arm(session);
-            });
+            if (session)
+                post([this, session] {
+                    if (session->onReadable()) arm(session);
+                });
         }
     }
 }
@@ -143,15 +149,18 @@ void SessionManager::stop() {
     std::vector<std::shared_ptr<SidebandSession>> open;
     {
         std::lock_guard lock(sessionsMutex_);
-        for (const auto& [id, session] : sessions_) open.push_back(session);
+        for (const auto& [id, session] : sessions_)
+            open.push_back(session);
     }
-    for (const auto& session : open) session->close("shutdown");
+    for (const auto& session : open)
+        session->close("shutdown");
     {
         std::lock_guard lock(armedMutex_);
         running_ = false;
     }
     if (poller_.joinable()) poller_.join();
-    for (std::size_t i = 0; i < workers_.size(); ++i) tasks_.enqueueNotification(new Task(nullptr));
+    for (std::size_t i = 0; i < workers_.size(); ++i)
+        tasks_.enqueueNotification(new Task(nullptr));
     for (auto& worker : workers_)
         if (worker.joinable()) worker.join();
     workers_.clear();

@@ -4,11 +4,12 @@
 #include "calls/SessionLauncher.h"
 #include "core/Clock.h"
 #include "metrics/MetricsRegistry.h"
+#include "openai/TlsSessionCache.h"
 #include "tenants/TenantStore.h"
 
 #include <Poco/Net/Context.h>
-#include <Poco/NotificationQueue.h>
 #include <Poco/Net/PollSet.h>
+#include <Poco/NotificationQueue.h>
 #include <Poco/URI.h>
 
 #include <atomic>
@@ -30,7 +31,7 @@ struct SessionOptions {
     std::string apiKey;
     std::string caFile;
     std::chrono::milliseconds connectTimeout{5000};
-    int connectAttempts = 3; // transient failures (timeout, refused) are retried with backoff
+    int connectAttempts = 3;                      // transient failures (timeout, refused) are retried with backoff
     std::chrono::milliseconds frameTimeout{5000}; // a frame that started must finish within this
     int workers = 4;
 };
@@ -65,6 +66,7 @@ public:
     const SessionOptions& options() const { return options_; }
     const Poco::URI& socketUri() const { return socketUri_; }
     Poco::Net::Context::Ptr tlsContext() const { return context_; }
+    Poco::Net::Session::Ptr resumableTlsSession() const { return tlsSessions_ ? tlsSessions_->latest() : nullptr; }
 
 private:
     void pollLoop();
@@ -77,6 +79,7 @@ private:
     const Clock& clock_;
     Poco::URI socketUri_;
     Poco::Net::Context::Ptr context_;
+    std::unique_ptr<openai::TlsSessionCache> tlsSessions_; // one connection per call: resume, do not renegotiate
 
     mutable std::mutex sessionsMutex_;
     mutable std::condition_variable sessionsChanged_;

@@ -36,12 +36,15 @@ SidebandSession::SidebandSession(SessionManager& manager, calls::AcceptedCall ca
 
 SidebandSession::~SidebandSession() = default;
 
-int SidebandSession::socketFd() const { return socket_ ? static_cast<int>(socket_->impl()->sockfd()) : -1; }
+int SidebandSession::socketFd() const {
+    return socket_ ? static_cast<int>(socket_->impl()->sockfd()) : -1;
+}
 
 void SidebandSession::open() {
     const auto& uri = manager_.socketUri();
     if (uri.getScheme() == "wss")
-        http_ = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(), manager_.tlsContext());
+        http_ = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(), manager_.tlsContext(),
+                                                                manager_.resumableTlsSession());
     else
         http_ = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
     const Poco::Timespan connectTimeout(manager_.options().connectTimeout.count() * 1000);

@@ -10,10 +10,12 @@
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SSLManager.h>
 #include <Poco/Net/SecureServerSocket.h>
+#include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/WebSocket.h>
 #include <Poco/String.h>
@@ -89,12 +91,16 @@ Poco::Net::Context::Ptr serverContext(const SimulatorOptions& options) {
     params.privateKeyFile = options.tlsKey;
     params.verificationMode = Poco::Net::Context::VERIFY_NONE;
     params.cipherList = "HIGH:!aNULL:!MD5:!RC4";
+    Poco::Net::Context::Ptr context;
     try {
-        return new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
+        context = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
     } catch (const Poco::Exception& e) {
         throw std::runtime_error("simulator: cannot load TLS certificate/key (" + options.tlsCert + ", " +
                                  options.tlsKey + "): " + e.displayText());
     }
+    // OpenAI's front end hands out session tickets; clients that resume skip the full handshake.
+    context->enableSessionCache(true, "sideband-sim");
+    return context;
 }
 
 } // namespace
@@ -334,6 +340,13 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poc
     std::string callId;
     for (const auto& [key, value] : uri.getQueryParameters())
         if (key == "call_id") callId = value;
+    if (!options_.tlsCert.empty()) {
+        Poco::Net::SecureStreamSocket tls(static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket());
+        if (tls.sessionWasReused()) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            ++resumedTls_;
+        }
+    }
 
     auto refuse = [&](int status, const std::string& body, const std::string& why) {
         {
@@ -523,6 +536,11 @@ std::size_t RealtimeSimulator::openSessions() const {
 std::size_t RealtimeSimulator::refusedSessions() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return refused_;
+}
+
+std::size_t RealtimeSimulator::resumedTlsUpgrades() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return resumedTls_;
 }
 
 // --- measurements and observers ----------------------------------------------------------------------

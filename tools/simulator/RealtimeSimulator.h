@@ -117,6 +117,8 @@ public:
     std::vector<std::shared_ptr<SimulatedSession>> sessions() const;
     std::size_t openSessions() const;
     std::size_t refusedSessions() const;
+    // Sideband upgrades that arrived over a resumed TLS session (a ticket from an earlier connection).
+    std::size_t resumedTlsUpgrades() const;
 
     // --- measurements ---
     std::vector<std::chrono::microseconds> roundTrips() const;
@@ -172,6 +174,7 @@ private:
     bool refuse_ = false;
     int refuseStatus_ = 403;
     std::size_t refused_ = 0;
+    std::size_t resumedTls_ = 0;
     bool stopping_ = false;
 
     mutable std::mutex statsMutex_;
