@@ -19,7 +19,8 @@ using namespace sideband::simulator;
 
 int main(int argc, char** argv) {
     std::map<std::string, std::string> args;
-    for (int i = 1; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
+    for (int i = 1; i + 1 < argc; i += 2)
+        args[argv[i]] = argv[i + 1];
     auto get = [&](const std::string& name, const std::string& fallback) {
         return args.count(name) ? args[name] : fallback;
     };
@@ -54,12 +55,15 @@ int main(int argc, char** argv) {
         // Fold and forget the recorded requests (the simulator keeps every one otherwise).
         auto requests = simulator.restRequests();
         simulator.clearRestRequests();
-        for (const auto& request : requests) ++counts[request.action + " " + std::to_string(request.status)];
+        for (const auto& request : requests)
+            ++counts[request.action + " " + std::to_string(request.status)];
         if (signal > 0) break;
     }
     simulator.stop();
     std::cout << "bench-sim REST:";
-    for (const auto& [key, n] : counts) std::cout << " [" << key << "]=" << n;
-    std::cout << "; sideband sockets refused: " << simulator.refusedSessions() << std::endl;
+    for (const auto& [key, n] : counts)
+        std::cout << " [" << key << "]=" << n;
+    std::cout << "; sideband sockets refused: " << simulator.refusedSessions()
+              << " (over a resumed TLS session: " << simulator.resumedTlsUpgrades() << ")" << std::endl;
     return 0;
 }
