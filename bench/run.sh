@@ -203,7 +203,6 @@ stop_sim() {
   kill -TERM "$sim_pid" 2>/dev/null || true
   wait "$sim_pid" 2>/dev/null || true
   sim_pid=""
-  sed -n 's/^bench-sim REST/REST/p' "$work/sim.log"
 }
 
 bench_incoming() {
@@ -240,7 +239,8 @@ bench_incoming() {
       echo "${rate_rows[-1]}"
     done
   done
-  sim=$(stop_sim)
+  stop_sim # not in $(...): a subshell cannot wait for the simulator to print its totals
+  sim=$(sed -n 's/^bench-sim REST/REST/p' "$work/sim.log")
   {
     header "# Incoming-call benchmark" "" \
       "\`bash bench/run.sh incoming\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, git $rev." "" \
