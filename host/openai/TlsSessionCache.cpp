@@ -33,7 +33,8 @@ TlsSessionCache::~TlsSessionCache() {
     SSL_CTX* ssl = context_->sslContext();
     SSL_CTX_sess_set_new_cb(ssl, nullptr);
     SSL_CTX_set_ex_data(ssl, cacheIndex(), nullptr);
-    if (latest_) SSL_SESSION_free(latest_);
+    for (SSL_SESSION* ticket : tickets_)
+        SSL_SESSION_free(ticket);
 }
 
 int TlsSessionCache::onNewSession(SSL* ssl, SSL_SESSION* session) {
@@ -44,19 +45,24 @@ int TlsSessionCache::onNewSession(SSL* ssl, SSL_SESSION* session) {
 }
 
 void TlsSessionCache::remember(SSL_SESSION* session) {
-    SSL_SESSION* previous = nullptr;
+    SSL_SESSION* oldest = nullptr;
     {
         std::lock_guard lock(mutex_);
-        previous = latest_;
-        latest_ = session;
+        tickets_.push_back(session);
+        if (tickets_.size() > kMaxTickets) {
+            oldest = tickets_.front();
+            tickets_.pop_front();
+        }
     }
-    if (previous) SSL_SESSION_free(previous);
+    if (oldest) SSL_SESSION_free(oldest);
 }
 
-Poco::Net::Session::Ptr TlsSessionCache::latest() const {
+Poco::Net::Session::Ptr TlsSessionCache::take() {
     std::lock_guard lock(mutex_);
-    if (!latest_ || !SSL_SESSION_up_ref(latest_)) return {};
-    return new AdoptedSession(latest_);
+    if (tickets_.empty()) return {};
+    SSL_SESSION* newest = tickets_.back();
+    tickets_.pop_back();
+    return new AdoptedSession(newest); // our reference moves into the Poco session
 }
 
 } // namespace sideband::openai

@@ -66,7 +66,7 @@ public:
     const SessionOptions& options() const { return options_; }
     const Poco::URI& socketUri() const { return socketUri_; }
     Poco::Net::Context::Ptr tlsContext() const { return context_; }
-    Poco::Net::Session::Ptr resumableTlsSession() const { return tlsSessions_ ? tlsSessions_->latest() : nullptr; }
+    Poco::Net::Session::Ptr resumableTlsSession() { return tlsSessions_ ? tlsSessions_->take() : nullptr; }
 
 private:
     void pollLoop();
