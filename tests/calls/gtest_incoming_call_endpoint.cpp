@@ -3,6 +3,7 @@
 // answer, the REST calls OpenAI received, the slots held, the call record and the metrics.
 #include "FakeTenantStore.h"
 #include "HostWithSimulator.h"
+#include "RecordedEnd.h"
 
 #include "metrics/SidebandMetrics.h"
 
@@ -33,16 +34,6 @@ protected:
         return env_.simulator().restRequests(callId);
     }
     double metric(const char* name, const metrics::Labels& labels) { return env_.host().metrics().value(name, labels); }
-
-    // Whoever frees the slot first records the end: the ended webhook before it answers, or the
-    // session's worker (closing on the webhook's request) just after it released the slot. Wait for it.
-    std::string endReason(const std::string& callId) {
-        const auto recorded = [&] {
-            const auto call = env_.host().store().findCall(callId);
-            return call && !call->endReason.empty();
-        };
-        return eventually(recorded) ? env_.host().store().findCall(callId)->endReason : std::string("(not recorded)");
-    }
 
     HostWithSimulator env_;
 };
@@ -157,7 +148,7 @@ TEST_F(IncomingCallEndpointTest, CallEndedFreesTheSlotAndRecordsTheEnd) {
     const auto answer = env_.sender().deliver(simulator::makeCallEvent("realtime.call.ended", "rtc_e"));
     EXPECT_EQ(answer.body, R"({"ok":true})");
     EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().inUse() == 0; }));
-    EXPECT_EQ(endReason("rtc_e"), "ended");
+    EXPECT_EQ(recordedEndReason(env_.host().store(), "rtc_e"), "ended");
     // The host also closed the call's sideband session. The simulator answers the upgrade before it
     // registers the session, so the host may be connected (active) before session() knows it: wait.
     const auto session = env_.simulator().waitForSession("rtc_e", 5000ms);

@@ -1,6 +1,7 @@
 // Whole calls through the real host: webhook, accept, sideband session, tools from real plugins
 // loaded by the real loader, and the REST calls those tools make, with the simulator as OpenAI.
 #include "HostWithSimulator.h"
+#include "RecordedEnd.h"
 
 #include "metrics/SidebandMetrics.h"
 
@@ -33,8 +34,7 @@ protected:
 
 class MisbehavingPluginTest : public CallEndToEndTest {
 protected:
-    MisbehavingPluginTest()
-        : env_([](Settings& s) { s.pluginDir = SIDEBAND_TEST_PLUGIN_DIR; }) {
+    MisbehavingPluginTest() : env_([](Settings& s) { s.pluginDir = SIDEBAND_TEST_PLUGIN_DIR; }) {
         env_.addTenant("shaky", "+18005550150", R"({"plugin":"misbehaving_v1.so","tool_timeout_ms":300})");
     }
     HostWithSimulator env_;
@@ -140,10 +140,10 @@ TEST_F(CallRoutingPluginTest, CallerHangingUpWithoutACloseFrameEndsTheCall) {
     ASSERT_TRUE(eventually([&] { return env_.host().ledger().total().active == 1; }));
     session->hangup(simulator::CloseMode::Abrupt);
     EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().inUse() == 0; }));
-    EXPECT_TRUE(eventually([&] { return env_.host().store().findCall("rtc_gone")->endReason == "disconnected"; }));
+    EXPECT_EQ(recordedEndReason(env_.host().store(), "rtc_gone"), "disconnected");
     const auto record = env_.host().store().findCall("rtc_gone");
     EXPECT_TRUE(record->endedAt);
-    EXPECT_EQ(env_.host().metrics().value(metrics::name::kCallsEnded,
-                                          {{"tenant", "northwind"}, {"reason", "disconnected"}}),
-              1);
+    EXPECT_EQ(
+        env_.host().metrics().value(metrics::name::kCallsEnded, {{"tenant", "northwind"}, {"reason", "disconnected"}}),
+        1);
 }

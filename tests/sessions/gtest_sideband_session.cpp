@@ -2,6 +2,7 @@
 // round trips, every way a call ends, and that each releases the call's slot.
 #include "Eventually.h"
 #include "FakeTenantStore.h"
+#include "RecordedEnd.h"
 #include "TestCertificates.h"
 
 #include "RealtimeSimulator.h"
@@ -100,15 +101,6 @@ protected:
         call.tools = tools_;
         manager().launch(call);
         return simulator_->waitForSession(callId, wait);
-    }
-
-    // The end is recorded just after the slot is freed, from the session's thread: wait for it.
-    std::string endReason(const std::string& callId) {
-        const auto recorded = [&] {
-            const auto call = store_.findCall(callId);
-            return call && !call->endReason.empty();
-        };
-        return eventually(recorded) ? store_.findCall(callId)->endReason : std::string("(not recorded)");
     }
 
     ManualClock clock_{std::chrono::seconds{1750000000}};
@@ -213,7 +205,7 @@ TEST_F(SidebandSessionTest, SocketDroppedWithoutCloseFrameReleasesTheSlot) {
     ASSERT_TRUE(session->waitForEvent("response.create", 5000ms)); // configured and greeted
     session->hangup(simulator::CloseMode::Abrupt);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
-    EXPECT_EQ(endReason("rtc_s1"), "disconnected");
+    EXPECT_EQ(recordedEndReason(store_, "rtc_s1"), "disconnected");
     EXPECT_EQ(metrics_.value(metrics::name::kCallsEnded, {{"tenant", "acme"}, {"reason", "disconnected"}}), 1);
     EXPECT_TRUE(eventually([&] { return manager().activeSessions() == 0; }));
     EXPECT_TRUE(eventually([&] { return !tools_->endedReasons().empty(); }));
@@ -226,7 +218,7 @@ TEST_F(SidebandSessionTest, CloseFrameEndsTheCallCleanly) {
     ASSERT_TRUE(session->waitForEvent("response.create", 5000ms));
     session->hangup(simulator::CloseMode::CloseFrame);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
-    EXPECT_EQ(endReason("rtc_s1"), "closed");
+    EXPECT_EQ(recordedEndReason(store_, "rtc_s1"), "closed");
 }
 
 TEST_F(SidebandSessionTest, CallerGoneBeforeSetupIsADisconnect) {
@@ -234,7 +226,7 @@ TEST_F(SidebandSessionTest, CallerGoneBeforeSetupIsADisconnect) {
     ASSERT_TRUE(session);
     session->hangup(simulator::CloseMode::Reset); // possibly before the host's first frame
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
-    EXPECT_EQ(endReason("rtc_s1"), "disconnected");
+    EXPECT_EQ(recordedEndReason(store_, "rtc_s1"), "disconnected");
 }
 
 TEST_F(SidebandSessionTest, ConnectionResetEndsTheCall) {
@@ -252,7 +244,7 @@ TEST_F(SidebandSessionTest, EndedWebhookClosesTheSession) {
     manager().endCall("rtc_s1", "ended");
     EXPECT_TRUE(session->waitForClose(5000ms));
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
-    EXPECT_EQ(endReason("rtc_s1"), "ended");
+    EXPECT_EQ(recordedEndReason(store_, "rtc_s1"), "ended");
 }
 
 TEST_F(SidebandSessionTest, LaterSessionsResumeTheTlsSessionOfEarlierOnes) {
@@ -268,7 +260,7 @@ TEST_F(SidebandSessionTest, ConnectRefusedReleasesTheSlot) {
     simulator_->refuseSessions(true);
     launch("rtc_s1", 0ms);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
-    EXPECT_EQ(endReason("rtc_s1"), "session_connect_failed");
+    EXPECT_EQ(recordedEndReason(store_, "rtc_s1"), "session_connect_failed");
     EXPECT_EQ(metrics_.value(metrics::name::kSessions, {{"outcome", "connect_failed"}}), 1);
 }
 
