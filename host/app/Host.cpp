@@ -6,6 +6,7 @@
 #include "metrics/SidebandMetrics.h"
 #include "openai/OpenAIRestClient.h"
 #include "plugins/PluginToolBuilder.h"
+#include "tenants/CachingTenantStore.h"
 #include "tenants/TenantStoreFactory.h"
 
 #include <spdlog/spdlog.h>
@@ -80,6 +81,12 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
     }
 
     store_ = store ? std::move(store) : tenants::openTenantStore(settings.database);
+    if (settings.tenantCacheMs > 0) {
+        auto cache = std::make_unique<tenants::CachingTenantStore>(
+            std::move(store_), std::chrono::milliseconds(settings.tenantCacheMs), clock);
+        tenantCache_ = cache.get();
+        store_ = std::move(cache);
+    }
     ledger_ = std::make_unique<calls::InMemoryCallLedger>(clock);
     callControl_ = std::make_unique<openai::OpenAIRestClient>(restOptions(settings));
     toolBuilder_ = std::make_unique<plugins::PluginToolBuilder>(settings.pluginDir, metrics_,
@@ -186,7 +193,8 @@ std::size_t Host::drain(std::chrono::milliseconds deadline) {
 
 void Host::reload() {
     toolBuilder_->reloadAll();
-    spdlog::info("reloaded: new calls use the plugin files as they are now");
+    if (tenantCache_) tenantCache_->invalidate();
+    spdlog::info("reloaded: new calls use the plugin files and tenants as they are now");
 }
 
 void Host::stop() {

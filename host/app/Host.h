@@ -23,6 +23,9 @@
 namespace sideband::plugins {
 class PluginToolBuilder;
 }
+namespace sideband::tenants {
+class CachingTenantStore;
+}
 
 namespace sideband {
 
@@ -41,7 +44,7 @@ public:
     // they end or the deadline passes. Returns the number of calls still open at the deadline.
     std::size_t drain(std::chrono::milliseconds deadline);
     void stop();
-    // SIGHUP: new calls load the plugin files as they are now (tenants are read per call).
+    // SIGHUP: new calls load the plugin files and read the tenants as they are now.
     void reload();
 
     std::uint16_t port() const { return server_->port(); }
@@ -69,6 +72,7 @@ private:
     webhook::WebhookService webhooks_;
 
     std::unique_ptr<tenants::TenantStore> store_;
+    tenants::CachingTenantStore* tenantCache_ = nullptr; // inside store_; null when SIDEBAND_TENANT_CACHE_MS=0
     std::unique_ptr<calls::CallLedger> ledger_;
     std::unique_ptr<openai::CallControl> callControl_;
     std::unique_ptr<plugins::PluginToolBuilder> toolBuilder_;

@@ -80,6 +80,7 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.text("DOWNTIME_PROMPT", s.downtimePrompt);
     r.text("DOWNTIME_GREETING", s.downtimeGreeting);
     r.text("SIDEBAND_DB", s.database);
+    r.integer("SIDEBAND_TENANT_CACHE_MS", s.tenantCacheMs, 0, 3600 * 1000);
     r.text("SIDEBAND_PLUGIN_DIR", s.pluginDir);
     r.text("SIDEBAND_STATE_DIR", s.stateDir);
     r.integer("SIDEBAND_TOOL_THREADS", s.toolThreads, 1, 256);

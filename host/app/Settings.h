@@ -43,6 +43,7 @@ struct Settings {
 
     // State and plugins
     std::string database = "sqlite:sideband.db"; // SIDEBAND_DB
+    int tenantCacheMs = 1000;                   // SIDEBAND_TENANT_CACHE_MS (0: read the store every call)
     std::string pluginDir = "plugins";          // SIDEBAND_PLUGIN_DIR
     std::string stateDir;                       // SIDEBAND_STATE_DIR (plugins' own files; exported to them)
     int toolThreads = 8;                        // SIDEBAND_TOOL_THREADS

@@ -23,10 +23,10 @@ class IncomingCallEndpointTest : public ::testing::Test {
 protected:
     explicit IncomingCallEndpointTest(const std::function<void(Settings&)>& tune = {},
                                       std::unique_ptr<tenants::TenantStore> store = nullptr)
-        : env_(tune, std::move(store)) {}
+        : ownStore_(store != nullptr), env_(tune, std::move(store)) {}
 
     void SetUp() override {
-        if (!dynamic_cast<FakeTenantStore*>(&env_.host().store()))
+        if (!ownStore_) // the SQLite store of the environment; a given store brings its own tenants
             env_.addTenant("tenant_123", "+18005550123", R"({"model":"gpt-realtime","voice":"marin"})");
     }
 
@@ -35,6 +35,7 @@ protected:
     }
     double metric(const char* name, const metrics::Labels& labels) { return env_.host().metrics().value(name, labels); }
 
+    const bool ownStore_;
     HostWithSimulator env_;
 };
 
@@ -205,7 +206,6 @@ protected:
         return store;
     }
     StoreDownTest() : IncomingCallEndpointTest({}, storeThatFailsInstructions()) {}
-    FakeTenantStore* store() { return dynamic_cast<FakeTenantStore*>(&env_.host().store()); }
 };
 
 TEST_F(StoreDownTest, AcceptedWithFallbackInstructions) {
@@ -215,7 +215,9 @@ TEST_F(StoreDownTest, AcceptedWithFallbackInstructions) {
     const auto requests = rest("rtc_fb");
     ASSERT_EQ(requests.size(), 1u);
     EXPECT_THAT(requests[0].body, HasSubstr(calls::kDefaultDowntimePrompt));
-    EXPECT_TRUE(store()->findCall("rtc_fb")->fallback);
+    const auto record = env_.host().store().findCall("rtc_fb");
+    ASSERT_TRUE(record.has_value());
+    EXPECT_TRUE(record->fallback);
     EXPECT_EQ(metric(metrics::name::kFallbacks, {{"tenant", "tenant_123"}}), 1);
     EXPECT_EQ(metric(metrics::name::kStoreErrors, {{"tenant", "tenant_123"}, {"operation", "instructions"}}), 1);
 }

@@ -24,6 +24,11 @@ public:
     }
     void setUnavailable(bool down) { unavailable_ = down; }
     void setUnavailableFor(const std::string& operation) { unavailableOperation_ = operation; }
+    // How many times an operation ("resolve", "instructions", "config", ...) reached this store.
+    int reads(const std::string& operation) {
+        std::lock_guard lock(mutex_);
+        return reads_[operation];
+    }
 
     std::optional<std::string> tenantForNumber(const std::string& e164) override {
         fail("resolve");
@@ -72,6 +77,10 @@ public:
 
 private:
     void fail(const std::string& operation) {
+        {
+            std::lock_guard lock(mutex_);
+            ++reads_[operation];
+        }
         if (unavailable_ || unavailableOperation_ == operation)
             throw tenants::StoreError(tenants::StoreErrorCode::Unavailable, "database is down (" + operation + ")");
     }
@@ -89,6 +98,7 @@ private:
     std::map<std::string, std::string> numbers_;
     std::map<std::string, tenants::CallRecord> calls_;
     std::map<std::string, std::vector<tenants::TranscriptLine>> transcripts_;
+    std::map<std::string, int> reads_;
 };
 
 } // namespace sideband::testing

@@ -59,3 +59,13 @@ TEST(Settings, RefusesAnUnknownLogLevel) {
     ASSERT_EQ(problems.size(), 1u);
     EXPECT_EQ(problems[0].rfind("SIDEBAND_LOG_LEVEL must be", 0), 0u);
 }
+
+TEST(Settings, TenantCacheIsOneSecondByDefaultAndZeroSwitchesItOff) {
+    std::vector<std::string> problems;
+    EXPECT_EQ(Settings::load(from({}), problems).tenantCacheMs, 1000);
+    EXPECT_EQ(Settings::load(from({{"SIDEBAND_TENANT_CACHE_MS", "0"}}), problems).tenantCacheMs, 0);
+    EXPECT_TRUE(problems.empty());
+    Settings::load(from({{"SIDEBAND_TENANT_CACHE_MS", "-5"}}), problems);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rfind("SIDEBAND_TENANT_CACHE_MS must", 0), 0u);
+}

@@ -1,0 +1,56 @@
+#include "tenants/CachingTenantStore.h"
+
+namespace sideband::tenants {
+
+CachingTenantStore::CachingTenantStore(std::unique_ptr<TenantStore> store, std::chrono::milliseconds ttl,
+                                       const Clock& clock)
+    : store_(std::move(store)), ttl_(ttl), clock_(clock) {}
+
+void CachingTenantStore::invalidate() {
+    std::lock_guard lock(mutex_);
+    ++generation_;
+    routes_.clear();
+    instructions_.clear();
+    configs_.clear();
+}
+
+// The store is read outside the lock: a slow or hanging store must not hold up the calls whose
+// answers are cached. Two calls missing at once both read; the later answer is kept.
+template <typename Value, typename Read>
+Value CachingTenantStore::cached(std::map<std::string, Entry<Value>>& entries, const std::string& key, Read&& read) {
+    std::uint64_t generation = 0;
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = entries.find(key);
+        if (found != entries.end() && clock_.now() < found->second.expires) return found->second.value;
+        generation = generation_;
+    }
+    Value value = read(); // throws StoreError: nothing is cached
+    std::lock_guard lock(mutex_);
+    if (generation == generation_) entries[key] = Entry<Value>{value, clock_.now() + ttl_};
+    return value;
+}
+
+std::optional<std::string> CachingTenantStore::tenantForNumber(const std::string& e164) {
+    return cached(routes_, e164, [&] { return store_->tenantForNumber(e164); });
+}
+
+Instructions CachingTenantStore::instructions(const std::string& tenantId) {
+    return cached(instructions_, tenantId, [&] { return store_->instructions(tenantId); });
+}
+
+TenantConfig CachingTenantStore::config(const std::string& tenantId) {
+    return cached(configs_, tenantId, [&] { return store_->config(tenantId); });
+}
+
+void CachingTenantStore::upsertTenant(const TenantDefinition& tenant) {
+    store_->upsertTenant(tenant);
+    invalidate();
+}
+
+void CachingTenantStore::upsertTenants(const std::vector<TenantDefinition>& tenants) {
+    store_->upsertTenants(tenants);
+    invalidate();
+}
+
+} // namespace sideband::tenants

@@ -1,0 +1,69 @@
+#pragma once
+
+#include "core/Clock.h"
+#include "tenants/TenantStore.h"
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+
+namespace sideband::tenants {
+
+// A TenantStore that answers the three reads every incoming call makes (the number's tenant, its
+// instructions, its config) from memory for `ttl` after reading them from the store it wraps.
+// Everything else goes straight through.
+//
+// Why: those reads are the same for every call to a tenant, and each costs a statement preparation
+// and a round trip through the store's lock on the webhook's critical path.
+//
+// What it changes: a tenant edited by another process (`sideband-host tenants import` next to the
+// running host) is seen by new calls within `ttl`, or at once after invalidate() (SIGHUP). Writes
+// made through this object drop the cache at once. Failures are never cached: while the store is
+// down every call asks it again, so the pipeline's fallbacks see the failure as before.
+class CachingTenantStore final : public TenantStore {
+public:
+    CachingTenantStore(std::unique_ptr<TenantStore> store, std::chrono::milliseconds ttl, const Clock& clock);
+
+    // Forget everything read so far; the next call reads the store.
+    void invalidate();
+
+    std::optional<std::string> tenantForNumber(const std::string& e164) override;
+    Instructions instructions(const std::string& tenantId) override;
+    TenantConfig config(const std::string& tenantId) override;
+
+    void upsertTenant(const TenantDefinition& tenant) override;
+    void upsertTenants(const std::vector<TenantDefinition>& tenants) override;
+    std::vector<TenantDefinition> listTenants() override { return store_->listTenants(); }
+
+    void saveCall(const CallRecord& record) override { store_->saveCall(record); }
+    void recordCallEnded(const std::string& callId, const std::string& reason,
+                         CallRecord::time_point endedAt) override {
+        store_->recordCallEnded(callId, reason, endedAt);
+    }
+    std::optional<CallRecord> findCall(const std::string& callId) override { return store_->findCall(callId); }
+    void appendTranscript(const std::string& callId, const TranscriptLine& line) override {
+        store_->appendTranscript(callId, line);
+    }
+    std::vector<TranscriptLine> transcript(const std::string& callId) override { return store_->transcript(callId); }
+
+private:
+    template <typename Value> struct Entry {
+        Value value;
+        Clock::time_point expires;
+    };
+    template <typename Value, typename Read>
+    Value cached(std::map<std::string, Entry<Value>>& entries, const std::string& key, Read&& read);
+
+    std::unique_ptr<TenantStore> store_;
+    const std::chrono::milliseconds ttl_;
+    const Clock& clock_;
+
+    std::mutex mutex_;
+    std::uint64_t generation_ = 0; // bumped by invalidate(): a read that started before is not kept
+    std::map<std::string, Entry<std::optional<std::string>>> routes_;
+    std::map<std::string, Entry<Instructions>> instructions_;
+    std::map<std::string, Entry<TenantConfig>> configs_;
+};
+
+} // namespace sideband::tenants

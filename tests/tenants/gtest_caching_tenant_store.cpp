@@ -1,0 +1,116 @@
+// CachingTenantStore: the three per-call reads come from memory for the TTL; failures never do.
+#include "FakeTenantStore.h"
+#include "tenants/CachingTenantStore.h"
+
+#include <gtest/gtest.h>
+
+using namespace std::chrono_literals;
+using sideband::ManualClock;
+using sideband::testing::FakeTenantStore;
+using namespace sideband::tenants;
+
+namespace {
+
+class CachingTenantStoreTest : public ::testing::Test {
+protected:
+    CachingTenantStoreTest() {
+        auto fake = std::make_unique<FakeTenantStore>();
+        fake_ = fake.get();
+        fake_->addTenant("acme", "+15550001", {true, 5, Instructions{"Be kind.", "Hello!"}, R"({"voice":"marin"})"});
+        cache_ = std::make_unique<CachingTenantStore>(std::move(fake), 1000ms, clock_);
+    }
+
+    ManualClock clock_{std::chrono::seconds(1'700'000'000)};
+    FakeTenantStore* fake_ = nullptr;
+    std::unique_ptr<CachingTenantStore> cache_;
+};
+
+TEST_F(CachingTenantStoreTest, RepeatedReadsWithinTheTtlAskTheStoreOnce) {
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(cache_->tenantForNumber("+15550001"), "acme");
+        EXPECT_EQ(cache_->instructions("acme").prompt, "Be kind.");
+        EXPECT_EQ(cache_->config("acme").settings->getValue<std::string>("voice"), "marin");
+        clock_.advance(300ms);
+    }
+    EXPECT_EQ(fake_->reads("resolve"), 1);
+    EXPECT_EQ(fake_->reads("instructions"), 1);
+    EXPECT_EQ(fake_->reads("config"), 1);
+}
+
+TEST_F(CachingTenantStoreTest, ReadsAfterTheTtlSeeTheStoreAsItIsNow) {
+    EXPECT_EQ(cache_->instructions("acme").greeting, "Hello!");
+    fake_->addTenant("acme", "+15550001", {true, 5, Instructions{"Be brief.", "Hi!"}, "{}"});
+    clock_.advance(999ms);
+    EXPECT_EQ(cache_->instructions("acme").greeting, "Hello!");
+    clock_.advance(1ms);
+    EXPECT_EQ(cache_->instructions("acme").greeting, "Hi!");
+    EXPECT_EQ(fake_->reads("instructions"), 2);
+}
+
+TEST_F(CachingTenantStoreTest, AnUnknownNumberIsRememberedUntilInvalidated) {
+    EXPECT_EQ(cache_->tenantForNumber("+15550002"), std::nullopt);
+    fake_->addTenant("beta", "+15550002", {true, {}, Instructions{"Hi.", ""}, "{}"});
+    EXPECT_EQ(cache_->tenantForNumber("+15550002"), std::nullopt);
+    EXPECT_EQ(fake_->reads("resolve"), 1);
+
+    cache_->invalidate(); // SIGHUP
+    EXPECT_EQ(cache_->tenantForNumber("+15550002"), "beta");
+    EXPECT_EQ(fake_->reads("resolve"), 2);
+}
+
+TEST_F(CachingTenantStoreTest, AStoreThatIsDownIsAskedAgainOnEveryCall) {
+    fake_->setUnavailable(true);
+    for (int i = 0; i < 2; ++i) {
+        try {
+            cache_->instructions("acme");
+            FAIL() << "expected a StoreError";
+        } catch (const StoreError& e) {
+            EXPECT_EQ(e.code(), StoreErrorCode::Unavailable);
+        }
+    }
+    fake_->setUnavailable(false);
+    EXPECT_EQ(cache_->instructions("acme").prompt, "Be kind.");
+    EXPECT_EQ(fake_->reads("instructions"), 3);
+}
+
+TEST_F(CachingTenantStoreTest, TypedErrorsPassThroughAndAreNotRemembered) {
+    EXPECT_THROW(
+        {
+            try {
+                cache_->config("nobody");
+            } catch (const StoreError& e) {
+                EXPECT_EQ(e.code(), StoreErrorCode::TenantNotConfigured);
+                throw;
+            }
+        },
+        StoreError);
+    fake_->addTenant("nobody", "+15550003", {true, {}, Instructions{"Hi.", ""}, "{}"});
+    EXPECT_EQ(cache_->config("nobody").tenantId, "nobody");
+    EXPECT_EQ(fake_->reads("config"), 2);
+}
+
+TEST_F(CachingTenantStoreTest, AWriteThroughTheCacheDropsWhatItRemembered) {
+    cache_->instructions("acme");
+    cache_->tenantForNumber("+15550001");
+    TenantDefinition edited;
+    edited.id = "acme";
+    cache_->upsertTenant(edited);
+    cache_->instructions("acme");
+    cache_->tenantForNumber("+15550001");
+    EXPECT_EQ(fake_->reads("instructions"), 2);
+    EXPECT_EQ(fake_->reads("resolve"), 2);
+}
+
+TEST_F(CachingTenantStoreTest, CallRecordsGoStraightToTheStore) {
+    CallRecord record;
+    record.callId = "rtc_1";
+    record.outcome = "accepted";
+    cache_->saveCall(record);
+    cache_->recordCallEnded("rtc_1", "hangup", clock_.now());
+    const auto stored = fake_->findCall("rtc_1");
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->outcome, "accepted");
+    EXPECT_EQ(stored->endReason, "hangup");
+}
+
+} // namespace
