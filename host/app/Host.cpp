@@ -8,6 +8,7 @@
 #include "plugins/PluginToolBuilder.h"
 #include "tenants/CachingTenantStore.h"
 #include "tenants/TenantStoreFactory.h"
+#include "tenants/WriteBehindTenantStore.h"
 
 #include <spdlog/spdlog.h>
 
@@ -81,6 +82,14 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
     }
 
     store_ = store ? std::move(store) : tenants::openTenantStore(settings.database);
+    // Call records are written off the webhook's thread; what the store refuses is counted and logged here.
+    store_ = std::make_unique<tenants::WriteBehindTenantStore>(
+        std::move(store_), [this](const tenants::WriteBehindTenantStore::Failure& failure) {
+            const std::string tenant = failure.tenantId.empty() ? "none" : failure.tenantId;
+            metrics_.increment(metrics::name::kStoreErrors, {{"tenant", tenant}, {"operation", failure.operation}});
+            logging::forCall(failure.callId, tenant)
+                .error("call record not written ({}): {}", failure.operation, failure.message);
+        });
     if (settings.tenantCacheMs > 0) {
         auto cache = std::make_unique<tenants::CachingTenantStore>(
             std::move(store_), std::chrono::milliseconds(settings.tenantCacheMs), clock);

@@ -23,7 +23,10 @@ public:
         numbers_[number] = id;
     }
     void setUnavailable(bool down) { unavailable_ = down; }
-    void setUnavailableFor(const std::string& operation) { unavailableOperation_ = operation; }
+    void setUnavailableFor(const std::string& operation) {
+        std::lock_guard lock(mutex_);
+        unavailableOperation_ = operation;
+    }
     // How many times an operation ("resolve", "instructions", "config", ...) reached this store.
     int reads(const std::string& operation) {
         std::lock_guard lock(mutex_);
@@ -77,11 +80,13 @@ public:
 
 private:
     void fail(const std::string& operation) {
+        bool down = unavailable_;
         {
             std::lock_guard lock(mutex_);
             ++reads_[operation];
+            down = down || unavailableOperation_ == operation;
         }
-        if (unavailable_ || unavailableOperation_ == operation)
+        if (down)
             throw tenants::StoreError(tenants::StoreErrorCode::Unavailable, "database is down (" + operation + ")");
     }
     const Tenant& find(const std::string& tenantId) {

@@ -1,0 +1,100 @@
+#include "tenants/WriteBehindTenantStore.h"
+
+#include <algorithm>
+
+namespace sideband::tenants {
+
+WriteBehindTenantStore::WriteBehindTenantStore(std::unique_ptr<TenantStore> store, FailureHandler onFailure,
+                                               std::chrono::milliseconds retryFor, std::size_t maxQueued)
+    : store_(std::move(store)), onFailure_(std::move(onFailure)), retryFor_(retryFor), maxQueued_(maxQueued),
+      writer_([this] { writerLoop(); }) {}
+
+WriteBehindTenantStore::~WriteBehindTenantStore() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    queued_.notify_all();
+    writer_.join();
+}
+
+void WriteBehindTenantStore::enqueue(Write write) {
+    write.queuedAt = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(mutex_);
+        if (queue_.size() < maxQueued_) {
+            queue_.push_back(std::move(write));
+            ++enqueued_;
+            queued_.notify_one();
+            return;
+        }
+    }
+    if (onFailure_)
+        onFailure_({write.operation, write.callId, write.tenantId,
+                    "write queue full (" + std::to_string(maxQueued_) + " writes waiting for the store)"});
+}
+
+void WriteBehindTenantStore::flush() {
+    std::unique_lock lock(mutex_);
+    const auto target = enqueued_;
+    written_.wait(lock, [&] { return done_ >= target; });
+}
+
+void WriteBehindTenantStore::writerLoop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        queued_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return; // stopping, and everything is written
+        const Write write = std::move(queue_.front());
+        queue_.pop_front();
+        lock.unlock();
+        apply(write);
+        lock.lock();
+        ++done_;
+        written_.notify_all();
+    }
+}
+
+void WriteBehindTenantStore::apply(const Write& write) {
+    auto backoff = std::chrono::milliseconds(50);
+    for (;;) {
+        try {
+            write.apply(*store_);
+            return;
+        } catch (const StoreError& e) {
+            const bool transient = e.code() == StoreErrorCode::Unavailable;
+            if (!transient || std::chrono::steady_clock::now() - write.queuedAt + backoff > retryFor_) {
+                if (onFailure_) onFailure_({write.operation, write.callId, write.tenantId, e.what()});
+                return;
+            }
+        }
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    }
+}
+
+void WriteBehindTenantStore::saveCall(const CallRecord& record) {
+    enqueue({"save_call", record.callId, record.tenantId, [record](TenantStore& store) { store.saveCall(record); }});
+}
+
+void WriteBehindTenantStore::recordCallEnded(const std::string& callId, const std::string& reason,
+                                             CallRecord::time_point endedAt) {
+    enqueue({"record_end", callId, "",
+             [callId, reason, endedAt](TenantStore& store) { store.recordCallEnded(callId, reason, endedAt); }});
+}
+
+void WriteBehindTenantStore::appendTranscript(const std::string& callId, const TranscriptLine& line) {
+    enqueue({"transcript", callId, "", [callId, line](TenantStore& store) { store.appendTranscript(callId, line); }});
+}
+
+std::optional<CallRecord> WriteBehindTenantStore::findCall(const std::string& callId) {
+    flush();
+    return store_->findCall(callId);
+}
+
+std::vector<TranscriptLine> WriteBehindTenantStore::transcript(const std::string& callId) {
+    flush();
+    return store_->transcript(callId);
+}
+
+} // namespace sideband::tenants

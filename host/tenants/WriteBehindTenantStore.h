@@ -1,0 +1,91 @@
+#pragma once
+
+#include "tenants/TenantStore.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace sideband::tenants {
+
+// A TenantStore that writes call records (saveCall, recordCallEnded, appendTranscript) on a
+// thread of its own, in the order they were made, instead of on the caller's thread. Reading a
+// call record or a transcript first waits for every write made before it, so a reader always sees
+// its own writes. Tenant reads and writes go straight through.
+//
+// Why: a call record is written while the webhook waits for its answer, and the write takes the
+// database's write lock (and, now and then, a WAL checkpoint that waits for the disk); under load
+// those waits were the slowest part of answering a call.
+//
+// Failures: a write the store refuses as unavailable is retried (backoff up to 1 s) until it
+// succeeds or `retryFor` has passed since it was queued; then, or for any other error, `onFailure`
+// is told once (the host logs one line and counts it) and the write is dropped. During a long
+// outage the queue holds at most `retryFor` worth of writes, and never more than `maxQueued`:
+// beyond that a write is refused at once (reported the same way). The destructor writes what is
+// queued before it returns.
+class WriteBehindTenantStore final : public TenantStore {
+public:
+    struct Failure {
+        const char* operation; // save_call | record_end | transcript
+        std::string callId;
+        std::string tenantId; // empty when the write does not carry it
+        std::string message;
+    };
+    using FailureHandler = std::function<void(const Failure&)>;
+
+    WriteBehindTenantStore(std::unique_ptr<TenantStore> store, FailureHandler onFailure,
+                           std::chrono::milliseconds retryFor = std::chrono::seconds(30),
+                           std::size_t maxQueued = 100000);
+    ~WriteBehindTenantStore() override;
+
+    // Blocks until every write queued before this call has been written or given up.
+    void flush();
+
+    std::optional<std::string> tenantForNumber(const std::string& e164) override {
+        return store_->tenantForNumber(e164);
+    }
+    Instructions instructions(const std::string& tenantId) override { return store_->instructions(tenantId); }
+    TenantConfig config(const std::string& tenantId) override { return store_->config(tenantId); }
+    void upsertTenant(const TenantDefinition& tenant) override { store_->upsertTenant(tenant); }
+    void upsertTenants(const std::vector<TenantDefinition>& tenants) override { store_->upsertTenants(tenants); }
+    std::vector<TenantDefinition> listTenants() override { return store_->listTenants(); }
+
+    void saveCall(const CallRecord& record) override;
+    void recordCallEnded(const std::string& callId, const std::string& reason, CallRecord::time_point endedAt) override;
+    std::optional<CallRecord> findCall(const std::string& callId) override;
+    void appendTranscript(const std::string& callId, const TranscriptLine& line) override;
+    std::vector<TranscriptLine> transcript(const std::string& callId) override;
+
+private:
+    struct Write {
+        const char* operation;
+        std::string callId;
+        std::string tenantId;
+        std::function<void(TenantStore&)> apply;
+        std::chrono::steady_clock::time_point queuedAt;
+    };
+    void enqueue(Write write);
+    void writerLoop();
+    void apply(const Write& write);
+
+    std::unique_ptr<TenantStore> store_;
+    FailureHandler onFailure_;
+    const std::chrono::milliseconds retryFor_;
+    const std::size_t maxQueued_;
+
+    std::mutex mutex_;
+    std::condition_variable queued_;  // the writer waits for writes
+    std::condition_variable written_; // flush() waits for the writer
+    std::deque<Write> queue_;
+    std::uint64_t enqueued_ = 0; // writes ever queued
+    std::uint64_t done_ = 0;     // writes ever finished (written or given up)
+    bool stopping_ = false;
+    std::thread writer_;
+};
+
+} // namespace sideband::tenants

@@ -1,0 +1,199 @@
+// WriteBehindTenantStore: call records are written on the store's own thread, in order; readers
+// see every earlier write; what the store refuses is retried, then reported once.
+#include "FakeTenantStore.h"
+#include "tenants/WriteBehindTenantStore.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <future>
+
+using namespace std::chrono_literals;
+using sideband::testing::FakeTenantStore;
+using namespace sideband::tenants;
+
+namespace {
+
+// Forwards to a FakeTenantStore the test keeps; saveCall can be held at a gate.
+class GatedStore final : public TenantStore {
+public:
+    explicit GatedStore(std::shared_ptr<FakeTenantStore> fake) : fake_(std::move(fake)) {}
+    void close() {
+        std::lock_guard lock(mutex_);
+        open_ = false;
+    }
+    void open() {
+        {
+            std::lock_guard lock(mutex_);
+            open_ = true;
+        }
+        changed_.notify_all();
+    }
+    bool waitUntilHeld() {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, 10s, [this] { return held_ > 0; });
+    }
+
+    std::optional<std::string> tenantForNumber(const std::string& e164) override {
+        return fake_->tenantForNumber(e164);
+    }
+    Instructions instructions(const std::string& id) override { return fake_->instructions(id); }
+    TenantConfig config(const std::string& id) override { return fake_->config(id); }
+    void upsertTenant(const TenantDefinition& tenant) override { fake_->upsertTenant(tenant); }
+    std::vector<TenantDefinition> listTenants() override { return fake_->listTenants(); }
+    void saveCall(const CallRecord& record) override {
+        {
+            std::unique_lock lock(mutex_);
+            ++held_;
+            changed_.notify_all();
+            changed_.wait(lock, [this] { return open_; });
+        }
+        fake_->saveCall(record);
+    }
+    void recordCallEnded(const std::string& id, const std::string& reason, CallRecord::time_point at) override {
+        fake_->recordCallEnded(id, reason, at);
+    }
+    std::optional<CallRecord> findCall(const std::string& id) override { return fake_->findCall(id); }
+    void appendTranscript(const std::string& id, const TranscriptLine& line) override {
+        fake_->appendTranscript(id, line);
+    }
+    std::vector<TranscriptLine> transcript(const std::string& id) override { return fake_->transcript(id); }
+
+private:
+    std::shared_ptr<FakeTenantStore> fake_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    bool open_ = true;
+    int held_ = 0;
+};
+
+CallRecord record(const std::string& callId) {
+    CallRecord r;
+    r.callId = callId;
+    r.tenantId = "acme";
+    r.outcome = "accepted";
+    return r;
+}
+
+class WriteBehindTenantStoreTest : public ::testing::Test {
+protected:
+    std::unique_ptr<WriteBehindTenantStore> makeStore(std::chrono::milliseconds retryFor = 10s,
+                                                      std::size_t maxQueued = 1000) {
+        auto gated = std::make_unique<GatedStore>(fake_);
+        gate_ = gated.get();
+        return std::make_unique<WriteBehindTenantStore>(
+            std::move(gated),
+            [this](const WriteBehindTenantStore::Failure& f) {
+                std::lock_guard lock(failuresMutex_);
+                failures_.push_back(f);
+            },
+            retryFor, maxQueued);
+    }
+    std::vector<WriteBehindTenantStore::Failure> failures() {
+        std::lock_guard lock(failuresMutex_);
+        return failures_;
+    }
+
+    std::shared_ptr<FakeTenantStore> fake_ = std::make_shared<FakeTenantStore>();
+    GatedStore* gate_ = nullptr;
+    std::mutex failuresMutex_;
+    std::vector<WriteBehindTenantStore::Failure> failures_;
+};
+
+TEST_F(WriteBehindTenantStoreTest, SaveCallReturnsWhileTheStoreIsStillWriting) {
+    auto store = makeStore();
+    gate_->close();
+    store->saveCall(record("rtc_1")); // would block here if written on this thread
+    ASSERT_TRUE(gate_->waitUntilHeld());
+    EXPECT_FALSE(fake_->findCall("rtc_1").has_value());
+    gate_->open();
+    store->flush();
+    EXPECT_TRUE(fake_->findCall("rtc_1").has_value());
+}
+
+TEST_F(WriteBehindTenantStoreTest, AReaderSeesEveryWriteMadeBeforeIt) {
+    auto store = makeStore();
+    gate_->close();
+    store->saveCall(record("rtc_1"));
+    auto read = std::async(std::launch::async, [&] { return store->findCall("rtc_1"); });
+    ASSERT_TRUE(gate_->waitUntilHeld());
+    EXPECT_EQ(read.wait_for(50ms), std::future_status::timeout) << "the read waits for the queued write";
+    gate_->open();
+    const auto found = read.get();
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->outcome, "accepted");
+}
+
+TEST_F(WriteBehindTenantStoreTest, WritesAreAppliedInTheOrderTheyWereMade) {
+    auto store = makeStore();
+    store->saveCall(record("rtc_1"));
+    store->appendTranscript("rtc_1", {"caller", "Hello?"});
+    store->appendTranscript("rtc_1", {"agent", "Hi, how can I help?"});
+    store->recordCallEnded("rtc_1", "hangup", std::chrono::system_clock::time_point(1000s));
+    const auto found = store->findCall("rtc_1");
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->outcome, "accepted");
+    EXPECT_EQ(found->endReason, "hangup");
+    const auto lines = store->transcript("rtc_1");
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_EQ(lines[0].text, "Hello?");
+    EXPECT_EQ(lines[1].text, "Hi, how can I help?");
+    EXPECT_TRUE(failures().empty());
+}
+
+TEST_F(WriteBehindTenantStoreTest, AStoreThatComesBackGetsTheWriteItRefused) {
+    auto store = makeStore();
+    fake_->setUnavailableFor("save_call");
+    store->saveCall(record("rtc_1"));
+    for (int i = 0; i < 500 && fake_->reads("save_call") < 2; ++i)
+        std::this_thread::sleep_for(2ms);
+    EXPECT_GE(fake_->reads("save_call"), 2) << "the refused write is tried again";
+    fake_->setUnavailableFor("");
+    store->flush();
+    EXPECT_TRUE(fake_->findCall("rtc_1").has_value());
+    EXPECT_TRUE(failures().empty());
+}
+
+TEST_F(WriteBehindTenantStoreTest, AWriteStillRefusedAfterTheRetryTimeIsReportedOnceAndDropped) {
+    auto store = makeStore(200ms);
+    fake_->setUnavailableFor("save_call");
+    store->saveCall(record("rtc_1"));
+    store->flush();
+    const auto reported = failures();
+    ASSERT_EQ(reported.size(), 1u);
+    EXPECT_STREQ(reported[0].operation, "save_call");
+    EXPECT_EQ(reported[0].callId, "rtc_1");
+    EXPECT_EQ(reported[0].tenantId, "acme");
+    EXPECT_EQ(reported[0].message, "database is down (save_call)");
+    fake_->setUnavailableFor("");
+    EXPECT_FALSE(store->findCall("rtc_1").has_value());
+}
+
+TEST_F(WriteBehindTenantStoreTest, AFullQueueRefusesAWriteAtOnce) {
+    auto store = makeStore(10s, 1);
+    gate_->close();
+    store->saveCall(record("rtc_1")); // taken by the writer, held at the gate
+    ASSERT_TRUE(gate_->waitUntilHeld());
+    store->saveCall(record("rtc_2")); // queued
+    store->saveCall(record("rtc_3")); // refused
+    auto reported = failures();
+    ASSERT_EQ(reported.size(), 1u);
+    EXPECT_EQ(reported[0].callId, "rtc_3");
+    EXPECT_EQ(reported[0].message, "write queue full (1 writes waiting for the store)");
+    gate_->open();
+    store->flush();
+    EXPECT_TRUE(fake_->findCall("rtc_2").has_value());
+    EXPECT_FALSE(fake_->findCall("rtc_3").has_value());
+}
+
+TEST_F(WriteBehindTenantStoreTest, DestroyingTheStoreWritesWhatIsQueued) {
+    {
+        auto store = makeStore();
+        for (int i = 0; i < 50; ++i)
+            store->saveCall(record("rtc_" + std::to_string(i)));
+    }
+    for (int i = 0; i < 50; ++i)
+        EXPECT_TRUE(fake_->findCall("rtc_" + std::to_string(i)).has_value()) << i;
+}
+
+} // namespace
