@@ -80,10 +80,13 @@ void SessionManager::post(std::function<void()> task) {
 void SessionManager::arm(const std::shared_ptr<SidebandSession>& session) {
     const int fd = session->socketFd();
     if (fd < 0) return;
-    std::lock_guard lock(armedMutex_);
-    if (!running_) return;
-    armed_[fd] = session;
-    pollSet_.add(session->socket(), Poco::Net::PollSet::POLL_READ | Poco::Net::PollSet::POLL_ERROR);
+    {
+        std::lock_guard lock(armedMutex_);
+        if (!running_) return;
+        armed_[fd] = session;
+        pollSet_.add(session->socket(), Poco::Net::PollSet::POLL_READ | Poco::Net::PollSet::POLL_ERROR);
+    }
+    armedChanged_.notify_one();
 }
 
 void SessionManager::finished(const std::string& callId, const std::string&) {
@@ -113,7 +116,13 @@ void SessionManager::pollLoop() {
             std::this_thread::sleep_for(kPollInterval);
             continue;
         }
-        if (ready.empty() && pollSet_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (ready.empty() && pollSet_.empty()) {
+            // Poco's poll returns at once on an empty set: sleep until a socket is armed instead
+            // of waking a thousand times a second on an idle host.
+            std::unique_lock lock(armedMutex_);
+            armedChanged_.wait(lock, [this] { return !running_ || !pollSet_.empty(); });
+            continue;
+        }
         for (const auto& [socket, mode] : ready) {
             std::shared_ptr<SidebandSession> session;
             {
@@ -158,6 +167,7 @@ void SessionManager::stop() {
         std::lock_guard lock(armedMutex_);
         running_ = false;
     }
+    armedChanged_.notify_all();
     if (poller_.joinable()) poller_.join();
     for (std::size_t i = 0; i < workers_.size(); ++i)
         tasks_.enqueueNotification(new Task(nullptr));

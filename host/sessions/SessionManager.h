@@ -87,6 +87,7 @@ private:
 
     Poco::Net::PollSet pollSet_;
     std::mutex armedMutex_;
+    std::condition_variable armedChanged_; // the poller waits on it while no socket is armed
     std::unordered_map<int, std::weak_ptr<SidebandSession>> armed_; // by socket fd
 
     Poco::NotificationQueue tasks_; // connects and frame reads, served by the workers
