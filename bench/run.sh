@@ -88,7 +88,7 @@ start_host() {
     SIDEBAND_TLS_CERT="$work/tls/server.pem" SIDEBAND_TLS_KEY="$work/tls/server.key" \
     OPENAI_BASE_URL="https://127.0.0.1:${sim_port:-9}/v1" SIDEBAND_OPENAI_CA_FILE="$work/tls/ca.pem" \
     SIDEBAND_DB="sqlite:$work/sideband.db" SIDEBAND_PLUGIN_DIR="$build/bench/plugins-out" \
-    SIDEBAND_STATE_DIR="$work/state" "$@" "$build/host/sideband-host" >"$log" 2>&1 &
+    SIDEBAND_STATE_DIR="$work/state" "$@" "${host_binary:-$build/host/sideband-host}" >"$log" 2>&1 &
   host_pid=$!
   for _ in $(seq 100); do
     curl -sf --cacert "$work/tls/ca.pem" "https://localhost:$host_port/readyz" >/dev/null && return 0
@@ -205,40 +205,66 @@ stop_sim() {
   sim_pid=""
 }
 
+# Calls accepted whose sideband session has neither started nor failed yet: the session workers'
+# backlog when read right after the load stops (0 means the connects kept up).
+sessions_behind() {
+  curl -s --max-time 5 --cacert "$work/tls/ca.pem" "https://localhost:$host_port/metrics" |
+    awk '/^sideband_calls_pending_all / { print $2; found = 1 } END { if (!found) print "?" }'
+}
+
+# Two hosts: the real binary (every accepted call opens its sideband socket: a TLS handshake and a
+# WebSocket upgrade that the simulator refuses), and bench-pipeline-host (the same Host whose
+# accepted calls end at once: the incoming-call pipeline alone).
+incoming_hosts=(whole pipeline)
+incoming_binary() {
+  case "$1" in
+  whole) echo "$build/host/sideband-host" ;;
+  pipeline) echo "$build/bench/bench-pipeline-host" ;;
+  esac
+}
+
 bench_incoming() {
   need_wrk
-  build_targets sideband-host bench-sign-deliveries bench-sim bench-incoming-load echo
-  local out=$results/incoming.md rows=() rate_rows=() line c load sim
+  build_targets sideband-host bench-pipeline-host bench-sign-deliveries bench-sim bench-incoming-load echo
+  local out=$results/incoming.md rows=() rate_rows=() line c load sim mode
   start_sim
   echo "== incoming: max throughput with wrk (${seconds} s per run)"
-  for c in 10 200; do
-    make_tenant
-    start_host "incoming-wrk-$c" SIDEBAND_HTTP_THREADS="$c" MAX_CONCURRENT_CALLS=100000
-    sign incoming $((seconds * 2500 + 2000)) "$work/inc"
-    load=$(load1)
-    line=$(run_wrk "$work/inc" "$c")
-    local accepted
-    accepted=$(grep -c ' accepted (' "$work/incoming-wrk-$c.log" || true)
-    stop_host
-    rows+=("| wrk, max throughput | $c | $c | $(val "$line" rps) | $(ms "$(val "$line" p50_us)") | $(ms "$(val "$line" p90_us)") | $(ms "$(val "$line" p99_us)") | $(ms "$(val "$line" max_us)") | $(val "$line" requests) / $accepted | $(val "$line" non2xx) | $(val "$line" wrapped) | $load |")
-    echo "${rows[-1]}"
-  done
-  echo "== incoming: constant rate with bench-incoming-load ($((seconds + 3)) s, first 3 s not measured)"
-  local rate
-  for rate in 1000 500; do
+  for mode in "${incoming_hosts[@]}"; do
+    host_binary=$(incoming_binary "$mode")
     for c in 10 200; do
-      [ "$quick" = 1 ] && [ "$rate" = 500 ] && continue
       make_tenant
-      start_host "incoming-rate-$rate-$c" SIDEBAND_HTTP_THREADS="$c" MAX_CONCURRENT_CALLS=100000
+      start_host "incoming-wrk-$mode-$c" SIDEBAND_HTTP_THREADS="$c" MAX_CONCURRENT_CALLS=100000
+      sign incoming $((seconds * 2500 + 2000)) "$work/inc"
       load=$(load1)
-      line=$("$build/bench/bench-incoming-load" --url "https://localhost:$host_port/api/v1/openai/webhook" \
-        --ca-file "$work/tls/ca.pem" --rate "$rate" --seconds "$seconds" --warmup-seconds 3 --connections "$c" \
-        --to "$number" | grep '^BENCH ')
+      line=$(run_wrk "$work/inc" "$c")
+      local accepted
+      accepted=$(grep -c ' accepted (' "$work/incoming-wrk-$mode-$c.log" || true)
       stop_host
-      rate_rows+=("| $rate | $c | $c | $(val "$line" achieved_rps) | $(val "$line" p50_ms) | $(val "$line" p90_ms) | $(val "$line" p99_ms) | $(val "$line" max_ms) | $(val "$line" service_p50_ms) / $(val "$line" service_p99_ms) | $(val "$line" accepted) / $(val "$line" sent) | $(val "$line" statuses) | $(val "$line" late) | $load |")
-      echo "${rate_rows[-1]}"
+      rows+=("| $mode | wrk, max throughput | $c | $c | $(val "$line" rps) | $(ms "$(val "$line" p50_us)") | $(ms "$(val "$line" p90_us)") | $(ms "$(val "$line" p99_us)") | $(ms "$(val "$line" max_us)") | $(val "$line" requests) / $accepted | $(val "$line" non2xx) | $(val "$line" wrapped) | $load |")
+      echo "${rows[-1]}"
     done
   done
+  echo "== incoming: constant rate with bench-incoming-load ($((seconds + 3)) s, first 3 s not measured)"
+  local rate behind
+  for mode in "${incoming_hosts[@]}"; do
+    host_binary=$(incoming_binary "$mode")
+    for rate in 1000 500; do
+      for c in 10 200; do
+        [ "$quick" = 1 ] && [ "$rate" = 500 ] && continue
+        make_tenant
+        start_host "incoming-rate-$mode-$rate-$c" SIDEBAND_HTTP_THREADS="$c" MAX_CONCURRENT_CALLS=100000
+        load=$(load1)
+        line=$("$build/bench/bench-incoming-load" --url "https://localhost:$host_port/api/v1/openai/webhook" \
+          --ca-file "$work/tls/ca.pem" --rate "$rate" --seconds "$seconds" --warmup-seconds 3 --connections "$c" \
+          --to "$number" | grep '^BENCH ')
+        behind=$(sessions_behind)
+        stop_host
+        rate_rows+=("| $mode | $rate | $c | $c | $(val "$line" achieved_rps) | $(val "$line" p50_ms) | $(val "$line" p90_ms) | $(val "$line" p99_ms) | $(val "$line" max_ms) | $(val "$line" service_p50_ms) / $(val "$line" service_p99_ms) | $(val "$line" accepted) / $(val "$line" sent) | $(val "$line" statuses) | $behind | $(val "$line" late) | $load |")
+        echo "${rate_rows[-1]}"
+      done
+    done
+  done
+  host_binary=""
   stop_sim # not in $(...): a subshell cannot wait for the simulator to print its totals
   sim=$(sed -n 's/^bench-sim REST/REST/p' "$work/sim.log")
   {
@@ -246,20 +272,27 @@ bench_incoming() {
       "\`bash bench/run.sh incoming\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, git $rev." "" \
       "Signed \`realtime.call.incoming\` deliveries, each a fresh call id and event id, to one tenant (call_limit 100000, echo.so plugin," \
       "SQLite store in a temp dir, MAX_CONCURRENT_CALLS=100000) over HTTPS keep-alive on loopback. The response comes after the whole" \
-      "accept path: verify, parse, dedup, tenant lookup (SQLite), capacity reservation, instructions, plugin tool build," \
-      "\`POST /v1/realtime/calls/{id}/accept\` to the simulator (HTTPS, keep-alive pool, answers 200), call record saved, session launched." \
-      "Steady state: the simulator (bench-sim, a separate process) refuses every sideband WebSocket with 403, so each accepted call's" \
-      "session fails at once and frees its slot; the host still does the TLS connect + upgrade for each call on its session workers." \
+      "accept path: verify, parse, dedup, tenant lookup (cached for SIDEBAND_TENANT_CACHE_MS, 1 s), capacity reservation, instructions," \
+      "config, plugin tool build, \`POST /v1/realtime/calls/{id}/accept\` to the simulator (HTTPS, keep-alive pool, answers 200)," \
+      "call record queued for the store's writer thread, session launched." \
+      "host = whole: the real \`sideband-host\` binary. Every accepted call opens its sideband socket on the session workers (TLS" \
+      "handshake + WebSocket upgrade), which the simulator (bench-sim, a separate process on the same 2 cores) refuses with 403," \
+      "so the call ends and frees its slot: a steady state at any rate, with each call's handshake paid on both sides." \
+      "host = pipeline: \`bench-pipeline-host\`, the same Host with a launcher that ends each accepted call at once (slot released," \
+      "end recorded): the incoming-call pipeline alone, without the per-call sideband connect." \
       "load = 1-minute load average before the row; the host logs at info to a file; SIDEBAND_HTTP_THREADS = connections." "" \
       "## Maximum throughput (wrk, 2 threads, ${seconds} s, pre-signed deliveries)" "" \
-      "| load generator | connections | SIDEBAND_HTTP_THREADS | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | sent / accepted (host log) | non-2xx | wrapped | load |" \
-      "|---|---|---|---|---|---|---|---|---|---|---|---|"
+      "| host | load generator | connections | SIDEBAND_HTTP_THREADS | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | sent / accepted (host log) | non-2xx | wrapped | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     header "" "## Constant rate (bench-incoming-load: Poco HTTPS keep-alive clients, open loop)" "" \
       "Latency is from each delivery's scheduled send time to the end of the response (queueing behind a slow answer counts);" \
-      "service = from the actual send. 'late' = deliveries sent more than 1 ms after their due time. ${seconds} s measured after 3 s of warm-up." "" \
-      "| offered calls/s | connections | SIDEBAND_HTTP_THREADS | achieved/s | p50 ms | p90 ms | p99 ms | max ms | service p50 / p99 ms | accepted / sent | HTTP statuses | late | load |" \
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+      "service = from the actual send. 'late' = deliveries sent more than 1 ms after their due time. ${seconds} s measured after 3 s of warm-up." \
+      "sessions behind = \`sideband_calls_pending_all\` right after the last response: accepted calls whose sideband connect had not" \
+      "happened yet (0: the session workers kept up with the rate; a large number: they fell behind, and the answers' latency alone" \
+      "does not show it)." "" \
+      "| host | offered calls/s | connections | SIDEBAND_HTTP_THREADS | achieved/s | p50 ms | p90 ms | p99 ms | max ms | service p50 / p99 ms | accepted / sent | HTTP statuses | sessions behind | late | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rate_rows[@]}"
     header "" "Simulator totals over all rows: $sim"
   } >"$out"

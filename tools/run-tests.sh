@@ -9,6 +9,7 @@ jobs=${SIDEBAND_JOBS:-2}
 # Release (no debug info) keeps CI's two full builds within budget on 2 cores.
 cmake -S . -B build -DCMAKE_BUILD_TYPE="${SIDEBAND_BUILD_TYPE:-Release}"
 cmake --build build -j"$jobs"
+cmake --build build -j"$jobs" --target bench-all # the benchmarks' tools must compile; they are not run here
 (cd build && ctest -j"$jobs" --output-on-failure --timeout 300)
 
 if [ "${SIDEBAND_SKIP_SANITIZERS:-0}" != 1 ]; then

@@ -63,7 +63,8 @@ calls::PipelineOptions pipelineOptions(const Settings& s) {
 
 } // namespace
 
-Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants::TenantStore> store)
+Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants::TenantStore> store,
+           std::unique_ptr<calls::SessionLauncher> launcher)
     : settings_(settings), clock_(clock), verifier_(webhook::parseWebhookSecrets(settings.webhookSecret), clock),
       deduplicator_(clock), webhooks_(verifier_, deduplicator_, router_, metrics_) {
     metrics::declareSidebandMetrics(metrics_);
@@ -102,13 +103,15 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
                                                                 static_cast<std::size_t>(settings.toolThreads));
     sessions_ =
         std::make_unique<sessions::SessionManager>(sessionOptions(settings), *ledger_, *store_, metrics_, clock);
+    launcher_ = std::move(launcher);
+    calls::SessionLauncher& launches = launcher_ ? *launcher_ : *sessions_;
     declareLiveMetrics();
 
     incoming_ = std::make_shared<calls::IncomingCallHandler>(
-        calls::PipelineServices{*store_, *ledger_, *callControl_, toolBuilder_.get(), *sessions_, metrics_, clock},
+        calls::PipelineServices{*store_, *ledger_, *callControl_, toolBuilder_.get(), launches, metrics_, clock},
         pipelineOptions(settings));
     router_.add(webhook::event_type::kCallIncoming, incoming_);
-    auto ended = std::make_shared<calls::CallEndedHandler>(*store_, *ledger_, *sessions_, metrics_, clock);
+    auto ended = std::make_shared<calls::CallEndedHandler>(*store_, *ledger_, launches, metrics_, clock);
     for (const char* type :
          {webhook::event_type::kCallEnded, webhook::event_type::kCallHangup, webhook::event_type::kCallHungup})
         router_.add(type, ended);
@@ -227,7 +230,7 @@ void Host::sweepLoop() {
         for (const auto& swept : ledger_->sweep(std::chrono::seconds(settings_.pendingTimeoutSeconds),
                                                 std::chrono::seconds(settings_.maxCallSeconds))) {
             logging::forCall(swept.callId, swept.tenantId).warn("slot freed by the sweeper: {}", swept.reason);
-            sessions_->endCall(swept.callId, swept.reason);
+            (launcher_ ? *launcher_ : *sessions_).endCall(swept.callId, swept.reason);
             calls::recordCallEnd(*store_, metrics_, clock_, swept.callId, swept.tenantId, swept.reason);
         }
     }

@@ -3,6 +3,7 @@
 #include "app/Settings.h"
 #include "calls/CallLedger.h"
 #include "calls/CallPipeline.h"
+#include "calls/SessionLauncher.h"
 #include "core/Clock.h"
 #include "http/HttpServer.h"
 #include "metrics/MetricsRegistry.h"
@@ -35,8 +36,11 @@ namespace sideband {
 class Host {
 public:
     // `store` replaces the one SIDEBAND_DB names (tests substitute a fake or a failing store).
+    // `launcher` replaces the sideband sessions for accepted calls (the pipeline benchmark ends
+    // each call at once); it then owns the calls' ledger slots, as SessionLauncher says.
     explicit Host(const Settings& settings, const Clock& clock = SystemClock::instance(),
-                  std::unique_ptr<tenants::TenantStore> store = nullptr);
+                  std::unique_ptr<tenants::TenantStore> store = nullptr,
+                  std::unique_ptr<calls::SessionLauncher> launcher = nullptr);
     ~Host();
 
     void start();
@@ -77,6 +81,7 @@ private:
     std::unique_ptr<openai::CallControl> callControl_;
     std::unique_ptr<plugins::PluginToolBuilder> toolBuilder_;
     std::unique_ptr<sessions::SessionManager> sessions_;
+    std::unique_ptr<calls::SessionLauncher> launcher_; // null: sessions_ launches the calls
     std::shared_ptr<calls::IncomingCallHandler> incoming_;
 
     std::unique_ptr<http::HttpServer> server_;

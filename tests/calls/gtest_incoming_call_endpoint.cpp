@@ -1,6 +1,7 @@
 // The incoming-call path end to end: the real host (HTTPS, SQLite, plugins) and the Realtime
 // simulator as OpenAI. One test per response example in the spec, each asserting the webhook
 // answer, the REST calls OpenAI received, the slots held, the call record and the metrics.
+#include "FakeSessionLauncher.h"
 #include "FakeTenantStore.h"
 #include "HostWithSimulator.h"
 #include "RecordedEnd.h"
@@ -220,6 +221,41 @@ TEST_F(StoreDownTest, AcceptedWithFallbackInstructions) {
     EXPECT_TRUE(record->fallback);
     EXPECT_EQ(metric(metrics::name::kFallbacks, {{"tenant", "tenant_123"}}), 1);
     EXPECT_EQ(metric(metrics::name::kStoreErrors, {{"tenant", "tenant_123"}, {"operation", "instructions"}}), 1);
+}
+
+// The seam the pipeline benchmark uses: a launcher given to the Host replaces its sessions, both
+// for accepted calls and for ended webhooks.
+class OwnLauncherTest : public ::testing::Test {
+protected:
+    OwnLauncherTest() : env_({}, nullptr, takeLauncher()) {
+        env_.addTenant("tenant_123", "+18005550123", R"({"model":"gpt-realtime","voice":"marin"})");
+    }
+    std::unique_ptr<calls::SessionLauncher> takeLauncher() {
+        auto launcher = std::make_unique<FakeSessionLauncher>();
+        launcher_ = launcher.get();
+        return launcher;
+    }
+
+    FakeSessionLauncher* launcher_ = nullptr;
+    HostWithSimulator env_;
+};
+
+TEST_F(OwnLauncherTest, AcceptedCallsAndEndedWebhooksReachTheGivenLauncher) {
+    EXPECT_EQ(env_.incomingCall("rtc_own").body,
+              R"({"ok":true,"accepted":true,"tenant_id":"tenant_123","fallback":false})");
+    {
+        std::lock_guard lock(launcher_->mutex_);
+        ASSERT_EQ(launcher_->launched.size(), 1u);
+        EXPECT_EQ(launcher_->launched[0].callId, "rtc_own");
+        EXPECT_EQ(launcher_->launched[0].tenantId, "tenant_123");
+    }
+    EXPECT_EQ(env_.host().ledger().total().pending, 1u) << "the launcher owns the slot until it releases it";
+    EXPECT_EQ(env_.host().sessions().activeSessions(), 0u);
+
+    EXPECT_EQ(env_.sender().deliver(simulator::makeCallEvent("realtime.call.ended", "rtc_own")).status, 200);
+    std::lock_guard lock(launcher_->mutex_);
+    ASSERT_EQ(launcher_->ended.size(), 1u);
+    EXPECT_EQ(launcher_->ended[0].first, "rtc_own");
 }
 
 class StormTest : public IncomingCallEndpointTest {

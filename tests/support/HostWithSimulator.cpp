@@ -3,7 +3,8 @@
 namespace sideband::testing {
 
 HostWithSimulator::HostWithSimulator(const std::function<void(Settings&)>& tune,
-                                     std::unique_ptr<tenants::TenantStore> store) {
+                                     std::unique_ptr<tenants::TenantStore> store,
+                                     std::unique_ptr<calls::SessionLauncher> launcher) {
     const auto& certificates = TestCertificates::shared();
     simulator::SimulatorOptions simulatorOptions;
     simulatorOptions.tlsCert = certificates.certFile();
@@ -25,7 +26,7 @@ HostWithSimulator::HostWithSimulator(const std::function<void(Settings&)>& tune,
     settings_.pluginDir = SIDEBAND_BUILD_PLUGIN_DIR;
     settings_.httpThreads = 16;
     if (tune) tune(settings_);
-    host_ = std::make_unique<Host>(settings_, SystemClock::instance(), std::move(store));
+    host_ = std::make_unique<Host>(settings_, SystemClock::instance(), std::move(store), std::move(launcher));
     host_->start();
 
     simulator::WebhookSenderOptions senderOptions;

@@ -21,9 +21,11 @@ public:
     static constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     static constexpr const char* kApiKey = "sk-test-e2e";
 
-    // `tune` may change the settings before the host starts; `store` replaces the SQLite store.
+    // `tune` may change the settings before the host starts; `store` replaces the SQLite store;
+    // `launcher` replaces the sideband sessions.
     explicit HostWithSimulator(const std::function<void(Settings&)>& tune = {},
-                               std::unique_ptr<tenants::TenantStore> store = nullptr);
+                               std::unique_ptr<tenants::TenantStore> store = nullptr,
+                               std::unique_ptr<calls::SessionLauncher> launcher = nullptr);
     ~HostWithSimulator();
 
     Host& host() { return *host_; }
