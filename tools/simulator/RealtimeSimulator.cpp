@@ -51,7 +51,7 @@ std::string notFoundBody() {
 }
 
 void answer(Poco::Net::HTTPServerResponse& response, int status, const std::string& body) {
-    response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
     if (!body.empty()) response.setContentType("application/json");
     response.setContentLength(static_cast<std::streamsize>(body.size()));
     response.send() << body;
