@@ -63,12 +63,20 @@ void WriteBehindTenantStore::apply(const Write& write) {
             return;
         } catch (const StoreError& e) {
             const bool transient = e.code() == StoreErrorCode::Unavailable;
-            if (!transient || std::chrono::steady_clock::now() - write.queuedAt + backoff > retryFor_) {
+            const bool late = std::chrono::steady_clock::now() - write.queuedAt + backoff > retryFor_;
+            bool stopping = false;
+            {
+                std::lock_guard lock(mutex_);
+                stopping = stopping_;
+            }
+            // Shutting down: one try each, so a store that is down cannot hold the exit for retryFor.
+            if (!transient || late || stopping) {
                 if (onFailure_) onFailure_({write.operation, write.callId, write.tenantId, e.what()});
                 return;
             }
         }
-        std::this_thread::sleep_for(backoff);
+        std::unique_lock lock(mutex_);
+        queued_.wait_for(lock, backoff, [this] { return stopping_; });
         backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
     }
 }

@@ -27,7 +27,7 @@ namespace sideband::tenants {
 // is told once (the host logs one line and counts it) and the write is dropped. During a long
 // outage the queue holds at most `retryFor` worth of writes, and never more than `maxQueued`:
 // beyond that a write is refused at once (reported the same way). The destructor writes what is
-// queued before it returns.
+// queued before it returns, trying each write once more at most when the store refuses it.
 class WriteBehindTenantStore final : public TenantStore {
 public:
     struct Failure {

@@ -196,4 +196,19 @@ TEST_F(WriteBehindTenantStoreTest, DestroyingTheStoreWritesWhatIsQueued) {
         EXPECT_TRUE(fake_->findCall("rtc_" + std::to_string(i)).has_value()) << i;
 }
 
+TEST_F(WriteBehindTenantStoreTest, DestroyingTheStoreGivesUpOnWritesTheStoreStillRefuses) {
+    {
+        auto store = makeStore(std::chrono::hours(1)); // without the shutdown rule this would wait an hour
+        fake_->setUnavailableFor("save_call");
+        store->saveCall(record("rtc_1"));
+        store->saveCall(record("rtc_2"));
+        for (int i = 0; i < 5000 && fake_->reads("save_call") < 1; ++i)
+            std::this_thread::sleep_for(1ms);
+    }
+    const auto reported = failures();
+    ASSERT_EQ(reported.size(), 2u);
+    EXPECT_EQ(reported[0].callId, "rtc_1");
+    EXPECT_EQ(reported[1].callId, "rtc_2");
+}
+
 } // namespace
