@@ -1,10 +1,17 @@
 #include "tenants/CachingTenantStore.h"
 
+#include <iterator>
+
 namespace sideband::tenants {
 
 CachingTenantStore::CachingTenantStore(std::unique_ptr<TenantStore> store, std::chrono::milliseconds ttl,
-                                       const Clock& clock)
-    : store_(std::move(store)), ttl_(ttl), clock_(clock) {}
+                                       const Clock& clock, std::size_t maxEntries)
+    : store_(std::move(store)), ttl_(ttl), clock_(clock), maxEntries_(maxEntries) {}
+
+std::size_t CachingTenantStore::size() {
+    std::lock_guard lock(mutex_);
+    return routes_.size() + instructions_.size() + configs_.size();
+}
 
 void CachingTenantStore::invalidate() {
     std::lock_guard lock(mutex_);
@@ -27,7 +34,14 @@ Value CachingTenantStore::cached(std::map<std::string, Entry<Value>>& entries, c
     }
     Value value = read(); // throws StoreError: nothing is cached
     std::lock_guard lock(mutex_);
-    if (generation == generation_) entries[key] = Entry<Value>{value, clock_.now() + ttl_};
+    if (generation != generation_) return value;
+    const auto now = clock_.now();
+    if (entries.size() >= maxEntries_ && !entries.count(key)) {
+        for (auto it = entries.begin(); it != entries.end();)
+            it = now < it->second.expires ? std::next(it) : entries.erase(it);
+        if (entries.size() >= maxEntries_) entries.clear();
+    }
+    entries[key] = Entry<Value>{value, now + ttl_};
     return value;
 }
 

@@ -21,12 +21,17 @@ namespace sideband::tenants {
 // running host) is seen by new calls within `ttl`, or at once after invalidate() (SIGHUP). Writes
 // made through this object drop the cache at once. Failures are never cached: while the store is
 // down every call asks it again, so the pipeline's fallbacks see the failure as before.
+// Memory is bounded: dialed numbers come from callers, so a table that reaches `maxEntries` drops
+// its expired entries, and starts over if that is not enough.
 class CachingTenantStore final : public TenantStore {
 public:
-    CachingTenantStore(std::unique_ptr<TenantStore> store, std::chrono::milliseconds ttl, const Clock& clock);
+    CachingTenantStore(std::unique_ptr<TenantStore> store, std::chrono::milliseconds ttl, const Clock& clock,
+                       std::size_t maxEntries = 10000);
 
     // Forget everything read so far; the next call reads the store.
     void invalidate();
+    // Entries held across the three tables (for tests and diagnostics).
+    std::size_t size();
 
     std::optional<std::string> tenantForNumber(const std::string& e164) override;
     Instructions instructions(const std::string& tenantId) override;
@@ -58,6 +63,7 @@ private:
     std::unique_ptr<TenantStore> store_;
     const std::chrono::milliseconds ttl_;
     const Clock& clock_;
+    const std::size_t maxEntries_;
 
     std::mutex mutex_;
     std::uint64_t generation_ = 0; // bumped by invalidate(): a read that started before is not kept

@@ -29,9 +29,16 @@ void WriteBehindTenantStore::enqueue(Write write) {
             return;
         }
     }
-    if (onFailure_)
-        onFailure_({write.operation, write.callId, write.tenantId,
-                    "write queue full (" + std::to_string(maxQueued_) + " writes waiting for the store)"});
+    report(write, "write queue full (" + std::to_string(maxQueued_) + " writes waiting for the store)");
+}
+
+void WriteBehindTenantStore::report(const Write& write, const std::string& message) noexcept {
+    if (!onFailure_) return;
+    try {
+        onFailure_({write.operation, write.callId, write.tenantId, message});
+    } catch (...) {
+        // The handler logs and counts; if even that fails there is nobody left to tell.
+    }
 }
 
 void WriteBehindTenantStore::flush() {
@@ -56,26 +63,38 @@ void WriteBehindTenantStore::writerLoop() {
 }
 
 void WriteBehindTenantStore::apply(const Write& write) {
+    {
+        std::lock_guard lock(mutex_);
+        if (gaveUp_) {
+            report(write, "not written: the store failed while the host was stopping");
+            return;
+        }
+    }
     auto backoff = std::chrono::milliseconds(50);
     for (;;) {
+        std::string error;
+        bool transient = false;
         try {
             write.apply(*store_);
             return;
         } catch (const StoreError& e) {
-            const bool transient = e.code() == StoreErrorCode::Unavailable;
-            const bool late = std::chrono::steady_clock::now() - write.queuedAt + backoff > retryFor_;
-            bool stopping = false;
-            {
-                std::lock_guard lock(mutex_);
-                stopping = stopping_;
-            }
-            // Shutting down: one try each, so a store that is down cannot hold the exit for retryFor.
-            if (!transient || late || stopping) {
-                if (onFailure_) onFailure_({write.operation, write.callId, write.tenantId, e.what()});
-                return;
-            }
+            error = e.what();
+            transient = e.code() == StoreErrorCode::Unavailable;
+        } catch (const std::exception& e) {
+            error = e.what(); // not the store's contract; never let it end the writer thread
+        } catch (...) {
+            error = "unknown error";
         }
+        const bool late = std::chrono::steady_clock::now() - write.queuedAt + backoff > retryFor_;
         std::unique_lock lock(mutex_);
+        // Stopping: the first failure ends the drain (every later write is reported untried), so a
+        // store that is down or locked cannot hold the exit, however many writes are queued.
+        if (stopping_) gaveUp_ = true;
+        if (!transient || late || stopping_) {
+            lock.unlock();
+            report(write, error);
+            return;
+        }
         queued_.wait_for(lock, backoff, [this] { return stopping_; });
         backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
     }

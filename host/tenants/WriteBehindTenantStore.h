@@ -24,10 +24,11 @@ namespace sideband::tenants {
 //
 // Failures: a write the store refuses as unavailable is retried (backoff up to 1 s) until it
 // succeeds or `retryFor` has passed since it was queued; then, or for any other error, `onFailure`
-// is told once (the host logs one line and counts it) and the write is dropped. During a long
-// outage the queue holds at most `retryFor` worth of writes, and never more than `maxQueued`:
-// beyond that a write is refused at once (reported the same way). The destructor writes what is
-// queued before it returns, trying each write once more at most when the store refuses it.
+// is told once (the host logs one line and counts it) and the write is dropped. Each queued write
+// is tried at least once; at most `maxQueued` wait, beyond that a write is refused at once
+// (reported the same way). The destructor writes what is queued before it returns; once a write
+// fails during that drain, the rest are reported without being tried, so a store that is down
+// cannot hold the host's exit.
 class WriteBehindTenantStore final : public TenantStore {
 public:
     struct Failure {
@@ -72,6 +73,7 @@ private:
     void enqueue(Write write);
     void writerLoop();
     void apply(const Write& write);
+    void report(const Write& write, const std::string& message) noexcept;
 
     std::unique_ptr<TenantStore> store_;
     FailureHandler onFailure_;
@@ -85,6 +87,7 @@ private:
     std::uint64_t enqueued_ = 0; // writes ever queued
     std::uint64_t done_ = 0;     // writes ever finished (written or given up)
     bool stopping_ = false;
+    bool gaveUp_ = false; // a write failed while stopping: report the rest untried
     std::thread writer_;
 };
 

@@ -113,4 +113,16 @@ TEST_F(CachingTenantStoreTest, CallRecordsGoStraightToTheStore) {
     EXPECT_EQ(stored->endReason, "hangup");
 }
 
+TEST(CachingTenantStoreLimits, NumbersDialedByStrangersCannotGrowTheCacheWithoutBound) {
+    ManualClock clock{std::chrono::seconds(1'700'000'000)};
+    CachingTenantStore cache(std::make_unique<FakeTenantStore>(), 1000ms, clock, 3);
+    for (int n = 0; n < 99; ++n) { // ends with a full table
+        EXPECT_EQ(cache.tenantForNumber("+1555000" + std::to_string(1000 + n)), std::nullopt);
+        EXPECT_LE(cache.size(), 3u);
+    }
+    clock.advance(1000ms); // all expired: dropped to make room, the fresh one kept
+    EXPECT_EQ(cache.tenantForNumber("+15559999999"), std::nullopt);
+    EXPECT_EQ(cache.size(), 1u);
+}
+
 } // namespace

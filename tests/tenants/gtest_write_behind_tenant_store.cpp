@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <future>
+#include <stdexcept>
 
 using namespace std::chrono_literals;
 using sideband::testing::FakeTenantStore;
@@ -46,8 +47,10 @@ public:
             std::unique_lock lock(mutex_);
             ++held_;
             changed_.notify_all();
-            changed_.wait(lock, [this] { return open_; });
+            // Bounded: a test that fails with the gate closed must not hang the writer forever.
+            changed_.wait_for(lock, 10s, [this] { return open_; });
         }
+        if (record.callId == "rtc_boom") throw std::runtime_error("not a StoreError");
         fake_->saveCall(record);
     }
     void recordCallEnded(const std::string& id, const std::string& reason, CallRecord::time_point at) override {
@@ -208,7 +211,20 @@ TEST_F(WriteBehindTenantStoreTest, DestroyingTheStoreGivesUpOnWritesTheStoreStil
     const auto reported = failures();
     ASSERT_EQ(reported.size(), 2u);
     EXPECT_EQ(reported[0].callId, "rtc_1");
+    EXPECT_EQ(reported[0].message, "database is down (save_call)");
     EXPECT_EQ(reported[1].callId, "rtc_2");
+    EXPECT_EQ(reported[1].message, "not written: the store failed while the host was stopping");
+}
+
+TEST_F(WriteBehindTenantStoreTest, AnExceptionThatIsNotAStoreErrorIsReportedAndWritingGoesOn) {
+    auto store = makeStore();
+    store->saveCall(record("rtc_boom"));
+    store->saveCall(record("rtc_ok"));
+    EXPECT_TRUE(store->findCall("rtc_ok").has_value());
+    const auto reported = failures();
+    ASSERT_EQ(reported.size(), 1u);
+    EXPECT_EQ(reported[0].callId, "rtc_boom");
+    EXPECT_EQ(reported[0].message, "not a StoreError");
 }
 
 } // namespace
