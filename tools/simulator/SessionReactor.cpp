@@ -90,6 +90,12 @@ void SessionReactor::runLoop(Loop& loop) {
                 const auto it = loop.sessions.find(socket.impl());
                 if (it != loop.sessions.end()) ready.push_back(it->second);
             }
+            // A quiet tick: every session looks for data itself (onReadable reads only what is
+            // there). CI once saw a frame wait for a script's 10 s timer without a readiness
+            // report; this bounds such a wait to one tick.
+            if (events.empty())
+                for (const auto& entry : loop.sessions)
+                    ready.push_back(entry.second);
         }
         for (const auto& session : ready)
             session->onReadable();
