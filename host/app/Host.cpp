@@ -104,14 +104,14 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
     sessions_ =
         std::make_unique<sessions::SessionManager>(sessionOptions(settings), *ledger_, *store_, metrics_, clock);
     launcher_ = std::move(launcher);
-    calls::SessionLauncher& launches = launcher_ ? *launcher_ : *sessions_;
+    launches_ = launcher_ ? launcher_.get() : static_cast<calls::SessionLauncher*>(sessions_.get());
     declareLiveMetrics();
 
     incoming_ = std::make_shared<calls::IncomingCallHandler>(
-        calls::PipelineServices{*store_, *ledger_, *callControl_, toolBuilder_.get(), launches, metrics_, clock},
+        calls::PipelineServices{*store_, *ledger_, *callControl_, toolBuilder_.get(), *launches_, metrics_, clock},
         pipelineOptions(settings));
     router_.add(webhook::event_type::kCallIncoming, incoming_);
-    auto ended = std::make_shared<calls::CallEndedHandler>(*store_, *ledger_, launches, metrics_, clock);
+    auto ended = std::make_shared<calls::CallEndedHandler>(*store_, *ledger_, *launches_, metrics_, clock);
     for (const char* type :
          {webhook::event_type::kCallEnded, webhook::event_type::kCallHangup, webhook::event_type::kCallHungup})
         router_.add(type, ended);
@@ -230,7 +230,7 @@ void Host::sweepLoop() {
         for (const auto& swept : ledger_->sweep(std::chrono::seconds(settings_.pendingTimeoutSeconds),
                                                 std::chrono::seconds(settings_.maxCallSeconds))) {
             logging::forCall(swept.callId, swept.tenantId).warn("slot freed by the sweeper: {}", swept.reason);
-            (launcher_ ? *launcher_ : *sessions_).endCall(swept.callId, swept.reason);
+            launches_->endCall(swept.callId, swept.reason);
             calls::recordCallEnd(*store_, metrics_, clock_, swept.callId, swept.tenantId, swept.reason);
         }
     }

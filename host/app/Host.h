@@ -82,6 +82,7 @@ private:
     std::unique_ptr<plugins::PluginToolBuilder> toolBuilder_;
     std::unique_ptr<sessions::SessionManager> sessions_;
     std::unique_ptr<calls::SessionLauncher> launcher_; // null: sessions_ launches the calls
+    calls::SessionLauncher* launches_ = nullptr;        // launcher_ if given, else sessions_
     std::shared_ptr<calls::IncomingCallHandler> incoming_;
 
     std::unique_ptr<http::HttpServer> server_;
