@@ -24,6 +24,17 @@ bool retryable(int status) {
     return status == 0 || status == 429 || status >= 500;
 }
 
+// An idle kept-alive connection has nothing to say: if it is readable, the server has closed it
+// (or sent what no request asked for). Either way it must not carry the next request.
+bool peerClosed(Poco::Net::HTTPClientSession& session) {
+    try {
+        return session.socket().poll(Poco::Timespan(0),
+                                     Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR);
+    } catch (const Poco::Exception&) {
+        return true;
+    }
+}
+
 } // namespace
 
 Poco::Net::Context::Ptr makeVerifyingClientContext(const std::string& caFile) {
@@ -54,15 +65,22 @@ OpenAIRestClient::OpenAIRestClient(RestClientOptions options) : options_(std::mo
 
 OpenAIRestClient::~OpenAIRestClient() = default;
 
-std::unique_ptr<Poco::Net::HTTPClientSession> OpenAIRestClient::acquire() {
+std::unique_ptr<Poco::Net::HTTPClientSession> OpenAIRestClient::acquire(bool& reused) {
+    std::vector<std::unique_ptr<Poco::Net::HTTPClientSession>> closed; // destroyed outside the lock
     {
         std::lock_guard lock(mutex_);
-        if (!idle_.empty()) {
+        while (!idle_.empty()) {
             auto session = std::move(idle_.back());
             idle_.pop_back();
+            if (peerClosed(*session)) {
+                closed.push_back(std::move(session));
+                continue;
+            }
+            reused = true;
             return session;
         }
     }
+    reused = false;
     std::unique_ptr<Poco::Net::HTTPClientSession> session;
     if (context_)
         session = std::make_unique<Poco::Net::HTTPSClientSession>(base_.getHost(), base_.getPort(), context_);
@@ -84,6 +102,7 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
     const std::string path = base_.getPath() + "/realtime/calls/" + encodedId + "/" + action;
     const auto deadline = std::chrono::steady_clock::now() + options_.totalTimeout;
     auto backoff = options_.backoff;
+    bool resentOnFreshConnection = false;
 
     RestResult result;
     for (int attempt = 0; attempt <= options_.retries; ++attempt) {
@@ -91,7 +110,8 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (remaining.count() <= 0) break;
         ++result.attempts;
-        auto session = acquire();
+        bool reused = false;
+        auto session = acquire(reused);
         session->setTimeout(Poco::Timespan(std::min(options_.connectTimeout, remaining).count() * 1000),
                             Poco::Timespan(remaining.count() * 1000), Poco::Timespan(remaining.count() * 1000));
         try {
@@ -111,14 +131,27 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
             if (response.getKeepAlive()) recycle(std::move(session));
             if (!retryable(result.status)) break;
             result.error = "HTTP " + std::to_string(result.status) + ": " + answer.substr(0, 200);
-        } catch (const Poco::Exception& e) {
-            // A stale pooled connection fails here too; the retry opens a fresh one.
+        } catch (const Poco::TimeoutException& e) {
             result.status = 0;
             result.error = e.displayText();
+        } catch (const Poco::Exception& e) {
+            result.status = 0;
+            result.error = e.displayText();
+            // A kept-alive connection the server closed just as it was taken from the pool fails
+            // before any answer. The request is sent again at once on a fresh connection, once per
+            // call and without spending a retry: its Idempotency-Key makes the resend safe, and the
+            // backoff is for a server in trouble, not for a connection that aged out.
+            if (reused && !resentOnFreshConnection) {
+                resentOnFreshConnection = true;
+                --attempt;
+                continue;
+            }
         }
         if (attempt < options_.retries) {
             const auto wait = std::min(backoff, std::chrono::duration_cast<std::chrono::milliseconds>(
                                                     deadline - std::chrono::steady_clock::now()));
+            logging::forCall(callId).info("openai {} attempt {} failed ({}), retrying in {} ms", action,
+                                          result.attempts, result.error, std::max<long long>(0, wait.count()));
             if (wait.count() > 0) std::this_thread::sleep_for(wait);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
         }

@@ -29,8 +29,10 @@ struct RestClientOptions {
 Poco::Net::Context::Ptr makeVerifyingClientContext(const std::string& caFile);
 
 // Call control over Poco's HTTP(S) client. Connections are kept alive and reused from a small
-// pool; connection errors, 429 and 5xx are retried with bounded backoff and the same
-// Idempotency-Key; a 404 is final (the caller is gone).
+// pool (one the server has closed is dropped, and a request that fails on a reused connection
+// before any answer is resent at once on a fresh one, outside the retry budget); connection
+// errors, 429 and 5xx are retried with bounded backoff and the same Idempotency-Key; a 404 is
+// final (the caller is gone).
 class OpenAIRestClient final : public CallControl {
 public:
     explicit OpenAIRestClient(RestClientOptions options);
@@ -46,7 +48,8 @@ public:
 private:
     RestResult post(const std::string& callId, const std::string& action, const std::string& body,
                     const std::string& idempotencyKey);
-    std::unique_ptr<Poco::Net::HTTPClientSession> acquire();
+    // A pooled connection when one is still open (reused = true), else a new one.
+    std::unique_ptr<Poco::Net::HTTPClientSession> acquire(bool& reused);
     void recycle(std::unique_ptr<Poco::Net::HTTPClientSession> session);
 
     RestClientOptions options_;
