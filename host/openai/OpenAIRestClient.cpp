@@ -11,6 +11,7 @@
 #include <Poco/StreamCopier.h>
 
 #include <openssl/ssl.h>
+#include <poll.h>
 
 #include <spdlog/spdlog.h>
 
@@ -25,14 +26,14 @@ bool retryable(int status) {
 }
 
 // An idle kept-alive connection has nothing to say: if it is readable, the server has closed it
-// (or sent what no request asked for). Either way it must not carry the next request.
+// (or sent what no request asked for). Either way it must not carry the next request. One poll(2):
+// Poco's Socket::poll creates an epoll instance per call.
 bool peerClosed(Poco::Net::HTTPClientSession& session) {
-    try {
-        return session.socket().poll(Poco::Timespan(0),
-                                     Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR);
-    } catch (const Poco::Exception&) {
-        return true;
-    }
+    pollfd watched{};
+    watched.fd = static_cast<int>(session.socket().impl()->sockfd());
+    watched.events = POLLIN;
+    if (watched.fd < 0) return true;
+    return ::poll(&watched, 1, 0) != 0; // readable, hung up, in error, or poll itself failed
 }
 
 } // namespace

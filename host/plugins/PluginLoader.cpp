@@ -41,27 +41,39 @@ std::string PluginLoader::resolve(const std::string& fileName) const {
 LoadedPluginPtr PluginLoader::load(const std::string& fileName, const std::string& sha256Pin) {
     std::string pin = sha256Pin;
     std::transform(pin.begin(), pin.end(), pin.begin(), [](unsigned char c) { return std::tolower(c); });
+    const auto checkedPin = [&](const LoadedPluginPtr& plugin) {
+        if (!pin.empty() && plugin->sha256 != pin)
+            throw LoadError(LoadFailure::Sha256Mismatch,
+                            "plugin file " + plugin->path + " has SHA-256 " + plugin->sha256 + ", pinned " + pin);
+        return plugin;
+    };
+    // Every call asks for its tenant's plugin: a name loaded since the last reload is served as it
+    // is, without resolving the path again (a dozen stat(2) calls and a getcwd per call).
+    {
+        std::lock_guard lock(mutex_);
+        if (auto named = byName_.find(fileName); named != byName_.end()) return checkedPin(named->second);
+    }
     const std::string path = resolve(fileName);
 
     std::lock_guard lock(mutex_); // loads are rare (first call after start or reload); keep them simple
     if (auto cached = cache_.find(path); cached != cache_.end()) {
-        if (!pin.empty() && cached->second->sha256 != pin)
-            throw LoadError(LoadFailure::Sha256Mismatch,
-                            "plugin file " + path + " has SHA-256 " + cached->second->sha256 + ", pinned " + pin);
-        return cached->second;
+        byName_.emplace(fileName, cached->second);
+        return checkedPin(cached->second);
     }
     // Failures are not cached: a fixed file is picked up by the next call without a reload.
     auto loaded =
         std::make_shared<const sdk::loader::LoadedPlugin>(sdk::loader::loadPlugin(path, {pin, copyDirectory_}));
     cache_.emplace(path, loaded);
+    byName_.emplace(fileName, loaded);
     return loaded;
 }
 
 void PluginLoader::reloadAll() {
-    std::map<std::string, LoadedPluginPtr> old;
+    std::map<std::string, LoadedPluginPtr> old, oldNames;
     {
         std::lock_guard lock(mutex_);
         old.swap(cache_);
+        oldNames.swap(byName_);
         ++generation_;
     }
     // `old` is released here, outside the lock: libraries no call uses any more are unloaded now.

@@ -26,7 +26,8 @@ private:
 };
 
 // Loads tenant plugins from the plugin directory (SIDEBAND_PLUGIN_DIR) and caches them by path, so
-// a plugin is loaded once and shared by every call that uses it. Thread-safe.
+// a plugin is loaded once and shared by every call that uses it; a name once loaded is not resolved
+// again until the next reload. Thread-safe.
 //
 // Reload: reloadAll() empties the cache, so the next call loads the file as it is now - as a new
 // library instance (sdk::loader::loadPlugin loads a private copy per load). Calls in progress hold
@@ -53,7 +54,8 @@ private:
     std::string directory_;
     std::string copyDirectory_;
     mutable std::mutex mutex_;
-    std::map<std::string, LoadedPluginPtr> cache_;
+    std::map<std::string, LoadedPluginPtr> cache_;  // by resolved path: one library per file
+    std::map<std::string, LoadedPluginPtr> byName_; // by the name a tenant gave, until the next reload
     std::uint64_t generation_ = 1;
 };
 

@@ -144,6 +144,15 @@ TEST_F(PluginLoaderTest, DoesNotCacheFailures) {
     EXPECT_NO_THROW(loader.load("late.so"));
 }
 
+TEST_F(PluginLoaderTest, ServesALoadedNameWithoutResolvingItAgainUntilReload) {
+    dir.install(testPlugin("misbehaving_v1"), "served.so");
+    auto first = loader.load("served.so");
+    fs::remove(dir.file("served.so"));
+    EXPECT_EQ(loader.load("served.so"), first) << "served from memory, the path is not looked at";
+    loader.reloadAll();
+    EXPECT_EQ(failureOf("served.so"), LoadFailure::FileMissing);
+}
+
 TEST_F(PluginLoaderTest, ReloadLoadsTheRebuiltFileAsANewLibrary) {
     dir.install(testPlugin("misbehaving_v1"), "versioned.so");
     auto before = loader.load("versioned.so");
