@@ -30,7 +30,7 @@ namespace {
 
 using Millis = Poco::Nullable<Poco::Int64>;
 
-Millis toMillis(const std::optional<CallRecord::time_point> &time) {
+Millis toMillis(const std::optional<CallRecord::time_point>& time) {
     if (!time) return {};
     return Poco::Int64(std::chrono::duration_cast<std::chrono::milliseconds>(time->time_since_epoch()).count());
 }
@@ -39,7 +39,7 @@ Poco::Int64 toMillis(CallRecord::time_point time) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
 }
 
-std::optional<CallRecord::time_point> fromMillis(const Millis &millis) {
+std::optional<CallRecord::time_point> fromMillis(const Millis& millis) {
     if (millis.isNull()) return std::nullopt;
     return CallRecord::time_point(std::chrono::milliseconds(millis.value()));
 }
@@ -49,11 +49,11 @@ Poco::Int64 nowMillis() {
 }
 
 // ":memory:" and URI file names have no file to watch.
-bool isPlainFile(const std::string &path) {
+bool isPlainFile(const std::string& path) {
     return path != ":memory:" && path.rfind("file:", 0) != 0;
 }
 
-bool isBlank(const std::string &text) {
+bool isBlank(const std::string& text) {
     return text.find_first_not_of(" \t\r\n") == std::string::npos;
 }
 
@@ -61,7 +61,7 @@ bool isBlank(const std::string &text) {
 // writes can fail with SQLITE_BUSY without waiting, when another process wrote in between.
 class WriteTransaction {
 public:
-    explicit WriteTransaction(Poco::Data::Session &session) : session_(session) { session_ << "BEGIN IMMEDIATE", now; }
+    explicit WriteTransaction(Poco::Data::Session& session) : session_(session) { session_ << "BEGIN IMMEDIATE", now; }
     ~WriteTransaction() {
         if (committed_) return;
         try {
@@ -76,7 +76,7 @@ public:
     }
 
 private:
-    Poco::Data::Session &session_;
+    Poco::Data::Session& session_;
     bool committed_ = false;
 };
 
@@ -84,12 +84,12 @@ private:
 
 SqliteTenantStore::SqliteTenantStore(std::string path, SqliteStoreOptions options)
     : path_(std::move(path)), options_(options) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     try {
         open();
-    } catch (const StoreError &) {
+    } catch (const StoreError&) {
         throw;
-    } catch (const Poco::Exception &e) {
+    } catch (const Poco::Exception& e) {
         throw StoreError(StoreErrorCode::Unavailable, "tenant store: opening " + path_ + " failed: " + e.displayText());
     }
 }
@@ -104,22 +104,22 @@ int SqliteTenantStore::schemaVersion() {
     return run("reading the schema version", [&] { return readSchemaVersion(); });
 }
 
-template <typename Body> auto SqliteTenantStore::run(const char *operation, Body &&body) -> decltype(body()) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const auto failure = [&](StoreErrorCode code, const std::string &detail) {
+template <typename Body> auto SqliteTenantStore::run(const char* operation, Body&& body) -> decltype(body()) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
+    const auto failure = [&](StoreErrorCode code, const std::string& detail) {
         return StoreError(code, std::string("tenant store: ") + operation + " failed: " + detail);
     };
     try {
-        ensureSameFile();
+        if (inTransaction_ == 0) ensureSameFile(); // never reopen under an open transaction
         return body();
-    } catch (const StoreError &) {
+    } catch (const StoreError&) {
         throw;
-    } catch (const Poco::Data::SQLite::ConstraintViolationException &e) {
+    } catch (const Poco::Data::SQLite::ConstraintViolationException& e) {
         throw failure(StoreErrorCode::Conflict, e.displayText());
-    } catch (const Poco::Exception &e) {
+    } catch (const Poco::Exception& e) {
         // SQLite's messages name the problem ("database is locked"), never bound values.
         throw failure(StoreErrorCode::Unavailable, e.displayText());
-    } catch (const std::exception &e) {
+    } catch (const std::exception& e) {
         throw failure(StoreErrorCode::Unavailable, e.what());
     }
 }
@@ -175,7 +175,7 @@ int SqliteTenantStore::readSchemaVersion() {
 }
 
 void SqliteTenantStore::migrate() {
-    auto &session = *session_;
+    auto& session = *session_;
     session << "CREATE TABLE IF NOT EXISTS schema_version ("
                " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         now;
@@ -186,12 +186,12 @@ void SqliteTenantStore::migrate() {
                          "tenant store: " + path_ + " has schema version " + std::to_string(current) +
                              ", newer than this sideband-host knows (" + std::to_string(latest) +
                              "); upgrade sideband-host or use another database");
-    for (const auto &migration : storeMigrations()) {
+    for (const auto& migration : storeMigrations()) {
         if (migration.version <= current) continue;
         WriteTransaction transaction(session);
         // Another process may have applied it while we waited for the write lock.
         if (readSchemaVersion() >= migration.version) continue;
-        for (const auto &statement : migration.statements)
+        for (const auto& statement : migration.statements)
             session << statement, now;
         int version = migration.version;
         std::string description = migration.description;
@@ -203,7 +203,7 @@ void SqliteTenantStore::migrate() {
     }
 }
 
-std::optional<std::string> SqliteTenantStore::tenantForNumber(const std::string &e164) {
+std::optional<std::string> SqliteTenantStore::tenantForNumber(const std::string& e164) {
     return run("looking up a number", [&]() -> std::optional<std::string> {
         std::string tenantId;
         Statement select(*session_);
@@ -213,7 +213,7 @@ std::optional<std::string> SqliteTenantStore::tenantForNumber(const std::string 
     });
 }
 
-Instructions SqliteTenantStore::instructions(const std::string &tenantId) {
+Instructions SqliteTenantStore::instructions(const std::string& tenantId) {
     return run("reading instructions", [&] {
         int enabled = 0;
         Statement tenant(*session_);
@@ -231,7 +231,7 @@ Instructions SqliteTenantStore::instructions(const std::string &tenantId) {
     });
 }
 
-TenantConfig SqliteTenantStore::config(const std::string &tenantId) {
+TenantConfig SqliteTenantStore::config(const std::string& tenantId) {
     const auto [limit, configJson] = run("reading a tenant config", [&] {
         int enabled = 0;
         Poco::Nullable<int> callLimit;
@@ -248,19 +248,19 @@ TenantConfig SqliteTenantStore::config(const std::string &tenantId) {
     return parseTenantConfig(tenantId, configJson, limit);
 }
 
-void SqliteTenantStore::upsertTenant(const TenantDefinition &tenant) {
+void SqliteTenantStore::upsertTenant(const TenantDefinition& tenant) {
     upsertTenants({tenant});
 }
 
-void SqliteTenantStore::upsertTenants(const std::vector<TenantDefinition> &tenants) {
+void SqliteTenantStore::upsertTenants(const std::vector<TenantDefinition>& tenants) {
     // Checked before touching the database: the message can name both sides.
     std::map<std::string, std::string> ownerOf;
     std::set<std::string> ids;
-    for (const auto &tenant : tenants) {
+    for (const auto& tenant : tenants) {
         if (tenant.id.empty()) throw StoreError(StoreErrorCode::Conflict, "tenant store: a tenant has an empty id");
         if (!ids.insert(tenant.id).second)
             throw StoreError(StoreErrorCode::Conflict, "tenant store: tenant " + tenant.id + " is listed twice");
-        for (const auto &number : tenant.numbers) {
+        for (const auto& number : tenant.numbers) {
             const auto [it, inserted] = ownerOf.emplace(number, tenant.id);
             if (!inserted)
                 throw StoreError(StoreErrorCode::Conflict, "tenant store: number " + number + " is listed by tenants " +
@@ -271,7 +271,7 @@ void SqliteTenantStore::upsertTenants(const std::vector<TenantDefinition> &tenan
     run("writing tenants", [&] {
         WriteTransaction transaction(*session_);
         Poco::Int64 updatedAt = nowMillis();
-        for (const auto &tenant : tenants) {
+        for (const auto& tenant : tenants) {
             int enabled = tenant.enabled ? 1 : 0;
             Poco::Nullable<int> callLimit;
             if (tenant.callLimit) callLimit = *tenant.callLimit;
@@ -286,8 +286,8 @@ void SqliteTenantStore::upsertTenants(const std::vector<TenantDefinition> &tenan
             // Numbers are replaced as a set, so a number can move between tenants written together.
             *session_ << sql("DELETE FROM numbers WHERE tenant_id = ?"), useRef(tenant.id), now;
         }
-        for (const auto &tenant : tenants) {
-            for (const auto &number : tenant.numbers) {
+        for (const auto& tenant : tenants) {
+            for (const auto& number : tenant.numbers) {
                 std::string owner;
                 Statement select(*session_);
                 select << sql("SELECT tenant_id FROM numbers WHERE e164 = ?"), useRef(number), into(owner);
@@ -318,9 +318,9 @@ std::vector<TenantDefinition> SqliteTenantStore::listTenants() {
         *session_ << "SELECT id, name, enabled, call_limit, config_json FROM tenants ORDER BY id", into(ids),
             into(names), into(enabled), into(limits), into(configs), now;
         std::vector<TenantDefinition> tenants(ids.size());
-        std::map<std::string, TenantDefinition *> byId;
+        std::map<std::string, TenantDefinition*> byId;
         for (std::size_t i = 0; i < ids.size(); ++i) {
-            auto &tenant = tenants[i];
+            auto& tenant = tenants[i];
             tenant.id = ids[i];
             tenant.name = names[i];
             tenant.enabled = enabled[i] != 0;
@@ -345,7 +345,7 @@ std::vector<TenantDefinition> SqliteTenantStore::listTenants() {
     });
 }
 
-void SqliteTenantStore::saveCall(const CallRecord &record) {
+void SqliteTenantStore::saveCall(const CallRecord& record) {
     run("saving a call record", [&] {
         int fallback = record.fallback ? 1 : 0;
         Millis receivedAt = toMillis(record.receivedAt);
@@ -366,7 +366,7 @@ void SqliteTenantStore::saveCall(const CallRecord &record) {
     });
 }
 
-void SqliteTenantStore::recordCallEnded(const std::string &callId, const std::string &reason,
+void SqliteTenantStore::recordCallEnded(const std::string& callId, const std::string& reason,
                                         CallRecord::time_point endedAt) {
     run("recording a call end", [&] {
         Poco::Int64 at = toMillis(endedAt);
@@ -375,7 +375,23 @@ void SqliteTenantStore::recordCallEnded(const std::string &callId, const std::st
     });
 }
 
-std::optional<CallRecord> SqliteTenantStore::findCall(const std::string &callId) {
+bool SqliteTenantStore::writeAtomically(const std::function<void(TenantStore&)>& writes) {
+    run("writing call records", [&] {
+        WriteTransaction transaction(*session_);
+        ++inTransaction_;
+        try {
+            writes(*this);
+        } catch (...) {
+            --inTransaction_;
+            throw;
+        }
+        --inTransaction_;
+        transaction.commit();
+    });
+    return true;
+}
+
+std::optional<CallRecord> SqliteTenantStore::findCall(const std::string& callId) {
     return run("reading a call record", [&]() -> std::optional<CallRecord> {
         CallRecord record;
         int fallback = 0;
@@ -395,7 +411,7 @@ std::optional<CallRecord> SqliteTenantStore::findCall(const std::string &callId)
     });
 }
 
-void SqliteTenantStore::appendTranscript(const std::string &callId, const TranscriptLine &line) {
+void SqliteTenantStore::appendTranscript(const std::string& callId, const TranscriptLine& line) {
     run("appending a transcript line", [&] {
         Poco::Int64 at = nowMillis();
         // The next sequence number is computed in the same statement; the mutex orders our threads
@@ -406,7 +422,7 @@ void SqliteTenantStore::appendTranscript(const std::string &callId, const Transc
     });
 }
 
-std::vector<TranscriptLine> SqliteTenantStore::transcript(const std::string &callId) {
+std::vector<TranscriptLine> SqliteTenantStore::transcript(const std::string& callId) {
     return run("reading a transcript", [&] {
         std::vector<std::string> speakers, texts;
         *session_ << sql("SELECT speaker, text FROM transcripts WHERE call_id = ? ORDER BY seq"), useRef(callId),

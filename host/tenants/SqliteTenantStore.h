@@ -42,44 +42,47 @@ public:
     explicit SqliteTenantStore(std::string path, SqliteStoreOptions options = {});
     ~SqliteTenantStore() override;
 
-    SqliteTenantStore(const SqliteTenantStore &) = delete;
-    SqliteTenantStore &operator=(const SqliteTenantStore &) = delete;
+    SqliteTenantStore(const SqliteTenantStore&) = delete;
+    SqliteTenantStore& operator=(const SqliteTenantStore&) = delete;
 
     // The newest schema version this binary knows (the last migration's).
     static int latestSchemaVersion();
     // The version recorded in the open file.
     int schemaVersion();
-    const std::string &path() const { return path_; }
+    const std::string& path() const { return path_; }
 
-    std::optional<std::string> tenantForNumber(const std::string &e164) override;
-    Instructions instructions(const std::string &tenantId) override;
-    TenantConfig config(const std::string &tenantId) override;
+    std::optional<std::string> tenantForNumber(const std::string& e164) override;
+    Instructions instructions(const std::string& tenantId) override;
+    TenantConfig config(const std::string& tenantId) override;
 
-    void upsertTenant(const TenantDefinition &tenant) override;
-    void upsertTenants(const std::vector<TenantDefinition> &tenants) override;
+    void upsertTenant(const TenantDefinition& tenant) override;
+    void upsertTenants(const std::vector<TenantDefinition>& tenants) override;
     std::vector<TenantDefinition> listTenants() override;
 
-    void saveCall(const CallRecord &record) override;
+    void saveCall(const CallRecord& record) override;
     // The first end wins: a call ended by its webhook and then by its socket closing keeps the
     // first reason. An unknown call id records nothing.
-    void recordCallEnded(const std::string &callId, const std::string &reason, CallRecord::time_point endedAt) override;
-    std::optional<CallRecord> findCall(const std::string &callId) override;
-    void appendTranscript(const std::string &callId, const TranscriptLine &line) override;
-    std::vector<TranscriptLine> transcript(const std::string &callId) override;
+    void recordCallEnded(const std::string& callId, const std::string& reason, CallRecord::time_point endedAt) override;
+    std::optional<CallRecord> findCall(const std::string& callId) override;
+    void appendTranscript(const std::string& callId, const TranscriptLine& line) override;
+    std::vector<TranscriptLine> transcript(const std::string& callId) override;
+    // One BEGIN IMMEDIATE ... COMMIT around the writes; any failure rolls all of them back.
+    bool writeAtomically(const std::function<void(TenantStore&)>& writes) override;
 
 private:
     struct FileIdentity;
 
-    template <typename Body> auto run(const char *operation, Body &&body) -> decltype(body());
+    template <typename Body> auto run(const char* operation, Body&& body) -> decltype(body());
     void open();
     void ensureSameFile();
     void migrate();
     int readSchemaVersion();
-    std::string sql(const char *text) const { return bindMarkers(text, SqlDialect::Sqlite); }
+    std::string sql(const char* text) const { return bindMarkers(text, SqlDialect::Sqlite); }
 
     const std::string path_;
     const SqliteStoreOptions options_;
-    std::mutex mutex_;
+    std::recursive_mutex mutex_;                   // recursive: the writes inside writeAtomically run on its thread
+    int inTransaction_ = 0;                        // > 0 inside writeAtomically (guarded by mutex_)
     std::unique_ptr<Poco::Data::Session> session_; // null while the file is gone
     std::unique_ptr<FileIdentity> identity_;
 };

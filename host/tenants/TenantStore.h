@@ -3,6 +3,7 @@
 #include <Poco/JSON/Object.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -22,7 +23,7 @@ enum class StoreErrorCode {
 
 class StoreError : public std::runtime_error {
 public:
-    StoreError(StoreErrorCode code, const std::string &message) : std::runtime_error(message), code_(code) {}
+    StoreError(StoreErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
     StoreErrorCode code() const { return code_; }
 
 private:
@@ -83,28 +84,38 @@ public:
     virtual ~TenantStore() = default;
 
     // The tenant owning an E.164 number, or nullopt.
-    virtual std::optional<std::string> tenantForNumber(const std::string &e164) = 0;
-    virtual Instructions instructions(const std::string &tenantId) = 0;
-    virtual TenantConfig config(const std::string &tenantId) = 0;
+    virtual std::optional<std::string> tenantForNumber(const std::string& e164) = 0;
+    virtual Instructions instructions(const std::string& tenantId) = 0;
+    virtual TenantConfig config(const std::string& tenantId) = 0;
 
     // Inserts or updates a tenant with its numbers and instructions, atomically.
-    virtual void upsertTenant(const TenantDefinition &tenant) = 0;
+    virtual void upsertTenant(const TenantDefinition& tenant) = 0;
     // Several tenants in one transaction: all are written or none (`sideband-host tenants import`).
     // Numbers may move between the tenants written together. The default is not atomic; stores
     // that can be, override it.
-    virtual void upsertTenants(const std::vector<TenantDefinition> &tenants) {
-        for (const auto &tenant : tenants)
+    virtual void upsertTenants(const std::vector<TenantDefinition>& tenants) {
+        for (const auto& tenant : tenants)
             upsertTenant(tenant);
     }
     virtual std::vector<TenantDefinition> listTenants() = 0;
 
     // Call records: insert or replace by call id.
-    virtual void saveCall(const CallRecord &record) = 0;
-    virtual void recordCallEnded(const std::string &callId, const std::string &reason,
+    virtual void saveCall(const CallRecord& record) = 0;
+    virtual void recordCallEnded(const std::string& callId, const std::string& reason,
                                  CallRecord::time_point endedAt) = 0;
-    virtual std::optional<CallRecord> findCall(const std::string &callId) = 0;
-    virtual void appendTranscript(const std::string &callId, const TranscriptLine &line) = 0;
-    virtual std::vector<TranscriptLine> transcript(const std::string &callId) = 0;
+    virtual std::optional<CallRecord> findCall(const std::string& callId) = 0;
+    virtual void appendTranscript(const std::string& callId, const TranscriptLine& line) = 0;
+    virtual std::vector<TranscriptLine> transcript(const std::string& callId) = 0;
+
+    // Group commit for the call-record writer: `writes` calls this store's call-record writes
+    // (saveCall, recordCallEnded, appendTranscript). A store that can applies them as one
+    // transaction, all or none with one commit, and returns true (or throws StoreError, having
+    // written none). The default writes nothing and returns false: the caller then makes the writes
+    // one by one.
+    virtual bool writeAtomically(const std::function<void(TenantStore&)>& writes) {
+        (void)writes;
+        return false;
+    }
 };
 
 } // namespace sideband::tenants

@@ -4,10 +4,15 @@
 
 namespace sideband::tenants {
 
+namespace {
+constexpr std::size_t kMaxGroup = 256; // writes per transaction
+} // namespace
+
 WriteBehindTenantStore::WriteBehindTenantStore(std::unique_ptr<TenantStore> store, FailureHandler onFailure,
-                                               std::chrono::milliseconds retryFor, std::size_t maxQueued)
+                                               std::chrono::milliseconds retryFor, std::size_t maxQueued,
+                                               std::chrono::milliseconds groupWindow)
     : store_(std::move(store)), onFailure_(std::move(onFailure)), retryFor_(retryFor), maxQueued_(maxQueued),
-      writer_([this] { writerLoop(); }) {}
+      groupWindow_(groupWindow), writer_([this] { writerLoop(); }) {}
 
 WriteBehindTenantStore::~WriteBehindTenantStore() {
     {
@@ -25,7 +30,7 @@ void WriteBehindTenantStore::enqueue(Write write) {
         if (queue_.size() < maxQueued_) {
             queue_.push_back(std::move(write));
             ++enqueued_;
-            queued_.notify_one();
+            if (writerIdle_ || queue_.size() == kMaxGroup) queued_.notify_one();
             return;
         }
     }
@@ -44,22 +49,60 @@ void WriteBehindTenantStore::report(const Write& write, const std::string& messa
 void WriteBehindTenantStore::flush() {
     std::unique_lock lock(mutex_);
     const auto target = enqueued_;
+    if (done_ >= target) return;
+    ++flushing_;
+    queued_.notify_one(); // a writer waiting for more writes commits now
     written_.wait(lock, [&] { return done_ >= target; });
+    --flushing_;
 }
 
 void WriteBehindTenantStore::writerLoop() {
     std::unique_lock lock(mutex_);
+    std::vector<Write> group;
     for (;;) {
+        writerIdle_ = true;
         queued_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        writerIdle_ = false;
         if (queue_.empty()) return; // stopping, and everything is written
-        const Write write = std::move(queue_.front());
-        queue_.pop_front();
+        if (groupWindow_.count() > 0)
+            queued_.wait_for(lock, groupWindow_,
+                             [this] { return stopping_ || flushing_ > 0 || queue_.size() >= kMaxGroup; });
+        const auto count = std::min(queue_.size(), kMaxGroup);
+        group.clear();
+        for (std::size_t i = 0; i < count; ++i) {
+            group.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+        }
         lock.unlock();
-        apply(write);
+        applyGroup(group);
         lock.lock();
-        ++done_;
+        done_ += count;
         written_.notify_all();
     }
+}
+
+void WriteBehindTenantStore::applyGroup(const std::vector<Write>& group) {
+    if (group.size() > 1) {
+        bool stopped = false;
+        {
+            std::lock_guard lock(mutex_);
+            stopped = gaveUp_;
+        }
+        if (!stopped) {
+            try {
+                if (store_->writeAtomically([&](TenantStore& store) {
+                        for (const auto& write : group)
+                            write.apply(store);
+                    }))
+                    return;
+            } catch (...) {
+                // Nothing of the group was written: each write goes on its own below, retried and
+                // reported as usual, so one bad write does not cost the others.
+            }
+        }
+    }
+    for (const auto& write : group)
+        apply(write);
 }
 
 void WriteBehindTenantStore::apply(const Write& write) {

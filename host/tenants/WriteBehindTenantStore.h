@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace sideband::tenants {
 
@@ -21,6 +22,11 @@ namespace sideband::tenants {
 // Why: a call record is written while the webhook waits for its answer, and the write takes the
 // database's write lock (and, now and then, a WAL checkpoint that waits for the disk); under load
 // those waits were the slowest part of answering a call.
+//
+// Group commit: the writer wakes for the first queued write, lets more gather for `groupWindow`,
+// and hands up to 256 of them to the store's writeAtomically (one transaction, one commit, one
+// wake-up instead of one per write). If the store cannot, or refuses the group, each write is
+// made on its own as below.
 //
 // Failures: a write the store refuses as unavailable is retried (backoff up to 1 s) until it
 // succeeds or `retryFor` has passed since it was queued; then, or for any other error, `onFailure`
@@ -39,9 +45,12 @@ public:
     };
     using FailureHandler = std::function<void(const Failure&)>;
 
+    // `groupWindow`: how long the writer lets writes gather before it commits them together (0:
+    // commit what is there at once). A reader waiting in flush() cuts the window short.
     WriteBehindTenantStore(std::unique_ptr<TenantStore> store, FailureHandler onFailure,
                            std::chrono::milliseconds retryFor = std::chrono::seconds(30),
-                           std::size_t maxQueued = 100000);
+                           std::size_t maxQueued = 100000,
+                           std::chrono::milliseconds groupWindow = std::chrono::milliseconds(5));
     ~WriteBehindTenantStore() override;
 
     // Blocks until every write queued before this call has been written or given up.
@@ -72,6 +81,7 @@ private:
     };
     void enqueue(Write write);
     void writerLoop();
+    void applyGroup(const std::vector<Write>& group);
     void apply(const Write& write);
     void report(const Write& write, const std::string& message) noexcept;
 
@@ -79,6 +89,7 @@ private:
     FailureHandler onFailure_;
     const std::chrono::milliseconds retryFor_;
     const std::size_t maxQueued_;
+    const std::chrono::milliseconds groupWindow_;
 
     std::mutex mutex_;
     std::condition_variable queued_;  // the writer waits for writes
@@ -86,6 +97,8 @@ private:
     std::deque<Write> queue_;
     std::uint64_t enqueued_ = 0; // writes ever queued
     std::uint64_t done_ = 0;     // writes ever finished (written or given up)
+    bool writerIdle_ = false;    // the writer waits for a first write: wake it (later ones wait for the window)
+    int flushing_ = 0;           // readers waiting in flush(): the writer does not wait for more writes
     bool stopping_ = false;
     bool gaveUp_ = false; // a write failed while stopping: report the rest untried
     std::thread writer_;

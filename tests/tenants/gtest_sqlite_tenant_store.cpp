@@ -377,6 +377,45 @@ TEST_F(SqliteTenantStoreTest, TranscriptsKeepTheirOrderPerCall) {
     EXPECT_TRUE(store.transcript("rtc_none").empty());
 }
 
+TEST_F(SqliteTenantStoreTest, WritesMadeAtomicallyAreAllCommittedTogether) {
+    SqliteTenantStore store(path);
+    CallRecord record;
+    record.callId = "rtc_1";
+    record.outcome = "accepted";
+    EXPECT_TRUE(store.writeAtomically([&](TenantStore &s) {
+        s.saveCall(record);
+        s.appendTranscript("rtc_1", {"agent", "Hello."});
+        s.recordCallEnded("rtc_1", "hangup", at(5000));
+    }));
+    auto other = rawSession(path); // what another connection sees: committed
+    int calls = 0, lines = 0;
+    other << "SELECT COUNT(*) FROM calls WHERE call_id = 'rtc_1' AND end_reason = 'hangup'",
+        into(calls), now;
+    other << "SELECT COUNT(*) FROM transcripts WHERE call_id = 'rtc_1'", into(lines),
+        now;
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(lines, 1);
+}
+
+TEST_F(SqliteTenantStoreTest, AFailureInsideAnAtomicWriteLeavesNoneOfItsWrites) {
+    SqliteTenantStore store(path);
+    CallRecord record;
+    record.callId = "rtc_1";
+    record.outcome = "accepted";
+    EXPECT_EQ(codeOf([&] {
+                  store.writeAtomically([&](TenantStore &s) {
+                      s.saveCall(record);
+                      s.appendTranscript("rtc_1", {"agent", "Hello."});
+                      throw StoreError(StoreErrorCode::Unavailable, "disk full");
+                  });
+              }),
+              StoreErrorCode::Unavailable);
+    EXPECT_EQ(store.findCall("rtc_1"), std::nullopt);
+    EXPECT_TRUE(store.transcript("rtc_1").empty());
+    store.saveCall(record); // the store is usable afterwards: no transaction left open
+    EXPECT_TRUE(store.findCall("rtc_1"));
+}
+
 TEST_F(SqliteTenantStoreTest, ConcurrentSaveCallFromEightThreads) {
     SqliteTenantStore store(path);
     store.upsertTenant(tenant("acme", {"+18005550123"}));

@@ -62,12 +62,41 @@ public:
     }
     std::vector<TranscriptLine> transcript(const std::string& id) override { return fake_->transcript(id); }
 
+    // Like a database's transaction: the group's writes are made, or (refused) none is.
+    bool writeAtomically(const std::function<void(TenantStore&)>& writes) override {
+        {
+            std::lock_guard lock(mutex_);
+            if (!groups_) return false;
+            if (refuseGroups_) {
+                groupSizes_.push_back(0);
+                throw StoreError(StoreErrorCode::Unavailable, "database is locked");
+            }
+        }
+        const auto before = fake_->reads("save_call");
+        writes(*this);
+        std::lock_guard lock(mutex_);
+        groupSizes_.push_back(fake_->reads("save_call") - before);
+        return true;
+    }
+    void acceptGroups(bool accept, bool refuse = false) {
+        std::lock_guard lock(mutex_);
+        groups_ = accept;
+        refuseGroups_ = refuse;
+    }
+    std::vector<int> groupSizes() { // saveCalls per group; 0: refused
+        std::lock_guard lock(mutex_);
+        return groupSizes_;
+    }
+
 private:
     std::shared_ptr<FakeTenantStore> fake_;
     std::mutex mutex_;
     std::condition_variable changed_;
     bool open_ = true;
     int held_ = 0;
+    bool groups_ = false;
+    bool refuseGroups_ = false;
+    std::vector<int> groupSizes_;
 };
 
 CallRecord record(const std::string& callId) {
@@ -81,7 +110,8 @@ CallRecord record(const std::string& callId) {
 class WriteBehindTenantStoreTest : public ::testing::Test {
 protected:
     std::unique_ptr<WriteBehindTenantStore> makeStore(std::chrono::milliseconds retryFor = 10s,
-                                                      std::size_t maxQueued = 1000) {
+                                                      std::size_t maxQueued = 1000,
+                                                      std::chrono::milliseconds groupWindow = 5ms) {
         auto gated = std::make_unique<GatedStore>(fake_);
         gate_ = gated.get();
         return std::make_unique<WriteBehindTenantStore>(
@@ -90,7 +120,7 @@ protected:
                 std::lock_guard lock(failuresMutex_);
                 failures_.push_back(f);
             },
-            retryFor, maxQueued);
+            retryFor, maxQueued, groupWindow);
     }
     std::vector<WriteBehindTenantStore::Failure> failures() {
         std::lock_guard lock(failuresMutex_);
@@ -214,6 +244,46 @@ TEST_F(WriteBehindTenantStoreTest, DestroyingTheStoreGivesUpOnWritesTheStoreStil
     EXPECT_EQ(reported[0].message, "database is down (save_call)");
     EXPECT_EQ(reported[1].callId, "rtc_2");
     EXPECT_EQ(reported[1].message, "not written: the store failed while the host was stopping");
+}
+
+TEST_F(WriteBehindTenantStoreTest, WritesQueuedWhileTheStoreIsBusyAreCommittedTogether) {
+    auto store = makeStore();
+    gate_->acceptGroups(true);
+    gate_->close();
+    store->saveCall(record("rtc_1")); // alone: the writer holds it at the gate
+    ASSERT_TRUE(gate_->waitUntilHeld());
+    for (int i = 2; i <= 5; ++i)
+        store->saveCall(record("rtc_" + std::to_string(i)));
+    gate_->open();
+    store->flush();
+    EXPECT_EQ(gate_->groupSizes(), std::vector<int>({4}));
+    for (int i = 1; i <= 5; ++i)
+        EXPECT_TRUE(fake_->findCall("rtc_" + std::to_string(i)).has_value()) << i;
+    EXPECT_TRUE(failures().empty());
+}
+
+TEST_F(WriteBehindTenantStoreTest, AGroupTheStoreRefusesIsWrittenOneWriteAtATime) {
+    auto store = makeStore();
+    gate_->acceptGroups(true, true);
+    gate_->close();
+    store->saveCall(record("rtc_1"));
+    ASSERT_TRUE(gate_->waitUntilHeld());
+    store->saveCall(record("rtc_2"));
+    store->saveCall(record("rtc_3"));
+    gate_->open();
+    store->flush();
+    EXPECT_EQ(gate_->groupSizes(), std::vector<int>({0}));
+    for (int i = 1; i <= 3; ++i)
+        EXPECT_TRUE(fake_->findCall("rtc_" + std::to_string(i)).has_value()) << i;
+    EXPECT_TRUE(failures().empty());
+}
+
+TEST_F(WriteBehindTenantStoreTest, AReaderDoesNotWaitForTheGroupWindow) {
+    auto store = makeStore(10s, 1000, std::chrono::hours(1));
+    store->saveCall(record("rtc_1"));
+    auto read = std::async(std::launch::async, [&] { return store->findCall("rtc_1"); });
+    ASSERT_EQ(read.wait_for(20s), std::future_status::ready) << "the reader would wait an hour for the window";
+    EXPECT_TRUE(read.get().has_value());
 }
 
 TEST_F(WriteBehindTenantStoreTest, AnExceptionThatIsNotAStoreErrorIsReportedAndWritingGoesOn) {
