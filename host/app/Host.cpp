@@ -47,6 +47,7 @@ sessions::SessionOptions sessionOptions(const Settings& s) {
     options.caFile = s.openaiCaFile;
     options.connectTimeout = std::chrono::milliseconds(s.sessionConnectTimeoutMs);
     options.workers = s.sessionWorkers;
+    options.connectors = s.sessionConnectors;
     return options;
 }
 

@@ -16,8 +16,7 @@ namespace {
 
 class Reader {
 public:
-    Reader(const Settings::Lookup& lookup, std::vector<std::string>& problems)
-        : lookup_(lookup), problems_(problems) {}
+    Reader(const Settings::Lookup& lookup, std::vector<std::string>& problems) : lookup_(lookup), problems_(problems) {}
 
     void text(const char* name, std::string& out) {
         if (auto value = lookup_(name)) out = *value;
@@ -31,9 +30,12 @@ public:
     void flag(const char* name, bool& out) {
         auto value = lookup_(name);
         if (!value || value->empty()) return;
-        if (*value == "1" || *value == "true" || *value == "yes") out = true;
-        else if (*value == "0" || *value == "false" || *value == "no") out = false;
-        else problems_.push_back(std::string(name) + " must be 1 or 0");
+        if (*value == "1" || *value == "true" || *value == "yes")
+            out = true;
+        else if (*value == "0" || *value == "false" || *value == "no")
+            out = false;
+        else
+            problems_.push_back(std::string(name) + " must be 1 or 0");
     }
 
 private:
@@ -71,6 +73,7 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.integer("SIDEBAND_OPENAI_RETRIES", s.openaiRetries, 0, 10);
     r.integer("SIDEBAND_SESSION_CONNECT_TIMEOUT_MS", s.sessionConnectTimeoutMs, 1, 120000);
     r.integer("SIDEBAND_SESSION_WORKERS", s.sessionWorkers, 1, 64);
+    r.integer("SIDEBAND_SESSION_CONNECTORS", s.sessionConnectors, 1, 256);
     r.integer("SIDEBAND_REJECT_SIP_STATUS_CAPACITY", s.rejectStatusCapacity, 400, 699);
     r.integer("SIDEBAND_REJECT_SIP_STATUS", s.rejectStatusOther, 400, 699);
     r.integer("MAX_CONCURRENT_CALLS", s.maxConcurrentCalls, 0, 1000000);
@@ -87,7 +90,8 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.text("SIDEBAND_LOG_FORMAT", s.logFormat);
     r.text("SIDEBAND_LOG_LEVEL", s.logLevel);
     r.integer("SIDEBAND_DRAIN_TIMEOUT_S", s.drainSeconds, 0, 86400);
-    if (s.logFormat != "human" && s.logFormat != "json") problems.push_back("SIDEBAND_LOG_FORMAT must be human or json");
+    if (s.logFormat != "human" && s.logFormat != "json")
+        problems.push_back("SIDEBAND_LOG_FORMAT must be human or json");
     // spdlog reads an unknown level name as "off": refuse it rather than run without logs.
     if (s.logLevel != "off" && spdlog::level::from_str(s.logLevel) == spdlog::level::off)
         problems.push_back("SIDEBAND_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, off");

@@ -11,47 +11,48 @@ namespace sideband {
 // also be written as `NAME = value` in the file given with --config; the environment wins.
 struct Settings {
     // Listener
-    std::string listen = "0.0.0.0:8443";        // SIDEBAND_LISTEN
-    std::string metricsListen;                  // SIDEBAND_METRICS_LISTEN (empty: same listener)
-    std::string tlsCert;                        // SIDEBAND_TLS_CERT
-    std::string tlsKey;                         // SIDEBAND_TLS_KEY
-    bool insecureHttp = false;                  // SIDEBAND_INSECURE_HTTP=1
-    int httpThreads = 32;                       // SIDEBAND_HTTP_THREADS
+    std::string listen = "0.0.0.0:8443"; // SIDEBAND_LISTEN
+    std::string metricsListen;           // SIDEBAND_METRICS_LISTEN (empty: same listener)
+    std::string tlsCert;                 // SIDEBAND_TLS_CERT
+    std::string tlsKey;                  // SIDEBAND_TLS_KEY
+    bool insecureHttp = false;           // SIDEBAND_INSECURE_HTTP=1
+    int httpThreads = 32;                // SIDEBAND_HTTP_THREADS
 
     // Secrets (never logged)
-    std::string webhookSecret;                  // OPENAI_WEBHOOK_SECRET
-    std::string openaiApiKey;                   // OPENAI_API_KEY
+    std::string webhookSecret; // OPENAI_WEBHOOK_SECRET
+    std::string openaiApiKey;  // OPENAI_API_KEY
 
     // OpenAI
     std::string openaiBaseUrl = "https://api.openai.com/v1"; // OPENAI_BASE_URL
-    std::string openaiCaFile;                   // SIDEBAND_OPENAI_CA_FILE (added to the system CAs)
-    int openaiConnectTimeoutMs = 2000;          // SIDEBAND_OPENAI_CONNECT_TIMEOUT_MS
-    int openaiTimeoutMs = 5000;                 // SIDEBAND_OPENAI_TIMEOUT_MS
-    int openaiRetries = 2;                      // SIDEBAND_OPENAI_RETRIES
-    int sessionConnectTimeoutMs = 5000;         // SIDEBAND_SESSION_CONNECT_TIMEOUT_MS
-    int sessionWorkers = 4;                     // SIDEBAND_SESSION_WORKERS
-    int rejectStatusCapacity = 486;             // SIDEBAND_REJECT_SIP_STATUS_CAPACITY
-    int rejectStatusOther = 603;                // SIDEBAND_REJECT_SIP_STATUS
+    std::string openaiCaFile;                                // SIDEBAND_OPENAI_CA_FILE (added to the system CAs)
+    int openaiConnectTimeoutMs = 2000;                       // SIDEBAND_OPENAI_CONNECT_TIMEOUT_MS
+    int openaiTimeoutMs = 5000;                              // SIDEBAND_OPENAI_TIMEOUT_MS
+    int openaiRetries = 2;                                   // SIDEBAND_OPENAI_RETRIES
+    int sessionConnectTimeoutMs = 5000;                      // SIDEBAND_SESSION_CONNECT_TIMEOUT_MS
+    int sessionWorkers = 4;                                  // SIDEBAND_SESSION_WORKERS
+    int sessionConnectors = 8;                               // SIDEBAND_SESSION_CONNECTORS
+    int rejectStatusCapacity = 486;                          // SIDEBAND_REJECT_SIP_STATUS_CAPACITY
+    int rejectStatusOther = 603;                             // SIDEBAND_REJECT_SIP_STATUS
 
     // Calls
-    int maxConcurrentCalls = 100;               // MAX_CONCURRENT_CALLS
+    int maxConcurrentCalls = 100;                   // MAX_CONCURRENT_CALLS
     std::optional<int> maxConcurrentCallsPerTenant; // MAX_CONCURRENT_CALLS_PER_TENANT
-    int pendingTimeoutSeconds = 60;             // SIDEBAND_PENDING_TIMEOUT_S
-    int maxCallSeconds = 4 * 3600;              // SIDEBAND_MAX_CALL_S
-    std::string downtimePrompt;                 // DOWNTIME_PROMPT
-    std::string downtimeGreeting;               // DOWNTIME_GREETING
+    int pendingTimeoutSeconds = 60;                 // SIDEBAND_PENDING_TIMEOUT_S
+    int maxCallSeconds = 4 * 3600;                  // SIDEBAND_MAX_CALL_S
+    std::string downtimePrompt;                     // DOWNTIME_PROMPT
+    std::string downtimeGreeting;                   // DOWNTIME_GREETING
 
     // State and plugins
     std::string database = "sqlite:sideband.db"; // SIDEBAND_DB
-    int tenantCacheMs = 1000;                   // SIDEBAND_TENANT_CACHE_MS (0: read the store every call)
-    std::string pluginDir = "plugins";          // SIDEBAND_PLUGIN_DIR
-    std::string stateDir;                       // SIDEBAND_STATE_DIR (plugins' own files; exported to them)
-    int toolThreads = 8;                        // SIDEBAND_TOOL_THREADS
+    int tenantCacheMs = 1000;                    // SIDEBAND_TENANT_CACHE_MS (0: read the store every call)
+    std::string pluginDir = "plugins";           // SIDEBAND_PLUGIN_DIR
+    std::string stateDir;                        // SIDEBAND_STATE_DIR (plugins' own files; exported to them)
+    int toolThreads = 8;                         // SIDEBAND_TOOL_THREADS
 
     // Operations
-    std::string logFormat = "human";            // SIDEBAND_LOG_FORMAT (human|json)
-    std::string logLevel = "info";              // SIDEBAND_LOG_LEVEL
-    int drainSeconds = 30;                      // SIDEBAND_DRAIN_TIMEOUT_S
+    std::string logFormat = "human"; // SIDEBAND_LOG_FORMAT (human|json)
+    std::string logLevel = "info";   // SIDEBAND_LOG_LEVEL
+    int drainSeconds = 30;           // SIDEBAND_DRAIN_TIMEOUT_S
 
     // Looks a name up: environment first, then the config file.
     using Lookup = std::function<std::optional<std::string>(const std::string& name)>;

@@ -6,6 +6,12 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace sideband::sessions {
 namespace {
 
@@ -16,6 +22,17 @@ public:
 };
 
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
+// Connectors yield the CPU to webhook answers and frame handling when the cores are busy (a TLS
+// handshake costs about a millisecond of CPU); an idle machine runs them at full speed all the same.
+constexpr int kConnectorNice = 5;
+
+void lowerThisThreadsPriority() {
+    // Linux: PRIO_PROCESS with a thread id changes that thread only. Raising one's own nice value
+    // needs no privilege; failing to is harmless.
+    errno = 0;
+    const int current = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+    if (errno == 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), current + kConnectorNice);
+}
 
 Poco::URI realtimeSocketUri(const std::string& baseUrl) {
     Poco::URI uri(baseUrl);
@@ -44,7 +61,12 @@ SessionManager::SessionManager(SessionOptions options, calls::CallLedger& ledger
     }
     poller_ = std::thread([this] { pollLoop(); });
     for (int i = 0; i < options_.workers; ++i)
-        workers_.emplace_back([this] { workerLoop(); });
+        workers_.emplace_back([this] { serve(tasks_); });
+    for (int i = 0; i < options_.connectors; ++i)
+        connectors_.emplace_back([this] {
+            lowerThisThreadsPriority();
+            serve(connects_);
+        });
 }
 
 SessionManager::~SessionManager() {
@@ -57,9 +79,9 @@ void SessionManager::launch(calls::AcceptedCall call) {
         std::lock_guard lock(sessionsMutex_);
         sessions_[session->callId()] = session;
     }
-    post([this, session] {
+    connects_.enqueueNotification(new Task([this, session] {
         if (session->connect()) arm(session);
-    });
+    }));
 }
 
 void SessionManager::endCall(const std::string& callId, const std::string& reason) {
@@ -141,9 +163,9 @@ void SessionManager::pollLoop() {
     }
 }
 
-void SessionManager::workerLoop() {
+void SessionManager::serve(Poco::NotificationQueue& queue) {
     for (;;) {
-        Poco::AutoPtr<Poco::Notification> notification(tasks_.waitDequeueNotification());
+        Poco::AutoPtr<Poco::Notification> notification(queue.waitDequeueNotification());
         auto& task = static_cast<Task&>(*notification);
         if (!task.run) return; // stop()'s quit task: everything queued before it has run
         try {
@@ -171,9 +193,13 @@ void SessionManager::stop() {
     if (poller_.joinable()) poller_.join();
     for (std::size_t i = 0; i < workers_.size(); ++i)
         tasks_.enqueueNotification(new Task(nullptr));
-    for (auto& worker : workers_)
-        if (worker.joinable()) worker.join();
-    workers_.clear();
+    for (std::size_t i = 0; i < connectors_.size(); ++i)
+        connects_.enqueueNotification(new Task(nullptr)); // queued connects before it find their call closed
+    for (auto* pool : {&workers_, &connectors_}) {
+        for (auto& thread : *pool)
+            if (thread.joinable()) thread.join();
+        pool->clear();
+    }
     std::lock_guard lock(armedMutex_);
     armed_.clear();
     pollSet_.clear();

@@ -33,13 +33,17 @@ struct SessionOptions {
     std::chrono::milliseconds connectTimeout{5000};
     int connectAttempts = 3;                      // transient failures (timeout, refused) are retried with backoff
     std::chrono::milliseconds frameTimeout{5000}; // a frame that started must finish within this
-    int workers = 4;
+    int workers = 4;                              // read and handle frames of open sessions
+    int connectors = 8; // open sessions (TLS handshake, upgrade, retries): mostly waiting on the network
 };
 
 // Runs the sideband WebSocket of every accepted call without a thread per call: one poll thread
 // watches all idle sockets, and a small worker pool reads a frame when one is ready, handles it
-// and re-arms the socket. Connects also run on the workers. Implements the pipeline's
-// SessionLauncher: it owns a launched call's ledger slot until the call ends.
+// and re-arms the socket. Connects run on a pool of their own, at a lower CPU priority: a connect
+// waits on the network for round trips (and on retries for seconds), and neither that nor its
+// handshake's CPU may hold up a tool call in a call already open, or a webhook's answer.
+// Implements the pipeline's SessionLauncher: it owns a launched call's ledger slot until the call
+// ends.
 class SessionManager final : public calls::SessionLauncher {
 public:
     SessionManager(SessionOptions options, calls::CallLedger& ledger, tenants::TenantStore& store,
@@ -70,7 +74,7 @@ public:
 
 private:
     void pollLoop();
-    void workerLoop();
+    static void serve(Poco::NotificationQueue& queue);
 
     SessionOptions options_;
     calls::CallLedger& ledger_;
@@ -87,14 +91,16 @@ private:
 
     Poco::Net::PollSet pollSet_;
     std::mutex armedMutex_;
-    std::condition_variable armedChanged_; // the poller waits on it while no socket is armed
+    std::condition_variable armedChanged_;                          // the poller waits on it while no socket is armed
     std::unordered_map<int, std::weak_ptr<SidebandSession>> armed_; // by socket fd
 
-    Poco::NotificationQueue tasks_; // connects and frame reads, served by the workers
+    Poco::NotificationQueue tasks_;    // frame reads and closes, served by the workers
+    Poco::NotificationQueue connects_; // session connects, served by the connectors
 
     std::atomic<bool> running_{true};
     std::thread poller_;
     std::vector<std::thread> workers_;
+    std::vector<std::thread> connectors_;
 };
 
 } // namespace sideband::sessions

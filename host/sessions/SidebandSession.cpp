@@ -64,6 +64,9 @@ void SidebandSession::open() {
 }
 
 bool SidebandSession::connect() {
+    // Ended while the connect waited its turn (the caller hung up, the host is stopping): the call
+    // is over, its slot released and its plugin told; opening its socket now would only start it again.
+    if (ended_) return false;
     const auto& uri = manager_.socketUri();
     auto backoff = std::chrono::milliseconds(200);
     for (int attempt = 1;; ++attempt) {
@@ -92,6 +95,14 @@ bool SidebandSession::connect() {
         }
     }
 
+    if (ended_) { // ended during the handshake: it is over already, leave politely
+        try {
+            std::lock_guard lock(sendMutex_);
+            socket_->shutdown(Poco::Net::WebSocket::WS_NORMAL_CLOSE, reasonOr("ended"));
+        } catch (const Poco::Exception&) {
+        }
+        return false;
+    }
     startedAt_ = std::chrono::steady_clock::now();
     manager_.ledger().promote(call_.callId);
     manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "started"}});

@@ -84,7 +84,9 @@ protected:
             options.baseUrl = simulator_->baseUrl();
             options.apiKey = kApiKey;
             options.caFile = caFile;
-            options.connectTimeout = 3000ms;
+            options.connectTimeout = connectTimeout_;
+            options.workers = workers_;
+            options.connectors = connectors_;
             manager_ = std::make_unique<sessions::SessionManager>(options, ledger_, store_, metrics_, clock_);
         }
         return *manager_;
@@ -103,6 +105,9 @@ protected:
         return simulator_->waitForSession(callId, wait);
     }
 
+    std::chrono::milliseconds connectTimeout_ = 3000ms;
+    int workers_ = 4;
+    int connectors_ = 8;
     ManualClock clock_{std::chrono::seconds{1750000000}};
     FakeTenantStore store_;
     calls::InMemoryCallLedger ledger_{clock_};
@@ -262,6 +267,52 @@ TEST_F(SidebandSessionTest, ConnectRefusedReleasesTheSlot) {
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
     EXPECT_EQ(recordedEndReason(store_, "rtc_s1"), "session_connect_failed");
     EXPECT_EQ(metrics_.value(metrics::name::kSessions, {{"outcome", "connect_failed"}}), 1);
+}
+
+TEST_F(SidebandSessionTest, ToolCallsOfOpenCallsAreAnsweredWhileEveryConnectorWaitsForAnUpgrade) {
+    workers_ = 1;
+    connectors_ = 2;
+    connectTimeout_ = 60000ms; // the held connects wait for the release, not for a timeout
+    auto open = launch("rtc_open");
+    ASSERT_TRUE(open);
+    ASSERT_TRUE(open->waitForEvent("response.create", 5000ms));
+    simulator_->holdUpgrades(true);
+    ledger_.reserve("rtc_held_1", "acme", {10, 10});
+    ledger_.reserve("rtc_held_2", "acme", {10, 10});
+    manager().launch({"rtc_held_1", "wh_1", "acme"});
+    manager().launch({"rtc_held_2", "wh_2", "acme"});
+    ASSERT_TRUE(eventually([&] { return simulator_->heldUpgrades() == 2; }));
+    const auto id = open->sendFunctionCall("lookup_order", R"({"order":7})", "call_fn_7");
+    EXPECT_THAT(open->waitForFunctionOutput(id, 10000ms),
+                Optional(std::string(R"({"tool":"lookup_order","arguments":{"order":7}})")));
+    simulator_->holdUpgrades(false);
+    EXPECT_TRUE(simulator_->waitForSession("rtc_held_2", 10000ms));
+}
+
+TEST_F(SidebandSessionTest, ACallEndedWhileItsConnectWaitedIsNeverConnected) {
+    connectors_ = 1;
+    connectTimeout_ = 60000ms;
+    simulator_->holdUpgrades(true);
+    ledger_.reserve("rtc_held", "acme", {10, 10});
+    manager().launch({"rtc_held", "wh_1", "acme"}); // takes the only connector
+    ASSERT_TRUE(eventually([&] { return simulator_->heldUpgrades() == 1; }));
+    ledger_.reserve("rtc_gone", "acme", {10, 10});
+    calls::AcceptedCall gone{"rtc_gone", "wh_2", "acme"};
+    gone.tools = tools_;
+    manager().launch(gone); // queued behind it
+    manager().endCall("rtc_gone", "ended");
+    EXPECT_EQ(recordedEndReason(store_, "rtc_gone"), "ended");
+    ASSERT_THAT(tools_->endedReasons(), ::testing::ElementsAre("ended"));
+    ledger_.reserve("rtc_after", "acme", {10, 10});
+    calls::AcceptedCall after{"rtc_after", "wh_3", "acme"};
+    auto afterTools = std::make_shared<ScriptedTools>();
+    after.tools = afterTools;
+    manager().launch(after); // queued behind both
+    simulator_->holdUpgrades(false);
+    // One connector, in order: once rtc_after has started, rtc_gone's turn has passed.
+    ASSERT_TRUE(eventually([&] { return afterTools->started == 1; }));
+    EXPECT_EQ(simulator_->waitForSession("rtc_gone", 0ms), nullptr);
+    EXPECT_EQ(tools_->started, 0) << "rtc_gone's plugin heard callEnded, and must not hear callStarted after it";
 }
 
 TEST_F(SidebandSessionTest, UntrustedServerCertificateIsRefused) {

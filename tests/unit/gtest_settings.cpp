@@ -60,6 +60,18 @@ TEST(Settings, RefusesAnUnknownLogLevel) {
     EXPECT_EQ(problems[0].rfind("SIDEBAND_LOG_LEVEL must be", 0), 0u);
 }
 
+TEST(Settings, SessionsHaveFourFrameWorkersAndEightConnectorsByDefault) {
+    std::vector<std::string> problems;
+    const auto defaults = Settings::load(from({}), problems);
+    EXPECT_EQ(defaults.sessionWorkers, 4);
+    EXPECT_EQ(defaults.sessionConnectors, 8);
+    EXPECT_EQ(Settings::load(from({{"SIDEBAND_SESSION_CONNECTORS", "32"}}), problems).sessionConnectors, 32);
+    EXPECT_TRUE(problems.empty());
+    Settings::load(from({{"SIDEBAND_SESSION_CONNECTORS", "0"}}), problems);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].rfind("SIDEBAND_SESSION_CONNECTORS must", 0), 0u);
+}
+
 TEST(Settings, TenantCacheIsOneSecondByDefaultAndZeroSwitchesItOff) {
     std::vector<std::string> problems;
     EXPECT_EQ(Settings::load(from({}), problems).tenantCacheMs, 1000);

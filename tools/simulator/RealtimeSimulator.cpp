@@ -365,6 +365,18 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poc
         refuse(400, errorBody("Missing call_id", "invalid_request_error", ""), "no call_id query parameter");
         return;
     }
+    {
+        // holdUpgrades(true): a front end that does not answer the upgrade until released.
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (holdUpgrades_) {
+            ++heldUpgrades_;
+            lock.unlock();
+            emit(callId, "sideband upgrade held (holdUpgrades)");
+            lock.lock();
+            changed_.wait(lock, [&] { return stopping_ || !holdUpgrades_; });
+            --heldUpgrades_;
+        }
+    }
     std::shared_ptr<const CallScript> script;
     bool accepted = false;
     {
@@ -478,6 +490,19 @@ void RealtimeSimulator::delayNext(const std::string& action, std::chrono::millis
                                   const std::string& callId) {
     std::lock_guard<std::mutex> lock(mutex_);
     faults_.push_back(Fault{action, callId, 0, {}, delay, times});
+}
+
+void RealtimeSimulator::holdUpgrades(bool hold) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        holdUpgrades_ = hold;
+    }
+    changed_.notify_all();
+}
+
+std::size_t RealtimeSimulator::heldUpgrades() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return heldUpgrades_;
 }
 
 void RealtimeSimulator::clearFaults() {

@@ -109,6 +109,10 @@ public:
 
     // --- sideband sessions ---
     void refuseSessions(bool refuse, int status = 403);
+    // true: sideband upgrade requests get no answer until holdUpgrades(false) or stop() - a front
+    // end that hangs during the handshake. heldUpgrades() counts the requests waiting now.
+    void holdUpgrades(bool hold);
+    std::size_t heldUpgrades() const;
     void setScript(const std::string& callId, CallScript script);
     void setScript(const std::string& callId, std::shared_ptr<const CallScript> script);
     std::shared_ptr<SimulatedSession> session(const std::string& callId) const; // latest, or nullptr
@@ -173,6 +177,8 @@ private:
     std::vector<std::shared_ptr<SimulatedSession>> allSessions_;
     bool refuse_ = false;
     int refuseStatus_ = 403;
+    bool holdUpgrades_ = false;
+    std::size_t heldUpgrades_ = 0;
     std::size_t refused_ = 0;
     std::size_t resumedTls_ = 0;
     bool stopping_ = false;
