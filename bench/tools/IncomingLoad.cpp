@@ -5,6 +5,7 @@
 // send. Prints figures; never judges them.
 //   OPENAI_WEBHOOK_SECRET=... bench-incoming-load --url https://localhost:P/api/v1/openai/webhook
 //       --ca-file ca.pem --rate 1000 --seconds 20 --connections 10 --to +18005550100 [--warmup-seconds 3]
+//       [--samples FILE]
 #include "WebhookSender.h"
 
 #include <Poco/Net/Context.h>
@@ -38,6 +39,8 @@ namespace {
 struct Sample {
     double dueMs;     // response time from the due time
     double serviceMs; // response time from the actual send
+    double atSeconds; // the due time, from the start of the run
+    int connection;
 };
 
 struct Shared {
@@ -60,7 +63,8 @@ double percentile(std::vector<double> values, double p) {
 
 int main(int argc, char** argv) {
     std::map<std::string, std::string> args;
-    for (int i = 1; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
+    for (int i = 1; i + 1 < argc; i += 2)
+        args[argv[i]] = argv[i + 1];
     auto get = [&](const std::string& name, const std::string& fallback) {
         return args.count(name) ? args[name] : fallback;
     };
@@ -109,9 +113,9 @@ int main(int argc, char** argv) {
             const auto event = makeIncomingCallEvent(call);
             const auto dueAt = due(index);
             std::this_thread::sleep_until(dueAt);
-            const auto unixNow = std::chrono::duration_cast<std::chrono::seconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count();
+            const auto unixNow =
+                std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                    .count();
             const auto sentAt = Clock::now();
             if (sentAt - dueAt > std::chrono::milliseconds(1)) ++late;
             int status = 0;
@@ -127,7 +131,8 @@ int main(int argc, char** argv) {
                 request.setKeepAlive(true);
                 request.setContentType("application/json");
                 request.setContentLength(static_cast<std::streamsize>(event.body.size()));
-                for (const auto& [name, value] : signer.signatureHeaders(event, unixNow)) request.set(name, value);
+                for (const auto& [name, value] : signer.signatureHeaders(event, unixNow))
+                    request.set(name, value);
                 session->sendRequest(request) << event.body;
                 Poco::Net::HTTPResponse response;
                 auto& in = session->receiveResponse(response);
@@ -143,27 +148,42 @@ int main(int argc, char** argv) {
             if (body.find("\"accepted\":true") != std::string::npos) ++accepted;
             if (static_cast<double>(index) / rate >= warmup && status)
                 samples.push_back({std::chrono::duration<double, std::milli>(doneAt - dueAt).count(),
-                                   std::chrono::duration<double, std::milli>(doneAt - sentAt).count()});
+                                   std::chrono::duration<double, std::milli>(doneAt - sentAt).count(),
+                                   static_cast<double>(index) / rate, connection});
         }
         std::lock_guard lock(shared.mutex);
         shared.samples.insert(shared.samples.end(), samples.begin(), samples.end());
-        for (const auto& [s, n] : statuses) shared.statuses[s] += n;
+        for (const auto& [s, n] : statuses)
+            shared.statuses[s] += n;
         shared.accepted += accepted;
         shared.errors += errors;
         shared.late += late;
     };
     std::vector<std::thread> threads;
-    for (int c = 0; c < connections; ++c) threads.emplace_back(worker, c);
-    for (auto& thread : threads) thread.join();
+    for (int c = 0; c < connections; ++c)
+        threads.emplace_back(worker, c);
+    for (auto& thread : threads)
+        thread.join();
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
 
+    // --samples FILE: every measured delivery (due time in s, latency and service time in ms,
+    // connection), to see whether a tail is one stall or spread out.
+    if (args.count("--samples")) {
+        if (FILE* out = std::fopen(args["--samples"].c_str(), "w")) {
+            std::fprintf(out, "at_s latency_ms service_ms connection\n");
+            for (const auto& s : shared.samples)
+                std::fprintf(out, "%.4f %.3f %.3f %d\n", s.atSeconds, s.dueMs, s.serviceMs, s.connection);
+            std::fclose(out);
+        }
+    }
     std::vector<double> dueMs, serviceMs;
     for (const auto& s : shared.samples) {
         dueMs.push_back(s.dueMs);
         serviceMs.push_back(s.serviceMs);
     }
     std::string statuses;
-    for (const auto& [s, n] : shared.statuses) statuses += (statuses.empty() ? "" : ",") + std::to_string(s) + ":" + std::to_string(n);
+    for (const auto& [s, n] : shared.statuses)
+        statuses += (statuses.empty() ? "" : ",") + std::to_string(s) + ":" + std::to_string(n);
     std::printf("BENCH sent=%ld seconds=%.2f offered_rps=%.1f achieved_rps=%.1f measured=%zu "
                 "p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f service_p50_ms=%.3f service_p99_ms=%.3f "
                 "accepted=%ld errors=%ld late=%ld statuses=%s\n",

@@ -59,6 +59,7 @@ Poco::Net::Context::Ptr makeVerifyingClientContext(const std::string& caFile) {
 OpenAIRestClient::OpenAIRestClient(RestClientOptions options) : options_(std::move(options)), base_(options_.baseUrl) {
     if (base_.getScheme() == "https") {
         context_ = makeVerifyingClientContext(options_.caFile);
+        tlsSessions_ = std::make_unique<TlsSessionCache>(context_);
     } else if (base_.getScheme() != "http") {
         throw std::invalid_argument("OPENAI_BASE_URL must be an http(s) URL");
     }
@@ -84,7 +85,8 @@ std::unique_ptr<Poco::Net::HTTPClientSession> OpenAIRestClient::acquire(bool& re
     reused = false;
     std::unique_ptr<Poco::Net::HTTPClientSession> session;
     if (context_)
-        session = std::make_unique<Poco::Net::HTTPSClientSession>(base_.getHost(), base_.getPort(), context_);
+        session = std::make_unique<Poco::Net::HTTPSClientSession>(base_.getHost(), base_.getPort(), context_,
+                                                                  tlsSessions_->take());
     else
         session = std::make_unique<Poco::Net::HTTPClientSession>(base_.getHost(), base_.getPort());
     session->setKeepAlive(true);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "openai/CallControl.h"
+#include "openai/TlsSessionCache.h"
 
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPClientSession.h>
@@ -55,6 +56,9 @@ private:
     RestClientOptions options_;
     Poco::URI base_;
     Poco::Net::Context::Ptr context_;
+    // New connections resume an earlier one's TLS session: after a burst, or once the server has
+    // closed idle ones, reconnecting costs no certificate chain (and no server signature).
+    std::unique_ptr<TlsSessionCache> tlsSessions_;
     std::mutex mutex_;
     std::vector<std::unique_ptr<Poco::Net::HTTPClientSession>> idle_;
 };

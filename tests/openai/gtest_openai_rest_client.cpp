@@ -4,6 +4,8 @@
 #include "openai/OpenAIRestClient.h"
 
 #include "Eventually.h"
+#include "RealtimeSimulator.h"
+#include "TestCertificates.h"
 
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/StreamSocket.h>
@@ -143,4 +145,26 @@ TEST(OpenAIRestClientTest, ARequestLostOnAFreshConnectionIsAFailureWhenNoRetryIs
     EXPECT_EQ(result.status, 0);
     EXPECT_EQ(result.attempts, 1);
     EXPECT_EQ(server.dropped(), 1);
+}
+
+TEST(OpenAIRestClientTest, NewConnectionsResumeTheTlsSessionOfEarlierOnes) {
+    simulator::SimulatorOptions options;
+    options.tlsCert = sideband::testing::TestCertificates::shared().certFile();
+    options.tlsKey = sideband::testing::TestCertificates::shared().keyFile();
+    options.restKeepAlive = false; // every request on a connection of its own
+    simulator::RealtimeSimulator sim(options);
+    sim.start();
+    openai::RestClientOptions client;
+    client.baseUrl = sim.baseUrl();
+    client.apiKey = "sk-test";
+    client.caFile = sideband::testing::TestCertificates::shared().caFile();
+    openai::OpenAIRestClient rest(client);
+    for (int call = 1; call <= 3; ++call) {
+        const auto result = rest.accept("rtc_" + std::to_string(call), "{}", "accept_wh_" + std::to_string(call));
+        ASSERT_TRUE(result.ok()) << result.error;
+        EXPECT_EQ(result.attempts, 1);
+    }
+    EXPECT_EQ(sim.restRequests().size(), 3u);
+    EXPECT_EQ(sim.resumedTlsRestRequests(), 2u) << "the first connection's handshake is the only full one";
+    sim.stop();
 }

@@ -238,6 +238,12 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::
         record.headers[Poco::toLower(name)] = value;
     record.authorization = request.get("Authorization", "");
     record.idempotencyKey = request.get("Idempotency-Key", "");
+    if (!options_.tlsCert.empty() &&
+        Poco::Net::SecureStreamSocket(static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket())
+            .sessionWasReused()) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++resumedTlsRest_;
+    }
     record.body = readBody(request);
 
     std::vector<std::string> segments;
@@ -321,6 +327,7 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::
     for (const auto& warning : record.warnings)
         emit(record.callId, "WARNING: " + warning);
 
+    if (!options_.restKeepAlive) response.setKeepAlive(false);
     answer(response, status, body);
 
     for (const auto& session : sessions) {
@@ -566,6 +573,11 @@ std::size_t RealtimeSimulator::refusedSessions() const {
 std::size_t RealtimeSimulator::resumedTlsUpgrades() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return resumedTls_;
+}
+
+std::size_t RealtimeSimulator::resumedTlsRestRequests() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return resumedTlsRest_;
 }
 
 // --- measurements and observers ----------------------------------------------------------------------

@@ -39,6 +39,7 @@ struct SimulatorOptions {
     CloseMode restHangupClose = CloseMode::CloseFrame; // how the socket ends after the host's REST hangup
     std::chrono::milliseconds referCloseDelay{200};    // REFER: the call leaves a moment later
     bool logTraffic = false;                           // every trace line to spdlog at info (the CLI's serve does this)
+    bool restKeepAlive = true; // false: every REST answer says "Connection: close" (a new connection per request)
     // false: sessions keep no event texts or trace lines, only event types, function calls and round
     // trips - for benchmarks holding thousands of calls for minutes (each call otherwise costs ~3 KiB
     // per tool round trip).
@@ -123,6 +124,8 @@ public:
     std::size_t refusedSessions() const;
     // Sideband upgrades that arrived over a resumed TLS session (a ticket from an earlier connection).
     std::size_t resumedTlsUpgrades() const;
+    // REST requests that arrived on a connection whose TLS session was resumed.
+    std::size_t resumedTlsRestRequests() const;
 
     // --- measurements ---
     std::vector<std::chrono::microseconds> roundTrips() const;
@@ -181,6 +184,7 @@ private:
     std::size_t heldUpgrades_ = 0;
     std::size_t refused_ = 0;
     std::size_t resumedTls_ = 0;
+    std::size_t resumedTlsRest_ = 0;
     bool stopping_ = false;
 
     mutable std::mutex statsMutex_;
