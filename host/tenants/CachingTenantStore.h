@@ -56,6 +56,7 @@ private:
     template <typename Value> struct Entry {
         Value value;
         Clock::time_point expires;
+        bool refreshing = false; // expired, and one call is reading the store again
     };
     template <typename Value, typename Read>
     Value cached(std::map<std::string, Entry<Value>>& entries, const std::string& key, Read&& read);

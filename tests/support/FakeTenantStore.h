@@ -8,7 +8,7 @@
 namespace sideband::testing {
 
 // An in-memory TenantStore whose failures are switchable, for pipeline tests.
-class FakeTenantStore final : public tenants::TenantStore {
+class FakeTenantStore : public tenants::TenantStore {
 public:
     struct Tenant {
         bool enabled = true;

@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
 using namespace std::chrono_literals;
 using sideband::ManualClock;
 using sideband::testing::FakeTenantStore;
@@ -111,6 +115,65 @@ TEST_F(CachingTenantStoreTest, CallRecordsGoStraightToTheStore) {
     ASSERT_TRUE(stored.has_value());
     EXPECT_EQ(stored->outcome, "accepted");
     EXPECT_EQ(stored->endReason, "hangup");
+}
+
+// A store whose instructions() can be held, as a database read waits behind a commit.
+class HeldInstructionsStore final : public FakeTenantStore {
+public:
+    Instructions instructions(const std::string& tenantId) override {
+        std::unique_lock lock(mutex_);
+        ++waiting_;
+        changed_.notify_all();
+        changed_.wait_for(lock, 10s, [this] { return !held_; }); // bounded: a failing test must not hang
+        --waiting_;
+        lock.unlock();
+        return FakeTenantStore::instructions(tenantId);
+    }
+    void hold(bool held) {
+        {
+            std::lock_guard lock(mutex_);
+            held_ = held;
+        }
+        changed_.notify_all();
+    }
+    bool waitUntilAReadIsHeld() {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, 10s, [this] { return waiting_ > 0; });
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    bool held_ = false;
+    int waiting_ = 0;
+};
+
+TEST(CachingTenantStoreRefresh, WhileOneCallRereadsAnExpiredAnswerTheOthersGetTheLastOne) {
+    ManualClock clock{std::chrono::seconds(1'700'000'000)};
+    auto held = std::make_unique<HeldInstructionsStore>();
+    auto* store = held.get();
+    store->addTenant("acme", "+15550001", {true, 5, Instructions{"Be kind.", "Hello!"}, "{}"});
+    CachingTenantStore cache(std::move(held), 1000ms, clock);
+    EXPECT_EQ(cache.instructions("acme").prompt, "Be kind.");
+    store->addTenant("acme", "+15550001", {true, 5, Instructions{"Be brief.", "Hi!"}, "{}"});
+    clock.advance(1000ms);
+    store->hold(true);
+    auto refresh = std::async(std::launch::async, [&] { return cache.instructions("acme").prompt; });
+    ASSERT_TRUE(store->waitUntilAReadIsHeld());
+    EXPECT_EQ(cache.instructions("acme").prompt, "Be kind.") << "served at once, not behind the held read";
+    store->hold(false);
+    EXPECT_EQ(refresh.get(), "Be brief.");
+    EXPECT_EQ(cache.instructions("acme").prompt, "Be brief.");
+    EXPECT_EQ(store->reads("instructions"), 2) << "the first read and the one refresh";
+}
+
+TEST_F(CachingTenantStoreTest, AFailedRefreshForgetsTheLastAnswer) {
+    EXPECT_EQ(cache_->instructions("acme").prompt, "Be kind.");
+    clock_.advance(1000ms);
+    fake_->setUnavailable(true);
+    EXPECT_THROW(cache_->instructions("acme"), StoreError);
+    EXPECT_THROW(cache_->instructions("acme"), StoreError) << "a down store is asked again, not papered over";
+    EXPECT_EQ(fake_->reads("instructions"), 3);
 }
 
 TEST(CachingTenantStoreLimits, NumbersDialedByStrangersCannotGrowTheCacheWithoutBound) {
