@@ -2,7 +2,7 @@
 # Sideband benchmarks (docs/benchmarks.md). Each one builds what it needs, starts the real
 # sideband-host as a child process on 127.0.0.1 with the Realtime simulator, drives load, prints a
 # table and writes bench/results/<name>.md. Figures only: nothing here judges a speed.
-#   bash bench/run.sh webhook|incoming|sessions|all
+#   bash bench/run.sh webhook|incoming|incoming-repeat|sessions|all
 # Environment: SIDEBAND_BENCH_BUILD (build dir, default build-bench), SIDEBAND_JOBS (default 2),
 #   BENCH_SECONDS (length of each measured run), BENCH_QUICK=1 (a ~2 s run of each, for a smoke check;
 #   results then go to $BENCH_RESULTS_DIR, default a temp dir, not bench/results),
@@ -28,6 +28,7 @@ else
   results=${BENCH_RESULTS_DIR:-$root/bench/results}
 fi
 mkdir -p "$results"
+if [ -n "${BENCH_SAMPLES_DIR:-}" ]; then mkdir -p "$BENCH_SAMPLES_DIR"; fi
 rev=${BENCH_REV:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}
 
 need_wrk() {
@@ -224,6 +225,20 @@ incoming_binary() {
   esac
 }
 
+# rate_case LOGNAME RATE CONNECTIONS: a fresh tenant and $host_binary, bench-incoming-load at RATE
+# over CONNECTIONS; sets the caller's $line (the BENCH line), $behind (sessions behind) and $load.
+# BENCH_SAMPLES_DIR: also keep every delivery's timing there (LOGNAME.txt, see --samples).
+rate_case() {
+  make_tenant
+  start_host "$1" SIDEBAND_HTTP_THREADS="$3" MAX_CONCURRENT_CALLS=100000
+  load=$(load1)
+  line=$("$build/bench/bench-incoming-load" --url "https://localhost:$host_port/api/v1/openai/webhook" \
+    --ca-file "$work/tls/ca.pem" --rate "$2" --seconds "$seconds" --warmup-seconds 3 --connections "$3" \
+    --to "$number" ${BENCH_SAMPLES_DIR:+--samples "$BENCH_SAMPLES_DIR/$1.txt"} | grep '^BENCH ')
+  behind=$(sessions_behind)
+  stop_host
+}
+
 bench_incoming() {
   need_wrk
   build_targets sideband-host bench-pipeline-host bench-sign-deliveries bench-sim bench-incoming-load echo
@@ -252,14 +267,7 @@ bench_incoming() {
     for rate in 1000 500; do
       for c in 10 200; do
         [ "$quick" = 1 ] && [ "$rate" = 500 ] && continue
-        make_tenant
-        start_host "incoming-rate-$mode-$rate-$c" SIDEBAND_HTTP_THREADS="$c" MAX_CONCURRENT_CALLS=100000
-        load=$(load1)
-        line=$("$build/bench/bench-incoming-load" --url "https://localhost:$host_port/api/v1/openai/webhook" \
-          --ca-file "$work/tls/ca.pem" --rate "$rate" --seconds "$seconds" --warmup-seconds 3 --connections "$c" \
-          --to "$number" | grep '^BENCH ')
-        behind=$(sessions_behind)
-        stop_host
+        rate_case "incoming-rate-$mode-$rate-$c" "$rate" "$c"
         rate_rows+=("| $mode | $rate | $c | $c | $(val "$line" achieved_rps) | $(val "$line" p50_ms) | $(val "$line" p90_ms) | $(val "$line" p99_ms) | $(val "$line" max_ms) | $(val "$line" service_p50_ms) / $(val "$line" service_p99_ms) | $(val "$line" accepted) / $(val "$line" sent) | $(val "$line" statuses) | $behind | $(val "$line" late) | $load |")
         echo "${rate_rows[-1]}"
       done
@@ -318,14 +326,7 @@ bench_incoming_repeat() {
     for case in "${cases[@]}"; do
       read -r mode c <<<"$case"
       host_binary=$(incoming_binary "$mode")
-      make_tenant
-      start_host "incoming-repeat-$mode-$c-$run" SIDEBAND_HTTP_THREADS="$c" MAX_CONCURRENT_CALLS=100000
-      load=$(load1)
-      line=$("$build/bench/bench-incoming-load" --url "https://localhost:$host_port/api/v1/openai/webhook" \
-        --ca-file "$work/tls/ca.pem" --rate "$rate" --seconds "$seconds" --warmup-seconds 3 --connections "$c" \
-        --to "$number" | grep '^BENCH ')
-      behind=$(sessions_behind)
-      stop_host
+      rate_case "incoming-repeat-$mode-$c-$run" "$rate" "$c"
       p99s[$case]+="$(val "$line" p99_ms) "
       rows+=("| $run | $mode | $c | $(val "$line" achieved_rps) | $(val "$line" p50_ms) | $(val "$line" p99_ms) | $(val "$line" max_ms) | $(val "$line" accepted) / $(val "$line" sent) | $behind | $load |")
       echo "${rows[-1]}"
