@@ -78,6 +78,9 @@ EOF
 }
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
+# One core's speed right now (SHA-256 of 1 KiB blocks for 1 s, MB/s): on a shared VM it drops under
+# sustained load (the hypervisor's share), which a load average does not show.
+cpu_probe() { openssl speed -seconds 1 -bytes 1024 sha256 2>/dev/null | awk '/^sha256/ { printf "%.0f", $2 / 1000 }'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 
@@ -314,7 +317,7 @@ bench_incoming() {
 # a fresh host, interleaved (so a noisy minute hits every case alike), and reports the spread.
 bench_incoming_repeat() {
   build_targets sideband-host bench-pipeline-host bench-sign-deliveries bench-sim bench-incoming-load echo
-  local out=$results/incoming-repeats.md rows=() line c load mode run repeats=${BENCH_REPEATS:-10} behind
+  local out=$results/incoming-repeats.md rows=() line c load mode run repeats=${BENCH_REPEATS:-10} behind probe
   local rate=${BENCH_RATE:-1000} target_ms=10 cases=()
   local hosts
   read -r -a hosts <<<"${BENCH_HOSTS:-${incoming_hosts[*]}}"
@@ -326,9 +329,10 @@ bench_incoming_repeat() {
     for case in "${cases[@]}"; do
       read -r mode c <<<"$case"
       host_binary=$(incoming_binary "$mode")
+      probe=$(cpu_probe)
       rate_case "incoming-repeat-$mode-$c-$run" "$rate" "$c"
       p99s[$case]+="$(val "$line" p99_ms) "
-      rows+=("| $run | $mode | $c | $(val "$line" achieved_rps) | $(val "$line" p50_ms) | $(val "$line" p99_ms) | $(val "$line" max_ms) | $(val "$line" accepted) / $(val "$line" sent) | $behind | $load |")
+      rows+=("| $run | $mode | $c | $(val "$line" achieved_rps) | $(val "$line" p50_ms) | $(val "$line" p99_ms) | $(val "$line" max_ms) | $(val "$line" accepted) / $(val "$line" sent) | $behind | $load | $probe |")
       echo "${rows[-1]}"
     done
   done
@@ -344,19 +348,20 @@ bench_incoming_repeat() {
   done
   {
     header "# Incoming-call benchmark, repeated" "" \
-      "\`BENCH_REPEATS=$repeats bash bench/run.sh incoming-repeat\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, git $rev." "" \
+      "\`BENCH_HOSTS=\"${hosts[*]}\" BENCH_REPEATS=$repeats bash bench/run.sh incoming-repeat\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, git $rev." "" \
       "The constant-rate case of \`bench/run.sh incoming\` ($rate calls/s, open loop, latency from each delivery's due time," \
       "3 s warm-up then ${seconds} s measured), repeated on a fresh host each time, the cases interleaved. Hosts as in incoming.md:" \
       "pipeline = bench-pipeline-host (accepted calls end at once), whole = sideband-host (each accepted call's sideband socket" \
       "is opened and refused by the simulator). load = 1-minute load average before the run; the host, the simulator and the" \
-      "load generator share the $(nproc) cores." "" \
+      "load generator share the $(nproc) cores. probe = one core's SHA-256 MB/s (1 KiB blocks, 1 s) just before the run: the" \
+      "machine's speed at that moment." "" \
       "## p99 across runs" "" \
       "| host | connections | runs | p99 min ms | p99 median ms | p99 max ms | runs with p99 < ${target_ms} ms |" \
       "|---|---|---|---|---|---|---|"
     printf '%s\n' "${summary[@]}"
     header "" "## Every run" "" \
-      "| run | host | connections | achieved/s | p50 ms | p99 ms | max ms | accepted / sent | sessions behind | load |" \
-      "|---|---|---|---|---|---|---|---|---|---|"
+      "| run | host | connections | achieved/s | p50 ms | p99 ms | max ms | accepted / sent | sessions behind | load | probe MB/s |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
   } >"$out"
   printf '%s\n' "${summary[@]}"
