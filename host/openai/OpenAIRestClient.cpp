@@ -67,11 +67,11 @@ OpenAIRestClient::OpenAIRestClient(RestClientOptions options) : options_(std::mo
 
 OpenAIRestClient::~OpenAIRestClient() = default;
 
-std::unique_ptr<Poco::Net::HTTPClientSession> OpenAIRestClient::acquire(bool& reused) {
+std::unique_ptr<Poco::Net::HTTPClientSession> OpenAIRestClient::acquire(bool fresh, bool& reused) {
     std::vector<std::unique_ptr<Poco::Net::HTTPClientSession>> closed; // destroyed outside the lock
     {
         std::lock_guard lock(mutex_);
-        while (!idle_.empty()) {
+        while (!fresh && !idle_.empty()) {
             auto session = std::move(idle_.back());
             idle_.pop_back();
             if (peerClosed(*session)) {
@@ -106,6 +106,7 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
     const auto deadline = std::chrono::steady_clock::now() + options_.totalTimeout;
     auto backoff = options_.backoff;
     bool resentOnFreshConnection = false;
+    bool freshConnection = false; // the next attempt must not take a pooled connection
 
     RestResult result;
     for (int attempt = 0; attempt <= options_.retries; ++attempt) {
@@ -114,7 +115,8 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
         if (remaining.count() <= 0) break;
         ++result.attempts;
         bool reused = false;
-        auto session = acquire(reused);
+        auto session = acquire(freshConnection, reused);
+        freshConnection = false;
         session->setTimeout(Poco::Timespan(std::min(options_.connectTimeout, remaining).count() * 1000),
                             Poco::Timespan(remaining.count() * 1000), Poco::Timespan(remaining.count() * 1000));
         try {
@@ -146,6 +148,7 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
             // backoff is for a server in trouble, not for a connection that aged out.
             if (reused && !resentOnFreshConnection) {
                 resentOnFreshConnection = true;
+                freshConnection = true;
                 --attempt;
                 continue;
             }

@@ -49,8 +49,8 @@ public:
 private:
     RestResult post(const std::string& callId, const std::string& action, const std::string& body,
                     const std::string& idempotencyKey);
-    // A pooled connection when one is still open (reused = true), else a new one.
-    std::unique_ptr<Poco::Net::HTTPClientSession> acquire(bool& reused);
+    // A pooled connection when one is still open (reused = true), else - or when `fresh` - a new one.
+    std::unique_ptr<Poco::Net::HTTPClientSession> acquire(bool fresh, bool& reused);
     void recycle(std::unique_ptr<Poco::Net::HTTPClientSession> session);
 
     RestClientOptions options_;
