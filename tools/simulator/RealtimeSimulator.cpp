@@ -57,6 +57,12 @@ void answer(Poco::Net::HTTPServerResponse& response, int status, const std::stri
     response.send() << body;
 }
 
+// The request came over a TLS connection that resumed an earlier session (no certificate sent).
+bool overResumedTls(Poco::Net::HTTPServerRequest& request) {
+    return Poco::Net::SecureStreamSocket(static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket())
+        .sessionWasReused();
+}
+
 std::string readBody(Poco::Net::HTTPServerRequest& request) {
     std::string body;
     auto& in = request.stream();
@@ -238,9 +244,7 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::
         record.headers[Poco::toLower(name)] = value;
     record.authorization = request.get("Authorization", "");
     record.idempotencyKey = request.get("Idempotency-Key", "");
-    if (!options_.tlsCert.empty() &&
-        Poco::Net::SecureStreamSocket(static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket())
-            .sessionWasReused()) {
+    if (tls() && overResumedTls(request)) {
         std::lock_guard<std::mutex> lock(mutex_);
         ++resumedTlsRest_;
     }
@@ -347,12 +351,9 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poc
     std::string callId;
     for (const auto& [key, value] : uri.getQueryParameters())
         if (key == "call_id") callId = value;
-    if (!options_.tlsCert.empty()) {
-        Poco::Net::SecureStreamSocket tls(static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket());
-        if (tls.sessionWasReused()) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            ++resumedTls_;
-        }
+    if (tls() && overResumedTls(request)) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++resumedTls_;
     }
 
     auto refuse = [&](int status, const std::string& body, const std::string& why) {
