@@ -343,6 +343,7 @@ void SimulatedSession::detach() {
 // --- receiving -------------------------------------------------------------------------------------
 
 void SimulatedSession::onReadable() {
+    std::lock_guard<std::mutex> reading(readMutex_);
     for (;;) {
         Poco::Buffer<char> buffer(0);
         int flags = 0;

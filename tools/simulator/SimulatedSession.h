@@ -158,6 +158,10 @@ private:
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
     std::mutex ioMutex_;
+    // Held across reading a frame and handling it: the upgrade's thread and the reactor may both
+    // call onReadable, and two frames read by two threads could otherwise be handled out of order
+    // (a response.create before the output it follows).
+    std::mutex readMutex_;
     SessionObserver* observer_;
     const bool record_;
     bool connected_ = true;
