@@ -60,8 +60,8 @@ private:
                 }
                 const std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
                                            "Connection: keep-alive\r\n\r\n{}";
+                ++answered_; // before the send: the client may check the count as soon as it has the answer
                 connection.sendBytes(answer.data(), static_cast<int>(answer.size()));
-                ++answered_;
                 if (behaviour_ == Behaviour::AnswerThenClose) break;
             }
             connection.close();
