@@ -96,13 +96,18 @@ protected:
     std::shared_ptr<simulator::SimulatedSession> launch(const std::string& callId = "rtc_s1",
                                                         std::chrono::milliseconds wait = 5000ms) {
         ledger_.reserve(callId, "acme", {10, 10});
+        manager().launch(acceptedCall(callId));
+        return simulator_->waitForSession(callId, wait);
+    }
+
+    calls::AcceptedCall acceptedCall(const std::string& callId, std::shared_ptr<ScriptedTools> tools = nullptr) const {
         calls::AcceptedCall call;
         call.callId = callId;
+        call.webhookId = "wh_" + callId;
         call.tenantId = "acme";
         call.instructions = {"You are Acme's assistant.", "Welcome to Acme!"};
-        call.tools = tools_;
-        manager().launch(call);
-        return simulator_->waitForSession(callId, wait);
+        call.tools = tools ? tools : tools_;
+        return call;
     }
 
     std::chrono::milliseconds connectTimeout_ = 3000ms;
@@ -279,8 +284,8 @@ TEST_F(SidebandSessionTest, ToolCallsOfOpenCallsAreAnsweredWhileEveryConnectorWa
     simulator_->holdUpgrades(true);
     ledger_.reserve("rtc_held_1", "acme", {10, 10});
     ledger_.reserve("rtc_held_2", "acme", {10, 10});
-    manager().launch({"rtc_held_1", "wh_1", "acme"});
-    manager().launch({"rtc_held_2", "wh_2", "acme"});
+    manager().launch(acceptedCall("rtc_held_1", std::make_shared<ScriptedTools>()));
+    manager().launch(acceptedCall("rtc_held_2", std::make_shared<ScriptedTools>()));
     ASSERT_TRUE(eventually([&] { return simulator_->heldUpgrades() == 2; }));
     const auto id = open->sendFunctionCall("lookup_order", R"({"order":7})", "call_fn_7");
     EXPECT_THAT(open->waitForFunctionOutput(id, 10000ms),
@@ -294,20 +299,17 @@ TEST_F(SidebandSessionTest, ACallEndedWhileItsConnectWaitedIsNeverConnected) {
     connectTimeout_ = 60000ms;
     simulator_->holdUpgrades(true);
     ledger_.reserve("rtc_held", "acme", {10, 10});
-    manager().launch({"rtc_held", "wh_1", "acme"}); // takes the only connector
+    manager().launch(acceptedCall("rtc_held", std::make_shared<ScriptedTools>())); // takes the only connector
     ASSERT_TRUE(eventually([&] { return simulator_->heldUpgrades() == 1; }));
     ledger_.reserve("rtc_gone", "acme", {10, 10});
-    calls::AcceptedCall gone{"rtc_gone", "wh_2", "acme"};
-    gone.tools = tools_;
-    manager().launch(gone); // queued behind it
+    manager().launch(acceptedCall("rtc_gone")); // queued behind it
     manager().endCall("rtc_gone", "ended");
     EXPECT_EQ(recordedEndReason(store_, "rtc_gone"), "ended");
+    ASSERT_TRUE(eventually([&] { return !tools_->endedReasons().empty(); })); // told after the record is written
     ASSERT_THAT(tools_->endedReasons(), ::testing::ElementsAre("ended"));
     ledger_.reserve("rtc_after", "acme", {10, 10});
-    calls::AcceptedCall after{"rtc_after", "wh_3", "acme"};
     auto afterTools = std::make_shared<ScriptedTools>();
-    after.tools = afterTools;
-    manager().launch(after); // queued behind both
+    manager().launch(acceptedCall("rtc_after", afterTools)); // queued behind both
     simulator_->holdUpgrades(false);
     // One connector, in order: once rtc_after has started, rtc_gone's turn has passed.
     ASSERT_TRUE(eventually([&] { return afterTools->started == 1; }));
