@@ -39,14 +39,32 @@ Poco::JSON::Object::Ptr parseObject(const std::string& text) {
 }
 
 // A fresh 0700 directory per process: nobody else can swap the copy between hashing and dlopen.
+// Removed when the process exits (a library still mapped then stays mapped: unlinking is safe),
+// so restarts and test runs leave nothing behind in the temp directory.
+class PrivateCopyDirectory {
+public:
+    PrivateCopyDirectory()
+        : path_(fs::temp_directory_path() / fs::unique_path("sideband-plugins-%%%%-%%%%-%%%%")), owner_(::getpid()) {
+        fs::create_directories(path_);
+        fs::permissions(path_, fs::owner_all);
+    }
+    ~PrivateCopyDirectory() {
+        if (::getpid() != owner_) return; // a forked child exiting must not take its parent's copies
+        boost::system::error_code ignored;
+        fs::remove_all(path_, ignored);
+    }
+    PrivateCopyDirectory(const PrivateCopyDirectory&) = delete;
+    PrivateCopyDirectory& operator=(const PrivateCopyDirectory&) = delete;
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+    pid_t owner_;
+};
+
 const fs::path& defaultCopyDirectory() {
-    static const fs::path dir = [] {
-        auto path = fs::temp_directory_path() / fs::unique_path("sideband-plugins-%%%%-%%%%-%%%%");
-        fs::create_directories(path);
-        fs::permissions(path, fs::owner_all);
-        return path;
-    }();
-    return dir;
+    static const PrivateCopyDirectory dir;
+    return dir.path();
 }
 
 // The library a plugin's objects live in, plus its private copy on disk; removed on unload.

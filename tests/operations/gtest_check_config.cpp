@@ -28,7 +28,8 @@ constexpr int kExConfig = 78;
 
 int countOf(const std::string& text, const std::string& needle) {
     int n = 0;
-    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+        ++n;
     return n;
 }
 
@@ -113,6 +114,15 @@ TEST_F(CheckConfigTest, BindsNoPortAndStartsNothing) {
     EXPECT_THAT(run.all, Not(HasSubstr("listening")));
 }
 
+TEST_F(CheckConfigTest, LeavesNoPrivatePluginCopiesInTheTempDirectory) {
+    boost::filesystem::create_directory(dir_.file("tmp"));
+    env_["TMPDIR"] = dir_.file("tmp"); // where the loader makes its private copy directory
+    const auto run = check();
+    ASSERT_EQ(run.exitCode, 0) << run.all;
+    ASSERT_THAT(run.out, HasSubstr("ok: tenant acme: plugin tools.so loads"));
+    EXPECT_TRUE(boost::filesystem::is_empty(dir_.file("tmp")));
+}
+
 TEST_F(CheckConfigTest, InsecureModeIsFineWhenExplicit) {
     env_.erase("SIDEBAND_TLS_CERT");
     env_.erase("SIDEBAND_TLS_KEY");
@@ -138,7 +148,9 @@ struct ProblemCase {
     int problems = 1;
 };
 
-void PrintTo(const ProblemCase& c, std::ostream* out) { *out << c.name; }
+void PrintTo(const ProblemCase& c, std::ostream* out) {
+    *out << c.name;
+}
 
 class CheckConfigProblemTest : public CheckConfigTest, public ::testing::WithParamInterface<ProblemCase> {};
 
