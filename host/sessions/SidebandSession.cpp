@@ -37,7 +37,7 @@ SidebandSession::SidebandSession(SessionManager& manager, calls::AcceptedCall ca
 SidebandSession::~SidebandSession() = default;
 
 int SidebandSession::socketFd() const {
-    return socket_ ? static_cast<int>(socket_->impl()->sockfd()) : -1;
+    return socketOpen_ ? static_cast<int>(socket_->impl()->sockfd()) : -1;
 }
 
 void SidebandSession::open() {
@@ -56,11 +56,13 @@ void SidebandSession::open() {
                                    Poco::Net::HTTPMessage::HTTP_1_1);
     request.set("Authorization", "Bearer " + manager_.options().apiKey);
     Poco::Net::HTTPResponse response;
-    socket_ = std::make_unique<Poco::Net::WebSocket>(*http_, request, response);
+    auto socket = std::make_unique<Poco::Net::WebSocket>(*http_, request, response);
     const Poco::Timespan frameTimeout(manager_.options().frameTimeout.count() * 1000);
-    socket_->setReceiveTimeout(frameTimeout);
-    socket_->setSendTimeout(frameTimeout);
-    socket_->setMaxPayloadSize(kMaxEventBytes);
+    socket->setReceiveTimeout(frameTimeout);
+    socket->setSendTimeout(frameTimeout);
+    socket->setMaxPayloadSize(kMaxEventBytes);
+    socket_ = std::move(socket);
+    socketOpen_ = true; // publishes socket_ to close() and end() on other threads
 }
 
 bool SidebandSession::connect() {
@@ -103,7 +105,7 @@ bool SidebandSession::connect() {
         }
         return false;
     }
-    startedAt_ = std::chrono::steady_clock::now();
+    startedAt_ = std::chrono::steady_clock::now().time_since_epoch().count();
     manager_.ledger().promote(call_.callId);
     manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "started"}});
     logging::forCall(call_.callId, call_.tenantId).info("sideband session open");
@@ -284,7 +286,7 @@ void SidebandSession::close(const std::string& reason) {
         std::lock_guard lock(closeMutex_);
         if (closeReason_.empty()) closeReason_ = reason;
     }
-    if (socket_) {
+    if (socketOpen_) {
         try {
             std::lock_guard lock(sendMutex_);
             socket_->shutdown(Poco::Net::WebSocket::WS_NORMAL_CLOSE, reason);
@@ -302,16 +304,17 @@ std::string SidebandSession::reasonOr(const std::string& observed) {
 void SidebandSession::end(const std::string& reason) {
     if (ended_.exchange(true)) return;
     manager_.finished(call_.callId, reason);
-    if (socket_) {
+    if (socketOpen_) {
         try {
             // Wakes a worker that may be blocked reading this socket; the fd closes with the object.
             static_cast<Poco::Net::StreamSocket&>(*socket_).shutdown();
         } catch (const Poco::Exception&) {
         }
     }
-    const auto seconds = startedAt_.time_since_epoch().count() == 0
+    const std::chrono::steady_clock::time_point started{std::chrono::steady_clock::duration(startedAt_.load())};
+    const auto seconds = started.time_since_epoch().count() == 0
                              ? 0.0
-                             : std::chrono::duration<double>(std::chrono::steady_clock::now() - startedAt_).count();
+                             : std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     // Whoever frees the slot first (this session, the ended webhook, the sweeper) records the end.
     if (const auto tenantId = manager_.ledger().release(call_.callId)) {
         logging::forCall(call_.callId, *tenantId).info("ended ({}) after {:.2f} s", reason, seconds);

@@ -51,15 +51,16 @@ private:
     SessionManager& manager_;
     calls::AcceptedCall call_;
     std::unique_ptr<Poco::Net::HTTPClientSession> http_;
-    std::unique_ptr<Poco::Net::WebSocket> socket_;
+    std::unique_ptr<Poco::Net::WebSocket> socket_; // set once, by the connect; read elsewhere only after socketOpen_
+    std::atomic<bool> socketOpen_{false};
     std::mutex sendMutex_;
     std::mutex functionCallsMutex_;
     std::set<std::string> functionCalls_; // call_ids already run
     std::string fragments_;               // a text message split over continuation frames
     std::atomic<bool> ended_{false};
     std::mutex closeMutex_;
-    std::string closeReason_; // set by close() before the close frame is sent
-    std::chrono::steady_clock::time_point startedAt_;
+    std::string closeReason_;                                  // set by close() before the close frame is sent
+    std::atomic<std::chrono::steady_clock::rep> startedAt_{0}; // set by the connect, read by end() on any thread
 };
 
 } // namespace sideband::sessions
