@@ -24,6 +24,8 @@ http::ListenerOptions listenerOptions(const Settings& settings, const std::strin
     options.tlsCertFile = settings.tlsCert;
     options.tlsKeyFile = settings.tlsKey;
     options.threads = settings.httpThreads;
+    // A webhook in progress at stop waits for OpenAI at most this long; its answer is not cut off.
+    options.stopGrace = std::chrono::milliseconds(settings.openaiTimeoutMs + 1000);
     return options;
 }
 

@@ -12,7 +12,11 @@ void sendText(HTTPServerResponse& response, int status, const std::string& conte
     response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
     response.setContentType(contentType);
     response.setContentLength64(static_cast<Poco::Int64>(body.size()));
-    response.sendBuffer(body.data(), body.size());
+    // Flushed here, not when Poco destroys the response after the handler: once every handler has
+    // returned, a stopping server closes the connections, and the answer must be out by then.
+    std::ostream& out = response.send();
+    out.write(body.data(), static_cast<std::streamsize>(body.size()));
+    out.flush();
 }
 
 void sendJson(HTTPServerResponse& response, int status, const std::string& body) {

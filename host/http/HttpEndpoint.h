@@ -16,6 +16,7 @@ using Poco::Net::HTTPServerResponse;
 // One route's behaviour; the router has already checked the method.
 using Endpoint = std::function<void(HTTPServerRequest&, HTTPServerResponse&)>;
 
+// Both send the whole answer before they return.
 void sendJson(HTTPServerResponse& response, int status, const std::string& body);
 void sendText(HTTPServerResponse& response, int status, const std::string& contentType, const std::string& body);
 

@@ -1,6 +1,7 @@
 // The real host, started in-process on a free port, answering real HTTP(S) requests.
 #include "TestCertificates.h"
 #include "TestHttpClient.h"
+#include "TransportMode.h"
 
 #include "app/Host.h"
 #include "webhook/WebhookSignature.h"
@@ -15,13 +16,7 @@ namespace {
 const std::string kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const std::string kKey = webhook::parseWebhookSecrets(kSecret).front();
 
-struct Mode {
-    std::string name;
-    bool tls;
-};
-void PrintTo(const Mode& mode, std::ostream* out) { *out << mode.name; }
-
-class WebhookEndpointTest : public ::testing::TestWithParam<Mode> {
+class WebhookEndpointTest : public ::testing::TestWithParam<TransportMode> {
 protected:
     void SetUp() override {
         Settings settings;
@@ -89,7 +84,8 @@ TEST_P(WebhookEndpointTest, StaleTimestampIs401) {
 
 TEST_P(WebhookEndpointTest, HeaderNamesMatchCaseInsensitively) {
     std::map<std::string, std::string> shouting;
-    for (const auto& [name, value] : signedHeaders(kKey, "wh_test", kIncoming)) shouting["WEBHOOK-" + name.substr(8)] = value;
+    for (const auto& [name, value] : signedHeaders(kKey, "wh_test", kIncoming))
+        shouting["WEBHOOK-" + name.substr(8)] = value;
     EXPECT_EQ(client_->request("POST", "/api/v1/openai/webhook", kIncoming, shouting).status, 200);
 }
 
@@ -193,6 +189,4 @@ TEST_P(WebhookEndpointTest, SecretsNeverAppearInResponses) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Transport, WebhookEndpointTest,
-                         ::testing::Values(Mode{"https", true}, Mode{"plain", false}),
-                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Transport, WebhookEndpointTest, bothTransports(), transportName);

@@ -2,6 +2,7 @@
 #include "RealtimeSimulator.h"
 #include "TestCertificates.h"
 #include "TestHttpClient.h"
+#include "TransportMode.h"
 
 #include <gtest/gtest.h>
 
@@ -13,15 +14,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Mode {
-    std::string name;
-    bool tls;
-};
-void PrintTo(const Mode& mode, std::ostream* out) {
-    *out << mode.name;
-}
-
-class SimulatorRestTest : public ::testing::TestWithParam<Mode> {
+class SimulatorRestTest : public ::testing::TestWithParam<TransportMode> {
 protected:
     void SetUp() override { start({}); }
 
@@ -167,5 +160,4 @@ TEST_P(SimulatorRestTest, ConcurrentRequestsAreAllRecorded) {
     EXPECT_EQ(simulator_->restRequests().size(), 40u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, SimulatorRestTest, ::testing::Values(Mode{"https", true}, Mode{"http", false}),
-                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Transports, SimulatorRestTest, bothTransports(), transportName);

@@ -3,6 +3,7 @@
 #include "SidebandTestClient.h"
 #include "TestCertificates.h"
 #include "TestHttpClient.h"
+#include "TransportMode.h"
 
 #include <Poco/JSON/Array.h>
 
@@ -14,15 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Mode {
-    std::string name;
-    bool tls;
-};
-void PrintTo(const Mode& mode, std::ostream* out) {
-    *out << mode.name;
-}
-
-class SidebandTest : public ::testing::TestWithParam<Mode> {
+class SidebandTest : public ::testing::TestWithParam<TransportMode> {
 protected:
     void SetUp() override {
         SimulatorOptions options;
@@ -295,7 +288,8 @@ TEST_P(SidebandTest, RepeatedFunctionCallsEachNeedAnOutput) {
         {"hangup":"caller"}])"));
     auto client = connect("rtc_loop");
     for (int i = 0; i < 5; ++i) {
-        const auto call = client->receiveUntil("response.function_call_arguments.done", 15s); // roomy: sanitized, loaded runs
+        const auto call =
+            client->receiveUntil("response.function_call_arguments.done", 15s); // roomy: sanitized, loaded runs
         ASSERT_TRUE(call) << i;
         client->sendFunctionOutput(call->getValue<std::string>("call_id"), "ok");
     }
@@ -303,8 +297,7 @@ TEST_P(SidebandTest, RepeatedFunctionCallsEachNeedAnOutput) {
     EXPECT_EQ(simulator_->roundTripStats().count, 5u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, SidebandTest, ::testing::Values(Mode{"https", true}, Mode{"http", false}),
-                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Transports, SidebandTest, bothTransports(), transportName);
 
 // Many established sockets are served by the reactor, not a thread each.
 TEST(SidebandScale, ServesManyConcurrentTlsSessions) {

@@ -16,11 +16,12 @@
 
 namespace sideband::testing {
 
-TestHttpClient::TestHttpClient(std::string host, unsigned short port, std::string caFile)
-    : host_(std::move(host)), port_(port), caFile_(std::move(caFile)) {}
+TestHttpClient::TestHttpClient(std::string host, unsigned short port, std::string caFile, bool keepAlive)
+    : host_(std::move(host)), port_(port), caFile_(std::move(caFile)), keepAlive_(keepAlive) {}
 
-HttpResult TestHttpClient::request(const std::string& method, const std::string& path, const std::string& body,
-                                   const std::map<std::string, std::string>& headers) {
+TestHttpClient::~TestHttpClient() = default;
+
+std::unique_ptr<Poco::Net::HTTPClientSession> TestHttpClient::connect() const {
     std::unique_ptr<Poco::Net::HTTPClientSession> session;
     if (caFile_.empty()) {
         session = std::make_unique<Poco::Net::HTTPClientSession>(host_, port_);
@@ -33,8 +34,19 @@ HttpResult TestHttpClient::request(const std::string& method, const std::string&
         session = std::make_unique<Poco::Net::HTTPSClientSession>(host_, port_, context);
     }
     session->setTimeout(Poco::Timespan(20, 0));
+    session->setKeepAlive(keepAlive_);
+    return session;
+}
+
+HttpResult TestHttpClient::request(const std::string& method, const std::string& path, const std::string& body,
+                                   const std::map<std::string, std::string>& headers) {
+    std::unique_ptr<Poco::Net::HTTPClientSession> own;
+    if (keepAlive_ && !kept_) kept_ = connect();
+    if (!keepAlive_) own = connect();
+    Poco::Net::HTTPClientSession* session = keepAlive_ ? kept_.get() : own.get();
     Poco::Net::HTTPRequest request(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
-    for (const auto& [name, value] : headers) request.set(name, value);
+    for (const auto& [name, value] : headers)
+        request.set(name, value);
     if (!body.empty() || method == "POST") {
         request.setContentType("application/json");
         request.setContentLength64(static_cast<Poco::Int64>(body.size()));
@@ -45,15 +57,17 @@ HttpResult TestHttpClient::request(const std::string& method, const std::string&
     HttpResult result;
     result.status = response.getStatus();
     Poco::StreamCopier::copyToString(in, result.body);
-    for (const auto& [name, value] : response) result.headers[Poco::toLower(name)] = value;
+    for (const auto& [name, value] : response)
+        result.headers[Poco::toLower(name)] = value;
     return result;
 }
 
 std::map<std::string, std::string> signedHeaders(const std::string& key, const std::string& webhookId,
                                                  const std::string& body, long long timestamp) {
     if (timestamp == 0)
-        timestamp = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+        timestamp =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
     const auto ts = std::to_string(timestamp);
     return {{"webhook-id", webhookId},
             {"webhook-timestamp", ts},
