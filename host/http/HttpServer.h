@@ -25,7 +25,8 @@ struct ListenerOptions {
     bool tls() const { return !tlsCertFile.empty(); }
 };
 
-// A Poco HTTPServer (HTTPS with NetSSL when a certificate is configured) serving a route table.
+// Poco's HTTP server connections on a TCPServer (HTTPS with NetSSL when a certificate is
+// configured) serving a route table.
 // Throws with an actionable message when the address cannot be bound or the TLS files are bad.
 // stop() takes no new connections, lets the requests in progress answer (up to stopGrace; their
 // connections close after the answer), then closes every connection left (idle keep-alives,
