@@ -1,16 +1,16 @@
 // CachingTenantStore: the three per-call reads come from memory for the TTL; failures never do.
 #include "FakeTenantStore.h"
+#include "Gate.h"
 #include "tenants/CachingTenantStore.h"
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <future>
-#include <mutex>
 
 using namespace std::chrono_literals;
 using sideband::ManualClock;
 using sideband::testing::FakeTenantStore;
+using sideband::testing::Gate;
 using namespace sideband::tenants;
 
 namespace {
@@ -121,31 +121,10 @@ TEST_F(CachingTenantStoreTest, CallRecordsGoStraightToTheStore) {
 class HeldInstructionsStore final : public FakeTenantStore {
 public:
     Instructions instructions(const std::string& tenantId) override {
-        std::unique_lock lock(mutex_);
-        ++waiting_;
-        changed_.notify_all();
-        changed_.wait_for(lock, 10s, [this] { return !held_; }); // bounded: a failing test must not hang
-        --waiting_;
-        lock.unlock();
+        gate.pass();
         return FakeTenantStore::instructions(tenantId);
     }
-    void hold(bool held) {
-        {
-            std::lock_guard lock(mutex_);
-            held_ = held;
-        }
-        changed_.notify_all();
-    }
-    bool waitUntilAReadIsHeld() {
-        std::unique_lock lock(mutex_);
-        return changed_.wait_for(lock, 10s, [this] { return waiting_ > 0; });
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    bool held_ = false;
-    int waiting_ = 0;
+    Gate gate;
 };
 
 TEST(CachingTenantStoreRefresh, WhileOneCallRereadsAnExpiredAnswerTheOthersGetTheLastOne) {
@@ -157,11 +136,11 @@ TEST(CachingTenantStoreRefresh, WhileOneCallRereadsAnExpiredAnswerTheOthersGetTh
     EXPECT_EQ(cache.instructions("acme").prompt, "Be kind.");
     store->addTenant("acme", "+15550001", {true, 5, Instructions{"Be brief.", "Hi!"}, "{}"});
     clock.advance(1000ms);
-    store->hold(true);
+    store->gate.close();
     auto refresh = std::async(std::launch::async, [&] { return cache.instructions("acme").prompt; });
-    ASSERT_TRUE(store->waitUntilAReadIsHeld());
+    ASSERT_TRUE(store->gate.waitUntilHeld());
     EXPECT_EQ(cache.instructions("acme").prompt, "Be kind.") << "served at once, not behind the held read";
-    store->hold(false);
+    store->gate.open();
     EXPECT_EQ(refresh.get(), "Be brief.");
     EXPECT_EQ(cache.instructions("acme").prompt, "Be brief.");
     EXPECT_EQ(store->reads("instructions"), 2) << "the first read and the one refresh";

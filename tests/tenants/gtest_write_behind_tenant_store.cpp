@@ -1,16 +1,18 @@
 // WriteBehindTenantStore: call records are written on the store's own thread, in order; readers
 // see every earlier write; what the store refuses is retried, then reported once.
 #include "FakeTenantStore.h"
+#include "Gate.h"
 #include "tenants/WriteBehindTenantStore.h"
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <stdexcept>
 
 using namespace std::chrono_literals;
 using sideband::testing::FakeTenantStore;
+using sideband::testing::Gate;
 using namespace sideband::tenants;
 
 namespace {
@@ -19,21 +21,9 @@ namespace {
 class GatedStore final : public TenantStore {
 public:
     explicit GatedStore(std::shared_ptr<FakeTenantStore> fake) : fake_(std::move(fake)) {}
-    void close() {
-        std::lock_guard lock(mutex_);
-        open_ = false;
-    }
-    void open() {
-        {
-            std::lock_guard lock(mutex_);
-            open_ = true;
-        }
-        changed_.notify_all();
-    }
-    bool waitUntilHeld() {
-        std::unique_lock lock(mutex_);
-        return changed_.wait_for(lock, 10s, [this] { return held_ > 0; });
-    }
+    void close() { gate_.close(); }
+    void open() { gate_.open(); }
+    bool waitUntilHeld() { return gate_.waitUntilHeld(); }
 
     std::optional<std::string> tenantForNumber(const std::string& e164) override {
         return fake_->tenantForNumber(e164);
@@ -43,13 +33,7 @@ public:
     void upsertTenant(const TenantDefinition& tenant) override { fake_->upsertTenant(tenant); }
     std::vector<TenantDefinition> listTenants() override { return fake_->listTenants(); }
     void saveCall(const CallRecord& record) override {
-        {
-            std::unique_lock lock(mutex_);
-            ++held_;
-            changed_.notify_all();
-            // Bounded: a test that fails with the gate closed must not hang the writer forever.
-            changed_.wait_for(lock, 10s, [this] { return open_; });
-        }
+        gate_.pass();
         if (record.callId == "rtc_boom") throw std::runtime_error("not a StoreError");
         fake_->saveCall(record);
     }
@@ -90,10 +74,8 @@ public:
 
 private:
     std::shared_ptr<FakeTenantStore> fake_;
+    Gate gate_;
     std::mutex mutex_;
-    std::condition_variable changed_;
-    bool open_ = true;
-    int held_ = 0;
     bool groups_ = false;
     bool refuseGroups_ = false;
     std::vector<int> groupSizes_;
