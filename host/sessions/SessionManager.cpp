@@ -29,9 +29,10 @@ constexpr int kConnectorNice = 5;
 void lowerThisThreadsPriority() {
     // Linux: PRIO_PROCESS with a thread id changes that thread only. Raising one's own nice value
     // needs no privilege; failing to is harmless.
+    const auto self = static_cast<id_t>(syscall(SYS_gettid));
     errno = 0;
-    const int current = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
-    if (errno == 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), current + kConnectorNice);
+    const int current = getpriority(PRIO_PROCESS, self);
+    if (errno == 0) setpriority(PRIO_PROCESS, self, current + kConnectorNice);
 }
 
 Poco::URI realtimeSocketUri(const std::string& baseUrl) {
