@@ -23,7 +23,14 @@ http::ListenerOptions listenerOptions(const Settings& settings, const std::strin
     options.address = address;
     options.tlsCertFile = settings.tlsCert;
     options.tlsKeyFile = settings.tlsKey;
-    options.threads = settings.httpThreads;
+    options.workers = settings.httpThreads;
+    options.queue = static_cast<std::size_t>(settings.httpQueue);
+    options.maxConnections = static_cast<std::size_t>(settings.maxConnections);
+    options.maxBodyBytes = kMaxWebhookBody;
+    options.tlsHandshakeTimeout = std::chrono::milliseconds(settings.tlsHandshakeTimeoutMs);
+    options.headTimeout = std::chrono::milliseconds(settings.headTimeoutMs);
+    options.bodyTimeout = std::chrono::milliseconds(settings.bodyTimeoutMs);
+    options.idleTimeout = std::chrono::milliseconds(settings.idleTimeoutMs);
     // A webhook in progress at stop waits for OpenAI at most this long; its answer is not cut off.
     options.stopGrace = std::chrono::milliseconds(settings.openaiTimeoutMs + 1000);
     return options;
@@ -71,17 +78,23 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
     : settings_(settings), clock_(clock), verifier_(webhook::parseWebhookSecrets(settings.webhookSecret), clock),
       deduplicator_(clock), webhooks_(verifier_, deduplicator_, router_, metrics_) {
     metrics::declareSidebandMetrics(metrics_);
+    loops_ = std::make_unique<io::EventLoops>("io", settings.ioThreads);
     // Listeners first: a bad address or TLS file is reported before anything touches the store.
     const bool separateMetrics = !settings.metricsListen.empty();
-    server_ =
-        std::make_unique<http::HttpServer>(listenerOptions(settings, settings.listen), buildRoutes(!separateMetrics));
+    auto mainOptions = listenerOptions(settings, settings.listen);
+    mainOptions.loops = loops_.get();
+    mainOptions.metrics = &metrics_;
+    server_ = std::make_unique<http::HttpServer>(mainOptions, buildRoutes(!separateMetrics));
     if (separateMetrics) {
         auto options = listenerOptions(settings, settings.metricsListen);
+        options.name = "metrics";
         options.tlsCertFile.clear(); // scraped on an internal address
         options.tlsKeyFile.clear();
-        options.threads = 2;
+        options.workers = 1; // its only route runs on the loop
+        options.loops = loops_.get();
+        options.metrics = &metrics_;
         auto routes = std::make_shared<http::Routes>();
-        routes->add("GET", "/metrics", metricsEndpoint());
+        routes->add("GET", "/metrics", metricsEndpoint(), http::RunOn::Inline);
         metricsServer_ = std::make_unique<http::HttpServer>(options, routes);
     }
 
@@ -143,6 +156,16 @@ void Host::declareLiveMetrics() {
         metrics::name::kCallsPendingAll, "Calls reserved but not yet in progress, all tenants.", [this] {
             return std::vector<metrics::MetricsRegistry::GaugeSample>{{{}, double(ledger_->total().pending)}};
         });
+    metrics_.declareGauge(metrics::name::kHttpConnectionsOpen, "Open HTTP connections, per listener.", [this] {
+        std::vector<metrics::MetricsRegistry::GaugeSample> samples{
+            {{{"listener", "main"}}, double(server_->openConnections())}};
+        if (metricsServer_) samples.push_back({{{"listener", "metrics"}}, double(metricsServer_->openConnections())});
+        return samples;
+    });
+    metrics_.declareGauge(metrics::name::kHttpWorkerQueue, "Complete requests waiting for an HTTP worker.", [this] {
+        return std::vector<metrics::MetricsRegistry::GaugeSample>{
+            {{{"listener", "main"}}, double(server_->queuedRequests())}};
+    });
     const double global = settings_.maxConcurrentCalls;
     const double perTenantDefault = settings_.maxConcurrentCallsPerTenant.value_or(settings_.maxConcurrentCalls);
     metrics_.declareGauge(metrics::name::kCapacityLimit, "Concurrent call limits.", [global, perTenantDefault] {
@@ -153,34 +176,31 @@ void Host::declareLiveMetrics() {
 
 std::shared_ptr<http::Routes> Host::buildRoutes(bool includeMetrics) {
     auto routes = std::make_shared<http::Routes>();
-    routes->add("POST", "/api/v1/openai/webhook", [this](auto& request, auto& response) {
-        std::string body;
-        const auto read = http::readBody(request, kMaxWebhookBody, body);
-        if (read != http::BodyRead::Complete) {
-            if (read == http::BodyRead::TooLargeUnread) response.setKeepAlive(false);
-            spdlog::warn("webhook refused: body over {} bytes", kMaxWebhookBody);
-            http::sendJson(response, 413, json::detail("Request body too large"));
-            return;
-        }
-        webhook::SignatureHeaders headers{request.get("webhook-id", ""), request.get("webhook-timestamp", ""),
-                                          request.get("webhook-signature", "")};
-        const auto answer = webhooks_.handle(headers, body);
-        http::sendJson(response, answer.status, answer.body);
+    // The body has been read whole (over 1 MiB the server answers 413 itself). An incoming call
+    // waits on the store and on OpenAI: it runs on a worker, never on the loop.
+    routes->add("POST", "/api/v1/openai/webhook", [this](const http::Request& request) {
+        webhook::SignatureHeaders headers{request.header("webhook-id"), request.header("webhook-timestamp"),
+                                          request.header("webhook-signature")};
+        const auto answer = webhooks_.handle(headers, request.body);
+        return http::Response::json(answer.status, answer.body);
     });
-    routes->add("GET", "/healthz", [](auto&, auto& response) { http::sendJson(response, 200, R"({"status":"ok"})"); });
-    routes->add("GET", "/readyz", [this](auto&, auto& response) {
-        if (ready_)
-            http::sendJson(response, 200, R"({"status":"ready"})");
-        else
-            http::sendJson(response, 503, R"({"status":"not_ready"})");
-    });
-    if (includeMetrics) routes->add("GET", "/metrics", metricsEndpoint());
+    routes->add(
+        "GET", "/healthz", [](const http::Request&) { return http::Response::json(200, R"({"status":"ok"})"); },
+        http::RunOn::Inline);
+    routes->add(
+        "GET", "/readyz",
+        [this](const http::Request&) {
+            return ready_ ? http::Response::json(200, R"({"status":"ready"})")
+                          : http::Response::json(503, R"({"status":"not_ready"})");
+        },
+        http::RunOn::Inline);
+    if (includeMetrics) routes->add("GET", "/metrics", metricsEndpoint(), http::RunOn::Inline);
     return routes;
 }
 
 http::Endpoint Host::metricsEndpoint() {
-    return [this](auto&, auto& response) {
-        http::sendText(response, 200, "text/plain; version=0.0.4", metrics_.renderPrometheus());
+    return [this](const http::Request&) {
+        return http::Response::text(200, "text/plain; version=0.0.4", metrics_.renderPrometheus());
     };
 }
 
@@ -223,6 +243,7 @@ void Host::stop() {
     }
     if (sweeper_.joinable()) sweeper_.join();
     if (sessions_) sessions_->stop();
+    if (loops_) loops_->stop();
 }
 
 void Host::sweepLoop() {

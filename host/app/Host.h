@@ -6,6 +6,7 @@
 #include "calls/SessionLauncher.h"
 #include "core/Clock.h"
 #include "http/HttpServer.h"
+#include "io/EventLoop.h"
 #include "metrics/MetricsRegistry.h"
 #include "openai/CallControl.h"
 #include "plugins/CallTools.h"
@@ -75,6 +76,7 @@ private:
     webhook::WebhookRouter router_;
     webhook::WebhookService webhooks_;
 
+    std::unique_ptr<io::EventLoops> loops_; // own every socket: the listeners' and the sessions'
     std::unique_ptr<tenants::TenantStore> store_;
     tenants::CachingTenantStore* tenantCache_ = nullptr; // inside store_; null when SIDEBAND_TENANT_CACHE_MS=0
     std::unique_ptr<calls::CallLedger> ledger_;

@@ -63,7 +63,14 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.text("SIDEBAND_TLS_CERT", s.tlsCert);
     r.text("SIDEBAND_TLS_KEY", s.tlsKey);
     r.flag("SIDEBAND_INSECURE_HTTP", s.insecureHttp);
-    r.integer("SIDEBAND_HTTP_THREADS", s.httpThreads, 2, 1024);
+    r.integer("SIDEBAND_HTTP_THREADS", s.httpThreads, 1, 1024);
+    r.integer("SIDEBAND_HTTP_QUEUE", s.httpQueue, 0, 1000000);
+    r.integer("SIDEBAND_IO_THREADS", s.ioThreads, 1, 64);
+    r.integer("SIDEBAND_MAX_CONNECTIONS", s.maxConnections, 1, 10000000);
+    r.integer("SIDEBAND_TLS_HANDSHAKE_TIMEOUT_MS", s.tlsHandshakeTimeoutMs, 1, 3600 * 1000);
+    r.integer("SIDEBAND_HTTP_HEAD_TIMEOUT_MS", s.headTimeoutMs, 1, 3600 * 1000);
+    r.integer("SIDEBAND_HTTP_BODY_TIMEOUT_MS", s.bodyTimeoutMs, 1, 3600 * 1000);
+    r.integer("SIDEBAND_HTTP_IDLE_TIMEOUT_MS", s.idleTimeoutMs, 1, 24 * 3600 * 1000);
     r.text("OPENAI_WEBHOOK_SECRET", s.webhookSecret);
     r.text("OPENAI_API_KEY", s.openaiApiKey);
     r.text("OPENAI_BASE_URL", s.openaiBaseUrl);
@@ -74,6 +81,8 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.integer("SIDEBAND_SESSION_CONNECT_TIMEOUT_MS", s.sessionConnectTimeoutMs, 1, 120000);
     r.integer("SIDEBAND_SESSION_WORKERS", s.sessionWorkers, 1, 64);
     r.integer("SIDEBAND_SESSION_CONNECTORS", s.sessionConnectors, 1, 256);
+    r.integer("SIDEBAND_SESSION_PING_INTERVAL_MS", s.sessionPingIntervalMs, 1, 3600 * 1000);
+    r.integer("SIDEBAND_SESSION_PING_TIMEOUT_MS", s.sessionPingTimeoutMs, 1, 3600 * 1000);
     r.integer("SIDEBAND_REJECT_SIP_STATUS_CAPACITY", s.rejectStatusCapacity, 400, 699);
     r.integer("SIDEBAND_REJECT_SIP_STATUS", s.rejectStatusOther, 400, 699);
     r.integer("MAX_CONCURRENT_CALLS", s.maxConcurrentCalls, 0, 1000000);

@@ -16,7 +16,14 @@ struct Settings {
     std::string tlsCert;                 // SIDEBAND_TLS_CERT
     std::string tlsKey;                  // SIDEBAND_TLS_KEY
     bool insecureHttp = false;           // SIDEBAND_INSECURE_HTTP=1
-    int httpThreads = 32;                // SIDEBAND_HTTP_THREADS
+    int httpThreads = 8;                 // SIDEBAND_HTTP_THREADS (workers running webhooks)
+    int httpQueue = 256;                 // SIDEBAND_HTTP_QUEUE
+    int ioThreads = 2;                   // SIDEBAND_IO_THREADS (event loops owning every socket)
+    int maxConnections = 10000;          // SIDEBAND_MAX_CONNECTIONS
+    int tlsHandshakeTimeoutMs = 10000;   // SIDEBAND_TLS_HANDSHAKE_TIMEOUT_MS
+    int headTimeoutMs = 10000;           // SIDEBAND_HTTP_HEAD_TIMEOUT_MS
+    int bodyTimeoutMs = 30000;           // SIDEBAND_HTTP_BODY_TIMEOUT_MS
+    int idleTimeoutMs = 60000;           // SIDEBAND_HTTP_IDLE_TIMEOUT_MS
 
     // Secrets (never logged)
     std::string webhookSecret; // OPENAI_WEBHOOK_SECRET
@@ -30,7 +37,9 @@ struct Settings {
     int openaiRetries = 2;                                   // SIDEBAND_OPENAI_RETRIES
     int sessionConnectTimeoutMs = 5000;                      // SIDEBAND_SESSION_CONNECT_TIMEOUT_MS
     int sessionWorkers = 4;                                  // SIDEBAND_SESSION_WORKERS
-    int sessionConnectors = 8;                               // SIDEBAND_SESSION_CONNECTORS
+    int sessionConnectors = 4;                               // SIDEBAND_SESSION_CONNECTORS
+    int sessionPingIntervalMs = 15000;                       // SIDEBAND_SESSION_PING_INTERVAL_MS
+    int sessionPingTimeoutMs = 10000;                        // SIDEBAND_SESSION_PING_TIMEOUT_MS
     int rejectStatusCapacity = 486;                          // SIDEBAND_REJECT_SIP_STATUS_CAPACITY
     int rejectStatusOther = 603;                             // SIDEBAND_REJECT_SIP_STATUS
 

@@ -4,72 +4,66 @@
 
 #include <spdlog/spdlog.h>
 
-#include <istream>
-
 namespace sideband::http {
 
-void sendText(HTTPServerResponse& response, int status, const std::string& contentType, const std::string& body) {
-    response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
-    response.setContentType(contentType);
-    response.setContentLength64(static_cast<Poco::Int64>(body.size()));
-    // Flushed here, not when Poco destroys the response after the handler: once every handler has
-    // returned, a stopping server closes the connections, and the answer must be out by then.
-    std::ostream& out = response.send();
-    out.write(body.data(), static_cast<std::streamsize>(body.size()));
-    out.flush();
+const std::string& Request::empty() {
+    static const std::string none;
+    return none;
 }
 
-void sendJson(HTTPServerResponse& response, int status, const std::string& body) {
-    sendText(response, status, "application/json", body);
+const std::string& Request::header(const std::string& lowerName, const std::string& fallback) const {
+    for (const auto& [name, value] : headers)
+        if (name == lowerName) return value;
+    return fallback;
 }
 
-BodyRead readBody(HTTPServerRequest& request, std::size_t limit, std::string& body) {
-    const std::size_t drainLimit = limit * 8;
-    if (request.hasContentLength()) {
-        const auto announced = request.getContentLength64();
-        if (announced < 0 || static_cast<std::uint64_t>(announced) > drainLimit) return BodyRead::TooLargeUnread;
-        if (static_cast<std::uint64_t>(announced) <= limit) body.reserve(static_cast<std::size_t>(announced));
-    }
-    std::istream& in = request.stream();
-    char buffer[16384];
-    std::size_t total = 0;
-    while (in) {
-        in.read(buffer, sizeof buffer);
-        const auto got = static_cast<std::size_t>(in.gcount());
-        total += got;
-        if (total > drainLimit) return BodyRead::TooLargeUnread;
-        if (total <= limit) body.append(buffer, got);
-    }
-    return total > limit ? BodyRead::TooLarge : BodyRead::Complete;
+Response Response::json(int status, std::string body) {
+    Response response;
+    response.status = status;
+    response.body = std::move(body);
+    return response;
 }
 
-Routes& Routes::add(const std::string& method, const std::string& path, Endpoint endpoint) {
-    byPath_[path][method] = std::move(endpoint);
+Response Response::text(int status, std::string contentType, std::string body) {
+    Response response;
+    response.status = status;
+    response.contentType = std::move(contentType);
+    response.body = std::move(body);
+    return response;
+}
+
+Routes& Routes::add(const std::string& method, const std::string& path, Endpoint endpoint, RunOn runOn) {
+    byPath_[path][method] = Route{std::move(endpoint), runOn};
     return *this;
 }
 
-void Routes::dispatch(HTTPServerRequest& request, HTTPServerResponse& response) const {
-    std::string path = request.getURI();
-    if (auto query = path.find('?'); query != std::string::npos) path.resize(query);
-
+Routes::Match Routes::match(const std::string& method, const std::string& path) const {
+    Match match;
     const auto route = byPath_.find(path);
     if (route == byPath_.end()) {
-        sendJson(response, 404, json::detail("Not found"));
-        return;
+        match.error = Response::json(404, json::detail("Not found"));
+        return match;
     }
-    const auto endpoint = route->second.find(request.getMethod());
+    const auto endpoint = route->second.find(method);
     if (endpoint == route->second.end()) {
         std::string allow;
-        for (const auto& [method, unused] : route->second) allow += (allow.empty() ? "" : ", ") + method;
-        response.set("Allow", allow);
-        sendJson(response, 405, json::detail("Method not allowed"));
-        return;
+        for (const auto& [name, unused] : route->second)
+            allow += (allow.empty() ? "" : ", ") + name;
+        match.error = Response::json(405, json::detail("Method not allowed"));
+        match.error.headers.emplace_back("Allow", allow);
+        return match;
     }
+    match.endpoint = &endpoint->second.endpoint;
+    match.runOn = endpoint->second.runOn;
+    return match;
+}
+
+Response Routes::run(const Endpoint& endpoint, const Request& request) {
     try {
-        endpoint->second(request, response);
+        return endpoint(request);
     } catch (const std::exception& e) {
-        spdlog::error("request {} {} failed: {}", request.getMethod(), path, e.what());
-        if (!response.sent()) sendJson(response, 500, json::detail("Internal error"));
+        spdlog::error("request {} {} failed: {}", request.method, request.path, e.what());
+        return Response::json(500, json::detail("Internal error"));
     }
 }
 

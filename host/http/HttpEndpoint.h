@@ -1,45 +1,69 @@
 #pragma once
 
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerResponse.h>
-
 #include <functional>
 #include <map>
-#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sideband::http {
 
-using Poco::Net::HTTPServerRequest;
-using Poco::Net::HTTPServerResponse;
+// A whole request as the server's parser read it: handlers never see a partial one.
+struct Request {
+    std::string method;
+    std::string target; // as sent, query included
+    std::string path;   // target without the query
+    std::vector<std::pair<std::string, std::string>> headers; // names lower-cased, in order
+    std::string body;
+    std::string peer; // "address:port"
 
-// One route's behaviour; the router has already checked the method.
-using Endpoint = std::function<void(HTTPServerRequest&, HTTPServerResponse&)>;
-
-// Both send the whole answer before they return.
-void sendJson(HTTPServerResponse& response, int status, const std::string& body);
-void sendText(HTTPServerResponse& response, int status, const std::string& contentType, const std::string& body);
-
-enum class BodyRead {
-    Complete,
-    TooLarge,       // over the limit; the rest was read and discarded, the connection stays usable
-    TooLargeUnread, // far over the limit; unread, so the connection must be closed after answering
-};
-
-// Reads the request body up to `limit` bytes, whether announced by Content-Length or chunked.
-// An oversized body is drained (up to 8x the limit) so the client can read the answer: a server
-// that closes while the client is still sending makes most clients report a reset, not the 413.
-BodyRead readBody(HTTPServerRequest& request, std::size_t limit, std::string& body);
-
-// Routes by exact path, then method: unknown path -> 404, known path with another method -> 405.
-// Every answer, errors included, is a JSON body.
-class Routes {
-public:
-    Routes& add(const std::string& method, const std::string& path, Endpoint endpoint);
-    void dispatch(HTTPServerRequest& request, HTTPServerResponse& response) const;
+    // The first header of that name (lower case), or `fallback`.
+    const std::string& header(const std::string& lowerName, const std::string& fallback = empty()) const;
 
 private:
-    std::map<std::string, std::map<std::string, Endpoint>> byPath_;
+    static const std::string& empty();
+};
+
+struct Response {
+    int status = 200;
+    std::string contentType = "application/json";
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers; // extra ones (Allow, Retry-After, ...)
+    bool close = false; // the connection closes after this answer
+
+    static Response json(int status, std::string body);
+    static Response text(int status, std::string contentType, std::string body);
+};
+
+// One route's behaviour; the router has already checked the method.
+using Endpoint = std::function<Response(const Request&)>;
+
+// Where a route runs. Inline: on the event loop, for answers that never wait on anything (health,
+// readiness, metrics); Worker: on the bounded worker pool, for anything that may block.
+enum class RunOn { Inline, Worker };
+
+// Routes by exact path, then method: unknown path -> 404, known path with another method -> 405
+// (with Allow). Every answer, errors included, has a JSON body.
+class Routes {
+public:
+    Routes& add(const std::string& method, const std::string& path, Endpoint endpoint,
+                RunOn runOn = RunOn::Worker);
+
+    struct Match {
+        const Endpoint* endpoint = nullptr; // null: `error` is the answer
+        RunOn runOn = RunOn::Inline;
+        Response error;
+    };
+    Match match(const std::string& method, const std::string& path) const;
+    // Runs a matched endpoint; an exception becomes 500 {"detail":"Internal error"}, logged.
+    static Response run(const Endpoint& endpoint, const Request& request);
+
+private:
+    struct Route {
+        Endpoint endpoint;
+        RunOn runOn;
+    };
+    std::map<std::string, std::map<std::string, Route>> byPath_;
 };
 
 } // namespace sideband::http

@@ -1,118 +1,44 @@
 #include "http/HttpServer.h"
 
+#include "core/Json.h"
+#include "io/EventLoop.h"
+#include "io/Listener.h"
+#include "io/Stream.h"
+#include "io/WorkerPool.h"
+#include "metrics/MetricsRegistry.h"
+#include "metrics/SidebandMetrics.h"
+
 #include <Poco/Net/Context.h>
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServerConnection.h>
-#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/SSLManager.h>
-#include <Poco/Net/SecureServerSocket.h>
-#include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
-#include <Poco/Net/TCPServerConnectionFactory.h>
 
-#include <atomic>
-#include <condition_variable>
-#include <map>
-#include <mutex>
+#include <http_parser.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <future>
+#include <list>
 #include <stdexcept>
-
-#include <sys/socket.h>
+#include <unordered_map>
 
 namespace sideband::http {
-
-// The requests in progress and the open connections' sockets. stop() ends connections with a raw
-// shutdown(2) of their sockets: that wakes their threads without touching TLS state those threads
-// own (Poco's HTTPServer::stopAll(true) runs SSL_shutdown from the stopping thread, racing the
-// connection's own thread, and can lose an answer already written).
-struct HttpServer::Connections {
-    std::mutex mutex;
-    std::condition_variable idle;
-    int activeRequests = 0;
-    std::map<const Poco::Net::SocketImpl*, Poco::Net::StreamSocket> open; // holds each fd until its connection ends
-    std::atomic<bool> stopping{false};
-
-    void shutdownAll() {
-        std::lock_guard lock(mutex);
-        for (auto& [impl, socket] : open)
-            ::shutdown(socket.impl()->sockfd(), SHUT_RDWR);
-    }
-};
-
 namespace {
 
-class RoutedHandler final : public Poco::Net::HTTPRequestHandler {
-public:
-    RoutedHandler(std::shared_ptr<const Routes> routes, std::shared_ptr<HttpServer::Connections> connections)
-        : routes_(std::move(routes)), connections_(std::move(connections)) {}
-    void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
-        {
-            std::lock_guard lock(connections_->mutex);
-            ++connections_->activeRequests;
-        }
-        struct Done {
-            HttpServer::Connections& connections;
-            ~Done() {
-                std::lock_guard lock(connections.mutex);
-                if (--connections.activeRequests == 0) connections.idle.notify_all();
-            }
-        } done{*connections_};
-        // While stopping, this answer is the connection's last: stop() waits for it, then closes the rest.
-        if (connections_->stopping) response.setKeepAlive(false);
-        routes_->dispatch(request, response);
-    }
+// A client that pipelines requests faster than it reads answers is paused beyond this.
+constexpr std::size_t kMaxPendingOutput = 256 * 1024;
+constexpr auto kLimitLogInterval = std::chrono::seconds(10);
 
-private:
-    std::shared_ptr<const Routes> routes_;
-    std::shared_ptr<HttpServer::Connections> connections_;
-};
+class Connection;
 
-class RoutedHandlerFactory final : public Poco::Net::HTTPRequestHandlerFactory {
-public:
-    RoutedHandlerFactory(std::shared_ptr<const Routes> routes, std::shared_ptr<HttpServer::Connections> connections)
-        : routes_(std::move(routes)), connections_(std::move(connections)) {}
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-        return new RoutedHandler(routes_, connections_);
-    }
-
-private:
-    std::shared_ptr<const Routes> routes_;
-    std::shared_ptr<HttpServer::Connections> connections_;
-};
-
-// Poco's HTTPServerConnection, registered with the open connections while it lives.
-class TrackedConnection final : public Poco::Net::HTTPServerConnection {
-public:
-    TrackedConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
-                      Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
-                      std::shared_ptr<HttpServer::Connections> connections)
-        : HTTPServerConnection(socket, std::move(params), std::move(handlers)), connections_(std::move(connections)) {
-        std::lock_guard lock(connections_->mutex);
-        connections_->open.emplace(this->socket().impl(), this->socket());
-    }
-    ~TrackedConnection() override {
-        std::lock_guard lock(connections_->mutex);
-        connections_->open.erase(socket().impl());
-    }
-
-private:
-    std::shared_ptr<HttpServer::Connections> connections_;
-};
-
-class TrackedConnectionFactory final : public Poco::Net::TCPServerConnectionFactory {
-public:
-    TrackedConnectionFactory(Poco::Net::HTTPServerParams::Ptr params,
-                             Poco::Net::HTTPRequestHandlerFactory::Ptr handlers,
-                             std::shared_ptr<HttpServer::Connections> connections)
-        : params_(std::move(params)), handlers_(std::move(handlers)), connections_(std::move(connections)) {}
-    Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
-        return new TrackedConnection(socket, params_, handlers_, connections_);
-    }
-
-private:
-    Poco::Net::HTTPServerParams::Ptr params_;
-    Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
-    std::shared_ptr<HttpServer::Connections> connections_;
+// One loop's connections; touched only on that loop's thread.
+struct LoopConnections {
+    io::EventLoop* loop = nullptr;
+    std::unordered_map<Connection*, std::shared_ptr<Connection>> open;
+    std::list<Connection*> idle; // oldest first: the first to go when the limit is reached
+    std::size_t limit = 0;
+    io::SteadyClock::time_point lastLimitLog{};
 };
 
 Poco::Net::Context::Ptr serverContext(const ListenerOptions& options) {
@@ -134,41 +60,467 @@ Poco::Net::Context::Ptr serverContext(const ListenerOptions& options) {
     return context;
 }
 
-Poco::Net::ServerSocket bind(const ListenerOptions& options, Poco::Net::Context::Ptr context) {
+std::string reasonPhrase(int status) {
+    return Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+}
+
+} // namespace
+
+struct HttpServer::Core {
+    ListenerOptions options;
+    std::shared_ptr<const Routes> routes;
+    Poco::Net::Context::Ptr context;
+    std::unique_ptr<io::EventLoops> ownLoops;
+    io::EventLoops* loops = nullptr;
+    std::vector<std::unique_ptr<LoopConnections>> perLoop;
+    std::unique_ptr<io::Listener> listener;
+    std::unique_ptr<io::WorkerPool> workers;
+    std::atomic<std::size_t> openConnections{0};
+    std::atomic<bool> stopping{false};
+    std::atomic<std::size_t> nextLoop{0};
+
+    // Requests between their last byte and the end of writing their answer: what stop() waits for.
+    std::mutex inFlightMutex;
+    std::condition_variable inFlightDone;
+    std::size_t inFlight = 0;
+
+    void beginRequest() {
+        std::lock_guard lock(inFlightMutex);
+        ++inFlight;
+    }
+    void endRequest() {
+        std::lock_guard lock(inFlightMutex);
+        if (--inFlight == 0) inFlightDone.notify_all();
+    }
+    void count(const char* name, const std::string& reason = {}) const {
+        if (!options.metrics) return;
+        metrics::Labels labels{{"listener", options.name}};
+        if (!reason.empty()) labels.emplace_back("reason", reason);
+        options.metrics->increment(name, labels);
+    }
+    void accept(Poco::Net::StreamSocket socket);
+};
+
+namespace {
+
+// One client connection: http-parser over the stream's inbox, a request at a time (pipelined ones
+// wait in the inbox, so answers leave in order), one deadline timer for whichever phase it is in.
+class Connection final : public io::StreamHandler, public std::enable_shared_from_this<Connection> {
+public:
+    Connection(HttpServer::Core& core, LoopConnections& loop) : core_(core), loop_(loop) {
+        http_parser_init(&parser_, HTTP_REQUEST);
+        parser_.data = this;
+    }
+
+    void start(Poco::Net::StreamSocket socket) {
+        try {
+            peer_ = socket.peerAddress().toString();
+        } catch (const Poco::Exception&) {
+            peer_ = "?";
+        }
+        stream_ = io::Stream::create(*loop_.loop, std::move(socket),
+                                     core_.context ? io::Stream::Tls::Server : io::Stream::Tls::None, core_.context,
+                                     *this);
+        loop_.open[this] = shared_from_this();
+        core_.openConnections.fetch_add(1, std::memory_order_relaxed);
+        // Idle peers that vanish without a FIN are found by the kernel, not only by our deadline.
+        stream_->enableKeepAlive(60, 10, 3);
+        if (core_.context) arm(core_.options.tlsHandshakeTimeout, "tls_handshake_timeout");
+        stream_->open();
+    }
+
+    // Over the limit: the oldest idle connection makes room.
+    void evict() { close("evicted"); }
+    void close(const std::string& reason) {
+        if (stream_ && stream_->isOpen()) {
+            closeReason_ = reason;
+            stream_->abort(reason);
+        }
+    }
+
+    void onOpen(io::Stream&) override { becomeIdle(); }
+
+    void onData(io::Stream&, std::string&) override {
+        if (phase_ == Phase::Idle) leaveIdle();
+        parse();
+    }
+
+    void onDrained(io::Stream&) override {
+        if (awaitingDrain_) {
+            awaitingDrain_ = false;
+            core_.endRequest();
+        }
+        if (closing_) return;
+        if (phase_ == Phase::Writing) {
+            phase_ = Phase::Idle;
+            becomeIdle();
+        }
+        if (phase_ == Phase::Idle && !stream_->inbox().empty()) parse();
+    }
+
+    void onClosed(io::Stream&, const std::string& reason) override {
+        auto keep = shared_from_this();
+        if (timer_) loop_.loop->cancel(timer_);
+        timer_ = 0;
+        leaveIdle();
+        if (awaitingDrain_ || phase_ == Phase::Dispatched) core_.endRequest();
+        awaitingDrain_ = false;
+        phase_ = Phase::Closed;
+        const auto& why = closeReason_.empty() ? reason : closeReason_;
+        if (why.rfind("tls_handshake_failed", 0) == 0) {
+            spdlog::debug("connection from {}: {}", peer_, why);
+            core_.count(metrics::name::kHttpConnectionsClosed, "tls_handshake_failed");
+        } else if (why != "eof" && why != "closed" && why != "reset") {
+            core_.count(metrics::name::kHttpConnectionsClosed, why);
+        }
+        core_.openConnections.fetch_sub(1, std::memory_order_relaxed);
+        loop_.open.erase(this);
+    }
+
+    // A worker's answer, posted back to the loop.
+    void answer(Response response) {
+        if (phase_ != Phase::Dispatched) return; // closed meanwhile (stop, reset)
+        respond(std::move(response));
+        if (!parsing_ && phase_ == Phase::Idle && !stream_->inbox().empty()) parse();
+    }
+
+private:
+    enum class Phase { Idle, Head, Body, Dispatched, Writing, Closed };
+
+    static Connection& of(http_parser* parser) { return *static_cast<Connection*>(parser->data); }
+
+    static int onMessageBegin(http_parser* parser) {
+        auto& self = of(parser);
+        self.request_ = Request{};
+        self.headBytes_ = 0;
+        self.lastWasValue_ = false;
+        return 0;
+    }
+    static int onUrl(http_parser* parser, const char* at, std::size_t length) {
+        auto& self = of(parser);
+        self.request_.target.append(at, length);
+        return self.countHead(length);
+    }
+    static int onHeaderField(http_parser* parser, const char* at, std::size_t length) {
+        auto& self = of(parser);
+        if (self.lastWasValue_ || self.request_.headers.empty()) self.request_.headers.emplace_back();
+        self.lastWasValue_ = false;
+        auto& name = self.request_.headers.back().first;
+        for (std::size_t i = 0; i < length; ++i)
+            name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(at[i]))));
+        return self.countHead(length + 4); // ": " and CRLF count towards the head too
+    }
+    static int onHeaderValue(http_parser* parser, const char* at, std::size_t length) {
+        auto& self = of(parser);
+        self.lastWasValue_ = true;
+        if (self.request_.headers.empty()) self.request_.headers.emplace_back();
+        self.request_.headers.back().second.append(at, length);
+        return self.countHead(length);
+    }
+    static int onHeadersComplete(http_parser* parser) {
+        auto& self = of(parser);
+        self.request_.method = http_method_str(static_cast<http_method>(parser->method));
+        self.request_.path = self.request_.target.substr(0, self.request_.target.find('?'));
+        const bool announced = (parser->flags & F_CONTENTLENGTH) != 0;
+        if (announced && parser->content_length > self.core_.options.maxBodyBytes) {
+            self.failure_ = Failure::BodyTooLarge;
+            return -1;
+        }
+        if (announced && parser->content_length > 0) self.request_.body.reserve(parser->content_length);
+        self.phase_ = Phase::Body;
+        self.arm(self.core_.options.bodyTimeout, "body_timeout");
+        if (parser->http_minor >= 1 && self.request_.header("expect") == "100-continue")
+            self.stream_->write("HTTP/1.1 100 Continue\r\n\r\n");
+        return 0;
+    }
+    static int onBody(http_parser* parser, const char* at, std::size_t length) {
+        auto& self = of(parser);
+        if (self.request_.body.size() + length > self.core_.options.maxBodyBytes) {
+            self.failure_ = Failure::BodyTooLarge; // chunked, or more than announced
+            return -1;
+        }
+        self.request_.body.append(at, length);
+        return 0;
+    }
+    static int onMessageComplete(http_parser* parser) {
+        auto& self = of(parser);
+        self.keepAlive_ = http_should_keep_alive(parser) != 0 && !parser->upgrade;
+        self.complete_ = true;
+        http_parser_pause(parser, 1); // one request at a time: the next waits in the inbox
+        return 0;
+    }
+
+    static const http_parser_settings& settings() {
+        static const http_parser_settings settings = [] {
+            http_parser_settings s;
+            http_parser_settings_init(&s);
+            s.on_message_begin = onMessageBegin;
+            s.on_url = onUrl;
+            s.on_header_field = onHeaderField;
+            s.on_header_value = onHeaderValue;
+            s.on_headers_complete = onHeadersComplete;
+            s.on_body = onBody;
+            s.on_message_complete = onMessageComplete;
+            return s;
+        }();
+        return settings;
+    }
+
+    int countHead(std::size_t bytes) {
+        headBytes_ += bytes;
+        if (headBytes_ + request_.headers.size() * 4 > core_.options.maxHeadBytes) {
+            failure_ = Failure::HeadTooLarge;
+            return -1;
+        }
+        return 0;
+    }
+
+    void parse() {
+        parsing_ = true;
+        auto& inbox = stream_->inbox();
+        while (!inbox.empty() && stream_->isOpen() && (phase_ == Phase::Idle || phase_ == Phase::Head ||
+                                                       phase_ == Phase::Body)) {
+            if (stream_->outboxSize() > kMaxPendingOutput) break; // resumes when the client reads
+            if (phase_ == Phase::Idle) {
+                leaveIdle();
+                phase_ = Phase::Head;
+                arm(core_.options.headTimeout, "head_timeout");
+            }
+            complete_ = false;
+            const auto consumed = http_parser_execute(&parser_, &settings(), inbox.data(), inbox.size());
+            inbox.erase(0, consumed);
+            const auto error = HTTP_PARSER_ERRNO(&parser_);
+            if (complete_) {
+                http_parser_pause(&parser_, 0);
+                dispatch();
+                continue;
+            }
+            if (error != HPE_OK) {
+                reject(error);
+                break;
+            }
+        }
+        // Back-pressure: a client pipelining without reading our answers is not read either.
+        const bool hold = phase_ == Phase::Dispatched || stream_->outboxSize() > kMaxPendingOutput;
+        if (hold && inbox.size() > core_.options.maxHeadBytes + core_.options.maxBodyBytes)
+            stream_->pauseReading();
+        else if (!hold)
+            stream_->resumeReading();
+        parsing_ = false;
+    }
+
+    void reject(http_errno error) {
+        int status = 400;
+        std::string detail = "Bad request";
+        if (failure_ == Failure::HeadTooLarge || error == HPE_HEADER_OVERFLOW) {
+            status = 431;
+            detail = "Request header fields too large";
+        } else if (failure_ == Failure::BodyTooLarge) {
+            status = 413;
+            detail = "Request body too large";
+            spdlog::warn("request from {} refused: body over {} bytes", peer_, core_.options.maxBodyBytes);
+        } else {
+            spdlog::debug("malformed request from {}: {}", peer_, http_errno_description(error));
+        }
+        core_.count(metrics::name::kHttpRequestsRefused, std::to_string(status));
+        head_ = false;
+        // The parser cannot resynchronise: what the client sends next is not read as a request.
+        phase_ = Phase::Dispatched;
+        core_.beginRequest();
+        auto response = Response::json(status, json::detail(detail));
+        response.close = true;
+        respond(std::move(response));
+    }
+
+    void dispatch() {
+        phase_ = Phase::Dispatched;
+        disarm();
+        request_.peer = peer_;
+        head_ = request_.method == "HEAD";
+        core_.beginRequest();
+        const auto match = core_.routes->match(request_.method, request_.path);
+        if (!match.endpoint) return respond(match.error);
+        if (match.runOn == RunOn::Inline) return respond(Routes::run(*match.endpoint, request_));
+
+        std::weak_ptr<Connection> weak = shared_from_this();
+        auto* loop = loop_.loop;
+        const bool queued = core_.workers->trySubmit(
+            [weak, loop, endpoint = match.endpoint, request = std::move(request_)]() mutable {
+                auto response = Routes::run(*endpoint, request);
+                loop->post([weak, response = std::move(response)]() mutable {
+                    if (auto self = weak.lock()) self->answer(std::move(response));
+                });
+            });
+        if (!queued) {
+            // Every worker busy and the queue full: say so now; OpenAI redelivers a webhook later.
+            core_.count(metrics::name::kHttpSaturated);
+            auto busy = Response::json(503, json::detail("Server busy"));
+            busy.headers.emplace_back("Retry-After", "1");
+            respond(std::move(busy));
+        }
+    }
+
+    void respond(Response response) {
+        const bool close = response.close || !keepAlive_ || core_.stopping;
+        std::string out;
+        out.reserve(160 + response.body.size());
+        out += "HTTP/1.1 ";
+        out += std::to_string(response.status);
+        out += ' ';
+        out += reasonPhrase(response.status);
+        out += "\r\nContent-Type: ";
+        out += response.contentType;
+        out += "\r\nContent-Length: ";
+        out += std::to_string(response.body.size());
+        out += "\r\n";
+        for (const auto& [name, value] : response.headers) {
+            out += name;
+            out += ": ";
+            out += value;
+            out += "\r\n";
+        }
+        out += close ? "Connection: close\r\n\r\n" : "\r\n";
+        if (!head_) out += response.body;
+        stream_->write(out);
+        if (close) {
+            closing_ = true;
+            phase_ = Phase::Writing;
+            awaitingDrain_ = true;
+            arm(core_.options.bodyTimeout, "write_timeout");
+            stream_->closeAfterWrite();
+            // The answer is out once the stream closes (onClosed ends the request).
+            return;
+        }
+        if (stream_->outboxSize() == 0) {
+            core_.endRequest();
+            phase_ = Phase::Idle;
+            becomeIdle();
+        } else {
+            awaitingDrain_ = true;
+            phase_ = Phase::Writing;
+            arm(core_.options.bodyTimeout, "write_timeout");
+        }
+    }
+
+    void becomeIdle() {
+        arm(core_.options.idleTimeout, "idle_timeout");
+        if (!inIdleList_) {
+            loop_.idle.push_back(this);
+            idlePosition_ = std::prev(loop_.idle.end());
+            inIdleList_ = true;
+        }
+    }
+    void leaveIdle() {
+        if (!inIdleList_) return;
+        loop_.idle.erase(idlePosition_);
+        inIdleList_ = false;
+    }
+
+    void arm(std::chrono::milliseconds timeout, const char* reason) {
+        disarm();
+        std::weak_ptr<Connection> weak = weak_from_this();
+        timer_ = loop_.loop->runAfter(timeout, [weak, reason] {
+            if (auto self = weak.lock()) {
+                self->timer_ = 0;
+                self->close(reason);
+            }
+        });
+    }
+    void disarm() {
+        if (timer_) loop_.loop->cancel(timer_);
+        timer_ = 0;
+    }
+
+    enum class Failure { None, HeadTooLarge, BodyTooLarge };
+
+    HttpServer::Core& core_;
+    LoopConnections& loop_;
+    std::shared_ptr<io::Stream> stream_;
+    http_parser parser_{};
+    Phase phase_ = Phase::Idle;
+    Request request_;
+    std::size_t headBytes_ = 0;
+    bool lastWasValue_ = false;
+    bool complete_ = false;
+    bool keepAlive_ = true;
+    bool parsing_ = false;
+    bool closing_ = false;       // the last answer on this connection has been written
+    bool awaitingDrain_ = false; // an answer is still being written: stop() waits for it
+    Failure failure_ = Failure::None;
+    std::string closeReason_;
+    std::string peer_;
+    bool head_ = false; // answering a HEAD request: headers only
+    io::EventLoop::TimerId timer_ = 0;
+    std::list<Connection*>::iterator idlePosition_;
+    bool inIdleList_ = false;
+};
+
+} // namespace
+
+void HttpServer::Core::accept(Poco::Net::StreamSocket socket) {
+    // Connections are spread over the loops; each adopts its own on its own thread.
+    auto& target = *perLoop[nextLoop.fetch_add(1, std::memory_order_relaxed) % perLoop.size()];
+    target.loop->post([this, &target, socket = std::move(socket)]() mutable {
+        if (stopping) return; // closes with `socket`
+        if (target.open.size() >= target.limit) {
+            const bool evicted = !target.idle.empty();
+            if (evicted) {
+                count(metrics::name::kHttpConnectionsClosed, "over_limit_evicted_idle");
+                static_cast<Connection*>(target.idle.front())->evict();
+            } else {
+                count(metrics::name::kHttpConnectionsClosed, "over_limit_refused");
+            }
+            if (target.loop->now() - target.lastLimitLog > kLimitLogInterval) {
+                target.lastLimitLog = target.loop->now();
+                spdlog::warn("listener {}: {} connections open, the limit; {}", options.name, openConnections.load(),
+                             evicted ? "closing the oldest idle one for each new one" : "refusing new ones");
+            }
+            if (!evicted) return;
+        }
+        try {
+            auto connection = std::make_shared<Connection>(*this, target);
+            connection->start(std::move(socket));
+        } catch (const Poco::Exception& e) {
+            spdlog::warn("listener {}: cannot set up a connection: {}", options.name, e.displayText());
+        }
+    });
+}
+
+HttpServer::HttpServer(const ListenerOptions& options, std::shared_ptr<const Routes> routes)
+    : core_(std::make_shared<Core>()) {
+    core_->options = options;
+    core_->routes = std::move(routes);
+    Poco::Net::initializeSSL();
+    if (options.tls()) core_->context = serverContext(options);
     Poco::Net::SocketAddress address;
     try {
         address = Poco::Net::SocketAddress(options.address);
     } catch (const Poco::Exception& e) {
         throw std::runtime_error("invalid listen address '" + options.address + "': " + e.displayText());
     }
+    if (options.loops) {
+        core_->loops = options.loops;
+    } else {
+        core_->ownLoops = std::make_unique<io::EventLoops>("http-" + options.name, options.ioThreads);
+        core_->loops = core_->ownLoops.get();
+    }
+    const auto loops = core_->loops->size();
+    for (std::size_t i = 0; i < loops; ++i) {
+        auto perLoop = std::make_unique<LoopConnections>();
+        perLoop->loop = &core_->loops->at(i);
+        perLoop->limit = std::max<std::size_t>(1, options.maxConnections / loops);
+        core_->perLoop.push_back(std::move(perLoop));
+    }
     try {
-        if (context) return Poco::Net::SecureServerSocket(address, 128, context);
-        return Poco::Net::ServerSocket(address, 128);
+        core_->listener = std::make_unique<io::Listener>(core_->loops->at(0), address,
+                                                         [core = core_.get()](Poco::Net::StreamSocket socket) {
+                                                             core->accept(std::move(socket));
+                                                         });
     } catch (const Poco::Exception& e) {
         throw std::runtime_error("cannot listen on " + options.address + ": " + e.displayText());
     }
-}
-
-} // namespace
-
-HttpServer::HttpServer(const ListenerOptions& options, std::shared_ptr<const Routes> routes)
-    : tls_(options.tls()), stopGrace_(options.stopGrace), connections_(std::make_shared<Connections>()) {
-    Poco::Net::initializeSSL();
-    listener_ = bind(options, tls_ ? serverContext(options) : nullptr);
-    port_ = listener_.address().port();
-
-    auto* params = new Poco::Net::HTTPServerParams;
-    params->setMaxThreads(options.threads);
-    params->setMaxQueued(options.queue);
-    params->setKeepAlive(true);
-    params->setMaxKeepAliveRequests(0); // unlimited: OpenAI and load balancers reuse connections
-    params->setKeepAliveTimeout(Poco::Timespan(15, 0));
-    params->setTimeout(Poco::Timespan(std::chrono::microseconds(options.requestTimeout).count()));
-    pool_ = std::make_unique<Poco::ThreadPool>(2, options.threads, 60);
-    Poco::Net::HTTPServerParams::Ptr shared(params);
-    Poco::Net::HTTPRequestHandlerFactory::Ptr handlers(new RoutedHandlerFactory(std::move(routes), connections_));
-    server_ = std::make_unique<Poco::Net::TCPServer>(new TrackedConnectionFactory(shared, handlers, connections_),
-                                                     *pool_, listener_, shared);
+    core_->workers = std::make_unique<io::WorkerPool>("http-" + options.name + " worker", options.workers,
+                                                      options.queue);
 }
 
 HttpServer::~HttpServer() {
@@ -176,33 +528,57 @@ HttpServer::~HttpServer() {
 }
 
 void HttpServer::start() {
-    server_->start();
+    core_->listener->start();
     running_ = true;
 }
 
 void HttpServer::stop() {
-    if (!running_) return;
-    running_ = false;
-    connections_->stopping = true;
-    const auto deadline = std::chrono::steady_clock::now() + stopGrace_;
-    server_->stop();   // the acceptor has ended
-    listener_.close(); // new connections are refused, not left waiting in the backlog
-    {
-        std::unique_lock lock(connections_->mutex);
-        connections_->idle.wait_until(lock, deadline, [&] { return connections_->activeRequests == 0; });
+    if (stopped_) return;
+    stopped_ = true;
+    auto& core = *core_;
+    core.stopping = true;
+    const auto deadline = std::chrono::steady_clock::now() + core.options.stopGrace;
+    core.listener->close(); // new connections are refused, not left waiting in the backlog
+    if (running_) {
+        std::unique_lock lock(core.inFlightMutex);
+        core.inFlightDone.wait_until(lock, deadline, [&] { return core.inFlight == 0; });
     }
-    // Idle keep-alive connections wait for a next request that will not come; past the deadline,
+    // Idle keep-alive connections wait for a request that will not come; past the deadline,
     // requests still running and clients half-way through sending one are cut off too.
-    connections_->shutdownAll();
-    pool_->joinAll();
+    for (auto& perLoop : core.perLoop) {
+        std::promise<void> closed;
+        perLoop->loop->post([&] {
+            std::vector<std::shared_ptr<Connection>> open;
+            for (auto& [raw, connection] : perLoop->open)
+                open.push_back(connection);
+            for (auto& connection : open)
+                connection->close("stopped");
+            closed.set_value();
+        });
+        closed.get_future().wait();
+    }
+    core.workers->stop(); // handlers still running finish; their answers find no connection
+    if (core.ownLoops) core.ownLoops->stop();
 }
 
 bool HttpServer::stopping() const {
-    return connections_->stopping;
+    return core_->stopping;
+}
+
+bool HttpServer::tls() const {
+    return static_cast<bool>(core_->context);
 }
 
 std::uint16_t HttpServer::port() const {
-    return port_;
+    return core_->listener->port();
+}
+
+std::size_t HttpServer::openConnections() const {
+    return core_->openConnections.load(std::memory_order_relaxed);
+}
+
+std::size_t HttpServer::queuedRequests() const {
+    return core_->workers->queued();
 }
 
 } // namespace sideband::http

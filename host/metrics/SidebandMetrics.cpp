@@ -17,6 +17,11 @@ void declareSidebandMetrics(MetricsRegistry& r) {
     r.declareHistogram(name::kToolSeconds, "Tool execution time, in seconds.", latency);
     r.declareCounter(name::kPluginLoadFailures, "Plugin load failures, per tenant and reason.");
     r.declareCounter(name::kSessions, "Sideband sessions by outcome.");
+    r.declareCounter(name::kHttpConnectionsClosed,
+                     "HTTP connections the server closed, per listener and reason (deadlines, limit, stop).");
+    r.declareCounter(name::kHttpRequestsRefused, "Requests refused before routing, per listener and status.");
+    r.declareCounter(name::kHttpSaturated, "Requests answered 503 because every worker was busy and the queue full.");
+    r.declareCounter(name::kSessionPingTimeouts, "Sideband sessions ended because the peer stopped answering pings.");
 }
 
 } // namespace sideband::metrics

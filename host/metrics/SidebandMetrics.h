@@ -24,6 +24,15 @@ inline constexpr const char* kCallsPending = "sideband_calls_pending";          
 inline constexpr const char* kCallsActiveAll = "sideband_calls_active_all";         // (none)
 inline constexpr const char* kCallsPendingAll = "sideband_calls_pending_all";       // (none)
 inline constexpr const char* kCapacityLimit = "sideband_capacity_limit";            // scope
+// The event-loop I/O layer (host/io, host/http).
+inline constexpr const char* kHttpConnectionsOpen = "sideband_http_connections_open";           // listener
+inline constexpr const char* kHttpConnectionsClosed = "sideband_http_connections_closed_total"; // listener, reason
+inline constexpr const char* kHttpRequestsRefused = "sideband_http_requests_refused_total";     // listener, reason
+inline constexpr const char* kHttpSaturated = "sideband_http_saturated_total";                 // listener
+inline constexpr const char* kHttpWorkerQueue = "sideband_http_worker_queue_depth";            // listener
+inline constexpr const char* kSessionsOpen = "sideband_sessions_open";                          // state
+inline constexpr const char* kSessionPingTimeouts = "sideband_session_ping_timeouts_total";    // (none)
+inline constexpr const char* kSessionWorkerQueue = "sideband_session_worker_queue_depth";      // (none)
 } // namespace name
 
 // Declares the families whose help text and buckets do not depend on live state.

@@ -27,11 +27,11 @@ protected:
     // `/slow` answers once the server is stopping and `release` says so; `/fast` answers at once.
     void start(std::chrono::milliseconds grace) {
         auto routes = std::make_shared<http::Routes>();
-        routes->add("GET", "/fast", [](auto&, auto& response) { http::sendJson(response, 200, R"({"ok":true})"); });
-        routes->add("GET", "/slow", [this](auto&, auto& response) {
+        routes->add("GET", "/fast", [](const http::Request&) { return http::Response::json(200, R"({"ok":true})"); });
+        routes->add("GET", "/slow", [this](const http::Request&) {
             entered_ = true;
             eventually([&] { return release_(); }, 60s);
-            http::sendJson(response, 200, R"({"ok":"late"})");
+            return http::Response::json(200, R"({"ok":"late"})");
         });
         http::ListenerOptions options;
         options.address = "127.0.0.1:0";
@@ -39,8 +39,8 @@ protected:
             options.tlsCertFile = TestCertificates::shared().certFile();
             options.tlsKeyFile = TestCertificates::shared().keyFile();
         }
-        options.threads = 4;
-        options.requestTimeout = 10min; // only the stop may end a slow client here
+        options.workers = 4;
+        options.headTimeout = 10min; // only the stop may end a slow client here
         options.stopGrace = grace;
         server_ = std::make_unique<http::HttpServer>(options, routes);
         server_->start();

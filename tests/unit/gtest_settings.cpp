@@ -64,7 +64,7 @@ TEST(Settings, SessionsHaveFourFrameWorkersAndEightConnectorsByDefault) {
     std::vector<std::string> problems;
     const auto defaults = Settings::load(from({}), problems);
     EXPECT_EQ(defaults.sessionWorkers, 4);
-    EXPECT_EQ(defaults.sessionConnectors, 8);
+    EXPECT_EQ(defaults.sessionConnectors, 4);
     EXPECT_EQ(Settings::load(from({{"SIDEBAND_SESSION_CONNECTORS", "32"}}), problems).sessionConnectors, 32);
     EXPECT_TRUE(problems.empty());
     Settings::load(from({{"SIDEBAND_SESSION_CONNECTORS", "0"}}), problems);

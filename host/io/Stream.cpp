@@ -1,0 +1,288 @@
+#include "io/Stream.h"
+
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/SSLException.h>
+
+#include <spdlog/spdlog.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace sideband::io {
+namespace {
+
+constexpr int kReadChunk = 16 * 1024;
+// After our last byte and FIN, how long a closing connection waits for the peer's FIN.
+constexpr auto kLinger = std::chrono::seconds(2);
+
+} // namespace
+
+Stream::Stream(EventLoop& loop, Poco::Net::StreamSocket tcp, StreamHandler& handler)
+    : loop_(loop), handler_(handler), tcp_(std::move(tcp)), fd_(static_cast<int>(tcp_.impl()->sockfd())) {}
+
+std::shared_ptr<Stream> Stream::create(EventLoop& loop, Poco::Net::StreamSocket socket, Tls tls,
+                                       Poco::Net::Context::Ptr context, StreamHandler& handler) {
+    // Non-blocking before TLS wraps it: Poco's TLS layer asks this socket whether to wait, and a
+    // blocking one would make it poll inside a read.
+    socket.setBlocking(false);
+    socket.setNoDelay(true);
+    std::shared_ptr<Stream> stream(new Stream(loop, socket, handler));
+    if (tls != Tls::None) {
+        stream->tls_ = std::make_unique<Poco::Net::SecureStreamSocket>(
+            Poco::Net::SecureStreamSocket::attach(socket, std::move(context)));
+        stream->state_ = State::Handshaking;
+    }
+    return stream;
+}
+
+std::shared_ptr<Stream> Stream::adoptSecure(EventLoop& loop, Poco::Net::SecureStreamSocket socket,
+                                            Poco::Net::StreamSocket tcp, StreamHandler& handler) {
+    tcp.setBlocking(false);
+    std::shared_ptr<Stream> stream(new Stream(loop, tcp, handler));
+    stream->tls_ = std::make_unique<Poco::Net::SecureStreamSocket>(std::move(socket));
+    return stream;
+}
+
+Stream::~Stream() = default;
+
+std::string Stream::peer() const {
+    try {
+        return tcp_.peerAddress().toString();
+    } catch (const Poco::Exception&) {
+        return "?";
+    }
+}
+
+void Stream::open() {
+    loop_.assertInLoop();
+    self_ = shared_from_this();
+    interest_ = EPOLLIN | EPOLLRDHUP;
+    loop_.add(fd_, interest_, this);
+    if (state_ == State::Handshaking) {
+        continueHandshake();
+    } else {
+        state_ = State::Open;
+        handler_.onOpen(*this);
+        if (state_ == State::Open) readAvailable(); // bytes that arrived before we registered
+    }
+}
+
+void Stream::enableKeepAlive(int idleSeconds, int intervalSeconds, int probes) {
+    loop_.assertInLoop();
+    try {
+        tcp_.setKeepAlive(true);
+        tcp_.setOption(IPPROTO_TCP, TCP_KEEPIDLE, idleSeconds);
+        tcp_.setOption(IPPROTO_TCP, TCP_KEEPINTVL, intervalSeconds);
+        tcp_.setOption(IPPROTO_TCP, TCP_KEEPCNT, probes);
+    } catch (const Poco::Exception&) {
+        // Not every socket type takes every option; the loop's own deadlines still apply.
+    }
+}
+
+void Stream::continueHandshake() {
+    int rc = 0;
+    try {
+        rc = tls_->completeHandshake();
+    } catch (const Poco::Exception& e) {
+        return finishClose("tls_handshake_failed: " + e.message());
+    }
+    if (rc == 1) {
+        state_ = State::Open;
+        wantWrite_ = false;
+        updateInterest();
+        handler_.onOpen(*this);
+        if (state_ == State::Open) readAvailable(); // application data may have come with the last flight
+        return;
+    }
+    if (rc == 0) return finishClose("eof"); // the peer left during the handshake
+    wantWrite_ = rc == Poco::Net::SecureStreamSocket::ERR_SSL_WANT_WRITE;
+    updateInterest();
+}
+
+int Stream::receive(char* buffer, int length) {
+    if (!tls_) {
+        const int n = tcp_.receiveBytes(buffer, length);
+        return n < 0 ? -1 : n;
+    }
+    const int n = tls_->receiveBytes(buffer, length);
+    if (n == Poco::Net::SecureStreamSocket::ERR_SSL_WANT_READ) return -1;
+    if (n == Poco::Net::SecureStreamSocket::ERR_SSL_WANT_WRITE) {
+        wantWrite_ = true;
+        return -1;
+    }
+    return n < 0 ? -1 : n;
+}
+
+int Stream::send(const char* data, int length) {
+    if (!tls_) {
+        const int n = tcp_.sendBytes(data, length);
+        return n < 0 ? -1 : n;
+    }
+    const int n = tls_->sendBytes(data, length);
+    return n < 0 ? -1 : n;
+}
+
+void Stream::readAvailable() {
+    char buffer[kReadChunk];
+    bool got = false;
+    // Until the kernel and OpenSSL are both empty: level-triggered epoll says nothing about bytes
+    // OpenSSL has already decrypted and holds.
+    while (!readPaused_ && (state_ == State::Open || state_ == State::Lingering)) {
+        int n = 0;
+        try {
+            n = receive(buffer, sizeof buffer);
+        } catch (const Poco::Net::ConnectionResetException&) {
+            return finishClose("reset");
+        } catch (const Poco::Exception& e) {
+            return finishClose(state_ == State::Lingering ? "closed" : "read_error: " + e.message());
+        }
+        if (n < 0) break;
+        if (n == 0) return finishClose(state_ == State::Lingering ? "closed" : "eof");
+        if (state_ == State::Lingering) continue; // discarded: the answer is out, we only wait for FIN
+        inbox_.append(buffer, static_cast<std::size_t>(n));
+        got = true;
+        if (n < static_cast<int>(sizeof buffer) && !tls_) break; // the kernel had no more
+    }
+    if (got && state_ == State::Open) handler_.onData(*this, inbox_);
+}
+
+void Stream::write(std::string_view bytes) {
+    loop_.assertInLoop();
+    if (state_ != State::Open && state_ != State::Handshaking) return;
+    outbox_.append(bytes.data(), bytes.size());
+    if (state_ == State::Open) flush();
+}
+
+void Stream::flush() {
+    while (outboxSize() > 0) {
+        const auto pending = std::min<std::size_t>(outboxSize(), 256 * 1024);
+        int n = 0;
+        try {
+            n = send(outbox_.data() + outboxOffset_, static_cast<int>(pending));
+        } catch (const Poco::Exception& e) {
+            return finishClose("write_error: " + e.message());
+        }
+        if (n < 0) break;
+        outboxOffset_ += static_cast<std::size_t>(n);
+    }
+    if (outboxSize() == 0) {
+        outbox_.clear();
+        outboxOffset_ = 0;
+    } else if (outboxOffset_ > 64 * 1024) {
+        outbox_.erase(0, outboxOffset_);
+        outboxOffset_ = 0;
+    }
+    updateInterest();
+    if (outboxSize() == 0) {
+        if (state_ == State::Closing) {
+            // Our answer is out: say goodbye (TLS close_notify, then FIN), and read until the peer's
+            // FIN so its unread request bytes do not turn our close into a reset.
+            try {
+                if (tls_) tls_->shutdown();
+                tcp_.shutdownSend();
+            } catch (const Poco::Exception&) {
+            }
+            state_ = State::Lingering;
+            updateInterest();
+            handler_.onDrained(*this); // the answer is out; the linger is only politeness
+            auto weak = weak_from_this();
+            lingerTimer_ = loop_.runAfter(kLinger, [weak] {
+                if (auto self = weak.lock()) self->finishClose("closed");
+            });
+            readAvailable();
+        } else if (state_ == State::Open) {
+            handler_.onDrained(*this);
+        }
+    }
+}
+
+void Stream::updateInterest() {
+    if (state_ == State::Closed || state_ == State::Created) return;
+    std::uint32_t wanted = EPOLLRDHUP;
+    if (!readPaused_ || state_ == State::Lingering || state_ == State::Handshaking) wanted |= EPOLLIN;
+    if (outboxSize() > 0 || wantWrite_) wanted |= EPOLLOUT;
+    if (wanted != interest_) {
+        interest_ = wanted;
+        loop_.modify(fd_, interest_, this);
+    }
+}
+
+void Stream::onEvents(std::uint32_t events) {
+    auto keep = shared_from_this();
+    if (state_ == State::Handshaking) {
+        if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) return finishClose("reset");
+        return continueHandshake();
+    }
+    if (events & (EPOLLOUT)) {
+        wantWrite_ = false;
+        flush();
+        if (state_ == State::Closed) return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (readPaused_ && state_ == State::Open) {
+            // Not reading now; a peer that has gone still ends the stream.
+            if (events & (EPOLLHUP | EPOLLERR)) finishClose("reset");
+            return;
+        }
+        readAvailable();
+    }
+}
+
+void Stream::pauseReading() {
+    loop_.assertInLoop();
+    if (readPaused_) return;
+    readPaused_ = true;
+    updateInterest();
+}
+
+void Stream::resumeReading() {
+    loop_.assertInLoop();
+    if (!readPaused_) return;
+    readPaused_ = false;
+    updateInterest();
+    // OpenSSL may hold decrypted bytes no epoll event will announce: read them now.
+    auto weak = weak_from_this();
+    loop_.post([weak] {
+        if (auto self = weak.lock(); self && !self->readPaused_ && self->state_ == State::Open) self->readAvailable();
+    });
+}
+
+void Stream::closeAfterWrite() {
+    loop_.assertInLoop();
+    if (state_ != State::Open && state_ != State::Handshaking) return;
+    if (state_ == State::Handshaking) return abort("closed");
+    state_ = State::Closing;
+    readPaused_ = true;
+    flush();
+}
+
+void Stream::abort(const std::string& reason) {
+    loop_.assertInLoop();
+    finishClose(reason);
+}
+
+void Stream::finishClose(const std::string& reason) {
+    if (state_ == State::Closed) return;
+    auto keep = shared_from_this();
+    const bool wasRegistered = state_ != State::Created;
+    state_ = State::Closed;
+    if (lingerTimer_) loop_.cancel(lingerTimer_);
+    if (wasRegistered) loop_.remove(fd_);
+    try {
+        // No TLS goodbye here: an aborted stream just ends (abort() skips SSL_shutdown).
+        if (tls_) tls_->abort();
+        tcp_.close();
+    } catch (const Poco::Exception&) {
+    }
+    inbox_.clear();
+    outbox_.clear();
+    outboxOffset_ = 0;
+    handler_.onClosed(*this, reason);
+    self_.reset();
+}
+
+} // namespace sideband::io

@@ -1,0 +1,61 @@
+#include "io/WorkerPool.h"
+
+#include <spdlog/spdlog.h>
+
+namespace sideband::io {
+namespace {
+
+class Task final : public Poco::Notification {
+public:
+    explicit Task(std::function<void()> run) : run(std::move(run)) {}
+    std::function<void()> run;
+};
+
+} // namespace
+
+WorkerPool::WorkerPool(std::string name, int threads, std::size_t queueLimit)
+    : name_(std::move(name)), queueLimit_(queueLimit) {
+    for (int i = 0; i < std::max(1, threads); ++i)
+        threads_.emplace_back([this] { serve(); });
+}
+
+WorkerPool::~WorkerPool() {
+    stop();
+}
+
+bool WorkerPool::trySubmit(std::function<void()> task) {
+    // Counted before it is queued so that concurrent submitters cannot overshoot the limit.
+    if (queued_.fetch_add(1, std::memory_order_relaxed) >= queueLimit_) {
+        queued_.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+    queue_.enqueueNotification(new Task(std::move(task)));
+    return true;
+}
+
+void WorkerPool::stop() {
+    if (threads_.empty()) return;
+    for (std::size_t i = 0; i < threads_.size(); ++i)
+        queue_.enqueueNotification(new Task(nullptr)); // after everything queued before it
+    for (auto& thread : threads_)
+        thread.join();
+    threads_.clear();
+}
+
+void WorkerPool::serve() {
+    for (;;) {
+        Poco::AutoPtr<Poco::Notification> notification(queue_.waitDequeueNotification());
+        auto& task = static_cast<Task&>(*notification);
+        if (!task.run) return;
+        queued_.fetch_sub(1, std::memory_order_relaxed);
+        busy_.fetch_add(1, std::memory_order_relaxed);
+        try {
+            task.run();
+        } catch (const std::exception& e) {
+            spdlog::error("{}: task failed: {}", name_, e.what());
+        }
+        busy_.fetch_sub(1, std::memory_order_relaxed);
+    }
+}
+
+} // namespace sideband::io

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <Poco/NotificationQueue.h>
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sideband::io {
+
+// A fixed set of threads serving a bounded queue: the work that may block (a REST call to OpenAI,
+// a store read, a plugin) runs here, never on a loop. trySubmit() refuses rather than queueing
+// without end, so the caller can answer "busy" at once.
+class WorkerPool {
+public:
+    WorkerPool(std::string name, int threads, std::size_t queueLimit);
+    ~WorkerPool(); // runs what is queued, then joins
+
+    // False when `queueLimit` tasks already wait (none was taken).
+    bool trySubmit(std::function<void()> task);
+    void stop();
+
+    std::size_t queued() const { return queued_.load(std::memory_order_relaxed); }
+    std::size_t busy() const { return busy_.load(std::memory_order_relaxed); }
+    int threads() const { return static_cast<int>(threads_.size()); }
+
+private:
+    void serve();
+
+    std::string name_;
+    std::size_t queueLimit_;
+    Poco::NotificationQueue queue_;
+    std::atomic<std::size_t> queued_{0};
+    std::atomic<std::size_t> busy_{0};
+    std::vector<std::thread> threads_;
+};
+
+} // namespace sideband::io
