@@ -57,6 +57,8 @@ sessions::SessionOptions sessionOptions(const Settings& s) {
     options.connectTimeout = std::chrono::milliseconds(s.sessionConnectTimeoutMs);
     options.workers = s.sessionWorkers;
     options.connectors = s.sessionConnectors;
+    options.pingInterval = std::chrono::milliseconds(s.sessionPingIntervalMs);
+    options.pingTimeout = std::chrono::milliseconds(s.sessionPingTimeoutMs);
     return options;
 }
 
@@ -117,8 +119,9 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
     callControl_ = std::make_unique<openai::OpenAIRestClient>(restOptions(settings));
     toolBuilder_ = std::make_unique<plugins::PluginToolBuilder>(settings.pluginDir, metrics_,
                                                                 static_cast<std::size_t>(settings.toolThreads));
-    sessions_ =
-        std::make_unique<sessions::SessionManager>(sessionOptions(settings), *ledger_, *store_, metrics_, clock);
+    auto sessionSettings = sessionOptions(settings);
+    sessionSettings.loops = loops_.get();
+    sessions_ = std::make_unique<sessions::SessionManager>(sessionSettings, *ledger_, *store_, metrics_, clock);
     launcher_ = std::move(launcher);
     launches_ = launcher_ ? launcher_.get() : static_cast<calls::SessionLauncher*>(sessions_.get());
     declareLiveMetrics();
@@ -166,6 +169,17 @@ void Host::declareLiveMetrics() {
         return std::vector<metrics::MetricsRegistry::GaugeSample>{
             {{{"listener", "main"}}, double(server_->queuedRequests())}};
     });
+    metrics_.declareGauge(metrics::name::kSessionsOpen, "Sideband sessions, per state.", [this] {
+        std::vector<metrics::MetricsRegistry::GaugeSample> samples;
+        for (const auto& [state, count] : sessions_->sessionsByState())
+            samples.push_back({{{"state", state}}, double(count)});
+        return samples;
+    });
+    metrics_.declareGauge(metrics::name::kSessionWorkerQueue, "Sideband messages waiting for a session worker.",
+                          [this] {
+                              return std::vector<metrics::MetricsRegistry::GaugeSample>{
+                                  {{}, double(sessions_->queuedMessages())}};
+                          });
     const double global = settings_.maxConcurrentCalls;
     const double perTenantDefault = settings_.maxConcurrentCallsPerTenant.value_or(settings_.maxConcurrentCalls);
     metrics_.declareGauge(metrics::name::kCapacityLimit, "Concurrent call limits.", [global, perTenantDefault] {

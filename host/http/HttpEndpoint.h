@@ -11,8 +11,8 @@ namespace sideband::http {
 // A whole request as the server's parser read it: handlers never see a partial one.
 struct Request {
     std::string method;
-    std::string target; // as sent, query included
-    std::string path;   // target without the query
+    std::string target;                                       // as sent, query included
+    std::string path;                                         // target without the query
     std::vector<std::pair<std::string, std::string>> headers; // names lower-cased, in order
     std::string body;
     std::string peer; // "address:port"
@@ -29,7 +29,7 @@ struct Response {
     std::string contentType = "application/json";
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers; // extra ones (Allow, Retry-After, ...)
-    bool close = false; // the connection closes after this answer
+    bool close = false;                                       // the connection closes after this answer
 
     static Response json(int status, std::string body);
     static Response text(int status, std::string contentType, std::string body);
@@ -46,8 +46,7 @@ enum class RunOn { Inline, Worker };
 // (with Allow). Every answer, errors included, has a JSON body.
 class Routes {
 public:
-    Routes& add(const std::string& method, const std::string& path, Endpoint endpoint,
-                RunOn runOn = RunOn::Worker);
+    Routes& add(const std::string& method, const std::string& path, Endpoint endpoint, RunOn runOn = RunOn::Worker);
 
     struct Match {
         const Endpoint* endpoint = nullptr; // null: `error` is the answer

@@ -118,9 +118,9 @@ public:
         } catch (const Poco::Exception&) {
             peer_ = "?";
         }
-        stream_ = io::Stream::create(*loop_.loop, std::move(socket),
-                                     core_.context ? io::Stream::Tls::Server : io::Stream::Tls::None, core_.context,
-                                     *this);
+        stream_ =
+            io::Stream::create(*loop_.loop, std::move(socket),
+                               core_.context ? io::Stream::Tls::Server : io::Stream::Tls::None, core_.context, *this);
         loop_.open[this] = shared_from_this();
         core_.openConnections.fetch_add(1, std::memory_order_relaxed);
         // Idle peers that vanish without a FIN are found by the kernel, not only by our deadline.
@@ -278,8 +278,8 @@ private:
     void parse() {
         parsing_ = true;
         auto& inbox = stream_->inbox();
-        while (!inbox.empty() && stream_->isOpen() && (phase_ == Phase::Idle || phase_ == Phase::Head ||
-                                                       phase_ == Phase::Body)) {
+        while (!inbox.empty() && stream_->isOpen() &&
+               (phase_ == Phase::Idle || phase_ == Phase::Head || phase_ == Phase::Body)) {
             if (stream_->outboxSize() > kMaxPendingOutput) break; // resumes when the client reads
             if (phase_ == Phase::Idle) {
                 leaveIdle();
@@ -344,8 +344,8 @@ private:
 
         std::weak_ptr<Connection> weak = shared_from_this();
         auto* loop = loop_.loop;
-        const bool queued = core_.workers->trySubmit(
-            [weak, loop, endpoint = match.endpoint, request = std::move(request_)]() mutable {
+        const bool queued =
+            core_.workers->trySubmit([weak, loop, endpoint = match.endpoint, request = std::move(request_)]() mutable {
                 auto response = Routes::run(*endpoint, request);
                 loop->post([weak, response = std::move(response)]() mutable {
                     if (auto self = weak.lock()) self->answer(std::move(response));
@@ -512,15 +512,14 @@ HttpServer::HttpServer(const ListenerOptions& options, std::shared_ptr<const Rou
         core_->perLoop.push_back(std::move(perLoop));
     }
     try {
-        core_->listener = std::make_unique<io::Listener>(core_->loops->at(0), address,
-                                                         [core = core_.get()](Poco::Net::StreamSocket socket) {
-                                                             core->accept(std::move(socket));
-                                                         });
+        core_->listener = std::make_unique<io::Listener>(
+            core_->loops->at(0), address,
+            [core = core_.get()](Poco::Net::StreamSocket socket) { core->accept(std::move(socket)); });
     } catch (const Poco::Exception& e) {
         throw std::runtime_error("cannot listen on " + options.address + ": " + e.displayText());
     }
-    core_->workers = std::make_unique<io::WorkerPool>("http-" + options.name + " worker", options.workers,
-                                                      options.queue);
+    core_->workers =
+        std::make_unique<io::WorkerPool>("http-" + options.name + " worker", options.workers, options.queue);
 }
 
 HttpServer::~HttpServer() {

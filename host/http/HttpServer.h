@@ -25,10 +25,10 @@ struct ListenerOptions {
     std::string address = "0.0.0.0:8443"; // host:port; port 0 picks a free one
     std::string tlsCertFile;              // both set -> HTTPS
     std::string tlsKeyFile;
-    int ioThreads = 1;       // event loops owning the connections, unless `loops` is given
-    int workers = 16;        // threads running the Worker routes (a webhook waits on OpenAI there)
-    std::size_t queue = 256; // complete requests waiting for a worker; beyond it: 503 + Retry-After
-    std::size_t maxConnections = 10000; // over it the oldest idle connection is closed for a new one
+    int ioThreads = 1;                      // event loops owning the connections, unless `loops` is given
+    int workers = 16;                       // threads running the Worker routes (a webhook waits on OpenAI there)
+    std::size_t queue = 256;                // complete requests waiting for a worker; beyond it: 503 + Retry-After
+    std::size_t maxConnections = 10000;     // over it the oldest idle connection is closed for a new one
     std::size_t maxHeadBytes = 16 * 1024;   // request line + headers; over it: 431
     std::size_t maxBodyBytes = 1024 * 1024; // over it: 413
     // Deadlines, each measured whole (not per read).
@@ -40,7 +40,7 @@ struct ListenerOptions {
     // How long stop() lets requests in progress finish before closing every connection.
     std::chrono::milliseconds stopGrace{5000};
     metrics::MetricsRegistry* metrics = nullptr; // counts closes per reason and 503s, when set
-    io::EventLoops* loops = nullptr; // shared with the sessions; null: the server runs ioThreads of its own
+    io::EventLoops* loops = nullptr;             // shared with the sessions; null: the server runs ioThreads of its own
     bool tls() const { return !tlsCertFile.empty(); }
 };
 

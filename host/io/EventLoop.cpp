@@ -126,8 +126,8 @@ int EventLoop::nextTimeoutMs() const {
     const auto wait = timers_.begin()->first - SteadyClock::now();
     if (wait <= SteadyClock::duration::zero()) return 0;
     // Round up: waking a little late is fine, waking early spins.
-    return static_cast<int>(std::min<std::int64_t>(
-        1000, std::chrono::duration_cast<std::chrono::milliseconds>(wait).count() + 1));
+    return static_cast<int>(
+        std::min<std::int64_t>(1000, std::chrono::duration_cast<std::chrono::milliseconds>(wait).count() + 1));
 }
 
 void EventLoop::runPosted() {

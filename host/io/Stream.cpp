@@ -138,7 +138,11 @@ void Stream::readAvailable() {
         } catch (const Poco::Net::ConnectionResetException&) {
             return finishClose("reset");
         } catch (const Poco::Exception& e) {
-            return finishClose(state_ == State::Lingering ? "closed" : "read_error: " + e.message());
+            // OpenSSL 3 reports a TCP close without close_notify as an error; for us it is an end
+            // of stream like any other (HTTP and WebSocket frame their own messages).
+            const bool eof = e.message().find("unexpected eof") != std::string::npos;
+            if (state_ == State::Lingering) return finishClose("closed");
+            return finishClose(eof ? "eof" : "read_error: " + e.message());
         }
         if (n < 0) break;
         if (n == 0) return finishClose(state_ == State::Lingering ? "closed" : "eof");

@@ -76,7 +76,7 @@ private:
     void flush();
     void updateInterest();
     void finishClose(const std::string& reason);
-    int receive(char* buffer, int length); // > 0 bytes, 0 EOF, -1 would block (wantWrite_ set for TLS)
+    int receive(char* buffer, int length);  // > 0 bytes, 0 EOF, -1 would block (wantWrite_ set for TLS)
     int send(const char* data, int length); // >= 0 bytes written, -1 would block
 
     EventLoop& loop_;
@@ -86,7 +86,7 @@ private:
     int fd_ = -1;
     State state_ = State::Created;
     bool readPaused_ = false;
-    bool wantWrite_ = false;    // TLS wants the socket writable to go on (handshake or a read)
+    bool wantWrite_ = false; // TLS wants the socket writable to go on (handshake or a read)
     std::uint32_t interest_ = 0;
     std::string inbox_;
     std::string outbox_;

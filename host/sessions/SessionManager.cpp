@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <future>
 
 namespace sideband::sessions {
 namespace {
@@ -21,7 +22,6 @@ public:
     std::function<void()> run;
 };
 
-constexpr auto kPollInterval = std::chrono::milliseconds(200);
 // Connectors yield the CPU to webhook answers and frame handling when the cores are busy (a TLS
 // handshake costs about a millisecond of CPU); an idle machine runs them at full speed all the same.
 constexpr int kConnectorNice = 5;
@@ -60,9 +60,14 @@ SessionManager::SessionManager(SessionOptions options, calls::CallLedger& ledger
         SSL_CTX_set_mode(context_->sslContext(), SSL_MODE_RELEASE_BUFFERS);
         tlsSessions_ = std::make_unique<openai::TlsSessionCache>(context_);
     }
-    poller_ = std::thread([this] { pollLoop(); });
-    for (int i = 0; i < options_.workers; ++i)
-        workers_.emplace_back([this] { serve(tasks_); });
+    if (options_.loops) {
+        loops_ = options_.loops;
+    } else {
+        ownLoops_ = std::make_unique<io::EventLoops>("sessions", 1);
+        loops_ = ownLoops_.get();
+    }
+    // Bounded by the sessions themselves: each has at most one task queued.
+    workers_ = std::make_unique<io::WorkerPool>("session worker", options_.workers, std::size_t(1) << 30);
     for (int i = 0; i < options_.connectors; ++i)
         connectors_.emplace_back([this] {
             lowerThisThreadsPriority();
@@ -75,14 +80,12 @@ SessionManager::~SessionManager() {
 }
 
 void SessionManager::launch(calls::AcceptedCall call) {
-    auto session = std::make_shared<SidebandSession>(*this, std::move(call));
+    auto session = std::make_shared<SidebandSession>(*this, std::move(call), loops_->next());
     {
         std::lock_guard lock(sessionsMutex_);
         sessions_[session->callId()] = session;
     }
-    connects_.enqueueNotification(new Task([this, session] {
-        if (session->connect()) arm(session);
-    }));
+    connects_.enqueueNotification(new Task([session] { session->connect(); }));
 }
 
 void SessionManager::endCall(const std::string& callId, const std::string& reason) {
@@ -93,75 +96,20 @@ void SessionManager::endCall(const std::string& callId, const std::string& reaso
         if (it == sessions_.end()) return;
         session = it->second;
     }
-    post([session, reason] { session->close(reason); });
+    // On a worker: ending runs the plugin's callEnded hook and writes the call record.
+    runOnWorker([session, reason] { session->close(reason); });
 }
 
-void SessionManager::post(std::function<void()> task) {
-    tasks_.enqueueNotification(new Task(std::move(task)));
-}
-
-void SessionManager::arm(const std::shared_ptr<SidebandSession>& session) {
-    const int fd = session->socketFd();
-    if (fd < 0) return;
-    {
-        std::lock_guard lock(armedMutex_);
-        if (!running_) return;
-        armed_[fd] = session;
-        pollSet_.add(session->socket(), Poco::Net::PollSet::POLL_READ | Poco::Net::PollSet::POLL_ERROR);
-    }
-    armedChanged_.notify_one();
+void SessionManager::runOnWorker(std::function<void()> task) {
+    if (!workers_->trySubmit(std::move(task))) spdlog::error("session worker queue full: a task was dropped");
 }
 
 void SessionManager::finished(const std::string& callId, const std::string&) {
-    std::shared_ptr<SidebandSession> session;
     {
         std::lock_guard lock(sessionsMutex_);
-        auto it = sessions_.find(callId);
-        if (it != sessions_.end()) {
-            session = it->second;
-            sessions_.erase(it);
-        }
+        sessions_.erase(callId);
     }
     sessionsChanged_.notify_all();
-    if (session && session->socketFd() >= 0) {
-        std::lock_guard lock(armedMutex_);
-        if (armed_.erase(session->socketFd())) pollSet_.remove(session->socket());
-    }
-}
-
-void SessionManager::pollLoop() {
-    while (running_) {
-        Poco::Net::PollSet::SocketModeMap ready;
-        try {
-            ready = pollSet_.poll(Poco::Timespan(std::chrono::microseconds(kPollInterval).count()));
-        } catch (const Poco::Exception& e) {
-            spdlog::error("session poll failed: {}", e.displayText());
-            std::this_thread::sleep_for(kPollInterval);
-            continue;
-        }
-        if (ready.empty() && pollSet_.empty()) {
-            // Poco's poll returns at once on an empty set: sleep until a socket is armed instead
-            // of waking a thousand times a second on an idle host.
-            std::unique_lock lock(armedMutex_);
-            armedChanged_.wait(lock, [this] { return !running_ || !pollSet_.empty(); });
-            continue;
-        }
-        for (const auto& [socket, mode] : ready) {
-            std::shared_ptr<SidebandSession> session;
-            {
-                std::lock_guard lock(armedMutex_);
-                auto it = armed_.find(static_cast<int>(socket.impl()->sockfd()));
-                if (it == armed_.end()) continue;
-                session = it->second.lock();
-                armed_.erase(it);
-                pollSet_.remove(socket); // one reader at a time: re-armed after the frame is handled
-            }
-            if (session)
-                post([this, session] {
-                    if (session->onReadable()) arm(session);
-                });
-        }
-    }
 }
 
 void SessionManager::serve(Poco::NotificationQueue& queue) {
@@ -178,6 +126,7 @@ void SessionManager::serve(Poco::NotificationQueue& queue) {
 }
 
 void SessionManager::stop() {
+    if (stopped_.exchange(true)) return;
     std::vector<std::shared_ptr<SidebandSession>> open;
     {
         std::lock_guard lock(sessionsMutex_);
@@ -186,29 +135,36 @@ void SessionManager::stop() {
     }
     for (const auto& session : open)
         session->close("shutdown");
-    {
-        std::lock_guard lock(armedMutex_);
-        running_ = false;
-    }
-    armedChanged_.notify_all();
-    if (poller_.joinable()) poller_.join();
-    for (std::size_t i = 0; i < workers_.size(); ++i)
-        tasks_.enqueueNotification(new Task(nullptr));
     for (std::size_t i = 0; i < connectors_.size(); ++i)
         connects_.enqueueNotification(new Task(nullptr)); // queued connects before it find their call closed
-    for (auto* pool : {&workers_, &connectors_}) {
-        for (auto& thread : *pool)
-            if (thread.joinable()) thread.join();
-        pool->clear();
+    for (auto& thread : connectors_)
+        if (thread.joinable()) thread.join();
+    connectors_.clear();
+    workers_->stop();
+    // The close frames have been queued on the loops; whatever is still open now is dropped.
+    for (const auto& session : open)
+        session->abort();
+    for (std::size_t i = 0; i < loops_->size(); ++i) {
+        std::promise<void> done;
+        loops_->at(i).post([&] { done.set_value(); });
+        done.get_future().wait();
     }
-    std::lock_guard lock(armedMutex_);
-    armed_.clear();
-    pollSet_.clear();
+    if (ownLoops_) ownLoops_->stop();
 }
 
 std::size_t SessionManager::activeSessions() const {
     std::lock_guard lock(sessionsMutex_);
     return sessions_.size();
+}
+
+std::map<std::string, std::size_t> SessionManager::sessionsByState() const {
+    std::map<std::string, std::size_t> counts{{"connecting", 0}, {"open", 0}};
+    std::lock_guard lock(sessionsMutex_);
+    for (const auto& [id, session] : sessions_) {
+        if (session->state() == SidebandSession::State::Connecting) ++counts["connecting"];
+        if (session->state() == SidebandSession::State::Open) ++counts["open"];
+    }
+    return counts;
 }
 
 bool SessionManager::waitUntilIdle(std::chrono::milliseconds deadline) const {

@@ -3,12 +3,13 @@
 #include "calls/CallLedger.h"
 #include "calls/SessionLauncher.h"
 #include "core/Clock.h"
+#include "io/EventLoop.h"
+#include "io/WorkerPool.h"
 #include "metrics/MetricsRegistry.h"
 #include "openai/TlsSessionCache.h"
 #include "tenants/TenantStore.h"
 
 #include <Poco/Net/Context.h>
-#include <Poco/Net/PollSet.h>
 #include <Poco/NotificationQueue.h>
 #include <Poco/URI.h>
 
@@ -30,18 +31,20 @@ struct SessionOptions {
     std::string baseUrl = "https://api.openai.com/v1"; // wss/ws follows https/http
     std::string apiKey;
     std::string caFile;
-    std::chrono::milliseconds connectTimeout{5000};
-    int connectAttempts = 3;                      // transient failures (timeout, refused) are retried with backoff
-    std::chrono::milliseconds frameTimeout{5000}; // a frame that started must finish within this
-    int workers = 4;                              // read and handle frames of open sessions
-    int connectors = 8; // open sessions (TLS handshake, upgrade, retries): mostly waiting on the network
+    std::chrono::milliseconds connectTimeout{5000}; // connect + TLS + upgrade, whole
+    int connectAttempts = 3;                        // transient failures (timeout, refused) are retried with backoff
+    int workers = 4;                                // handle whole messages (JSON, tools) of open sessions
+    int connectors = 4; // open sessions (TLS handshake, upgrade, retries): mostly waiting on the network
+    std::chrono::milliseconds pingInterval{15000}; // a WebSocket ping this often
+    std::chrono::milliseconds pingTimeout{10000};  // nothing heard this long after a ping: peer_unresponsive
+    io::EventLoops* loops = nullptr;               // shared with the listeners; null: one loop of its own
 };
 
-// Runs the sideband WebSocket of every accepted call without a thread per call: one poll thread
-// watches all idle sockets, and a small worker pool reads a frame when one is ready, handles it
-// and re-arms the socket. Connects run on a pool of their own, at a lower CPU priority: a connect
-// waits on the network for round trips (and on retries for seconds), and neither that nor its
-// handshake's CPU may hold up a tool call in a call already open, or a webhook's answer.
+// Runs the sideband WebSocket of every accepted call without a thread per call or a thread per
+// read: the event loops own the sockets (framing by wslay, pings, deadlines), a small worker pool
+// handles whole messages, and connects run on a pool of their own at a lower CPU priority (a
+// connect waits on the network for round trips, and on retries for seconds; neither may hold up a
+// tool call in a call already open, or a webhook's answer).
 // Implements the pipeline's SessionLauncher: it owns a launched call's ledger slot until the call
 // ends.
 class SessionManager final : public calls::SessionLauncher {
@@ -58,10 +61,12 @@ public:
     std::size_t activeSessions() const;
     // Blocks until no session is open or the deadline passes; true when none is left.
     bool waitUntilIdle(std::chrono::milliseconds deadline) const;
+    // Sessions per state ("connecting", "open") and the worker queue, for /metrics.
+    std::map<std::string, std::size_t> sessionsByState() const;
+    std::size_t queuedMessages() const { return workers_->queued(); }
 
     // For SidebandSession.
-    void post(std::function<void()> task);
-    void arm(const std::shared_ptr<SidebandSession>& session);
+    void runOnWorker(std::function<void()> task);
     void finished(const std::string& callId, const std::string& reason);
     calls::CallLedger& ledger() { return ledger_; }
     tenants::TenantStore& store() { return store_; }
@@ -73,7 +78,6 @@ public:
     Poco::Net::Session::Ptr resumableTlsSession() { return tlsSessions_ ? tlsSessions_->take() : nullptr; }
 
 private:
-    void pollLoop();
     static void serve(Poco::NotificationQueue& queue);
 
     SessionOptions options_;
@@ -84,23 +88,17 @@ private:
     Poco::URI socketUri_;
     Poco::Net::Context::Ptr context_;
     std::unique_ptr<openai::TlsSessionCache> tlsSessions_; // one connection per call: resume, do not renegotiate
+    std::unique_ptr<io::EventLoops> ownLoops_;
+    io::EventLoops* loops_ = nullptr;
 
     mutable std::mutex sessionsMutex_;
     mutable std::condition_variable sessionsChanged_;
     std::unordered_map<std::string, std::shared_ptr<SidebandSession>> sessions_;
 
-    Poco::Net::PollSet pollSet_;
-    std::mutex armedMutex_;
-    std::condition_variable armedChanged_;                          // the poller waits on it while no socket is armed
-    std::unordered_map<int, std::weak_ptr<SidebandSession>> armed_; // by socket fd
-
-    Poco::NotificationQueue tasks_;    // frame reads and closes, served by the workers
-    Poco::NotificationQueue connects_; // session connects, served by the connectors
-
-    std::atomic<bool> running_{true};
-    std::thread poller_;
-    std::vector<std::thread> workers_;
+    std::unique_ptr<io::WorkerPool> workers_; // at most one task per session is queued at a time
+    Poco::NotificationQueue connects_;        // session connects, served by the connectors
     std::vector<std::thread> connectors_;
+    std::atomic<bool> stopped_{false};
 };
 
 } // namespace sideband::sessions

@@ -3,15 +3,14 @@
 #include "calls/CallEnd.h"
 #include "core/Json.h"
 #include "core/Logging.h"
+#include "io/Stream.h"
 #include "metrics/SidebandMetrics.h"
 #include "openai/RealtimeEvents.h"
 #include "sessions/SessionManager.h"
+#include "websocket/WebSocketChannel.h"
+#include "websocket/WebSocketUpgrade.h"
 
-#include <Poco/Buffer.h>
 #include <Poco/JSON/Array.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/NetException.h>
 
 #include <spdlog/spdlog.h>
@@ -21,7 +20,8 @@
 namespace sideband::sessions {
 namespace {
 
-constexpr int kMaxEventBytes = 4 * 1024 * 1024;
+// A worker hands the session back after this many messages, so one chatty call cannot hold it.
+constexpr int kMessagesPerTurn = 32;
 
 std::string field(const Poco::JSON::Object::Ptr& object, const std::string& key) {
     if (!object || !object->has(key)) return {};
@@ -31,38 +31,23 @@ std::string field(const Poco::JSON::Object::Ptr& object, const std::string& key)
 
 } // namespace
 
-SidebandSession::SidebandSession(SessionManager& manager, calls::AcceptedCall call)
-    : manager_(manager), call_(std::move(call)) {}
+SidebandSession::SidebandSession(SessionManager& manager, calls::AcceptedCall call, io::EventLoop& loop)
+    : manager_(manager), call_(std::move(call)), loop_(loop) {}
 
 SidebandSession::~SidebandSession() = default;
 
-int SidebandSession::socketFd() const {
-    return socketOpen_ ? static_cast<int>(socket_->impl()->sockfd()) : -1;
-}
-
-void SidebandSession::open() {
-    const auto& uri = manager_.socketUri();
-    if (uri.getScheme() == "wss")
-        http_ = std::make_unique<Poco::Net::HTTPSClientSession>(uri.getHost(), uri.getPort(), manager_.tlsContext(),
-                                                                manager_.resumableTlsSession());
-    else
-        http_ = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
-    const Poco::Timespan connectTimeout(manager_.options().connectTimeout.count() * 1000);
-    http_->setTimeout(connectTimeout, connectTimeout, connectTimeout);
+websocket::UpgradedSocket SidebandSession::open() {
     std::string callId;
     Poco::URI::encode(call_.callId, "/?#%&+= ", callId);
+    websocket::UpgradeRequest request;
+    request.uri = manager_.socketUri();
     // No model parameter and no OpenAI-Beta header: the call's session already exists.
-    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, uri.getPath() + "?call_id=" + callId,
-                                   Poco::Net::HTTPMessage::HTTP_1_1);
-    request.set("Authorization", "Bearer " + manager_.options().apiKey);
-    Poco::Net::HTTPResponse response;
-    auto socket = std::make_unique<Poco::Net::WebSocket>(*http_, request, response);
-    const Poco::Timespan frameTimeout(manager_.options().frameTimeout.count() * 1000);
-    socket->setReceiveTimeout(frameTimeout);
-    socket->setSendTimeout(frameTimeout);
-    socket->setMaxPayloadSize(kMaxEventBytes);
-    socket_ = std::move(socket);
-    socketOpen_ = true; // publishes socket_ to close() and end() on other threads
+    request.uri.setRawQuery("call_id=" + callId);
+    request.headers.emplace_back("Authorization", "Bearer " + manager_.options().apiKey);
+    request.context = manager_.tlsContext();
+    request.session = manager_.resumableTlsSession();
+    request.timeout = manager_.options().connectTimeout;
+    return websocket::upgrade(request);
 }
 
 bool SidebandSession::connect() {
@@ -71,9 +56,10 @@ bool SidebandSession::connect() {
     if (ended_) return false;
     const auto& uri = manager_.socketUri();
     auto backoff = std::chrono::milliseconds(200);
+    std::shared_ptr<websocket::UpgradedSocket> socket;
     for (int attempt = 1;; ++attempt) {
         try {
-            open();
+            socket = std::make_shared<websocket::UpgradedSocket>(open());
             break;
         } catch (const Poco::Exception& e) {
             // The call is accepted and the caller is listening: a timeout or a refused connection
@@ -91,20 +77,17 @@ bool SidebandSession::connect() {
             logging::forCall(call_.callId, call_.tenantId)
                 .error("sideband connect to {}://{}:{} failed: {}", uri.getScheme(), uri.getHost(), uri.getPort(),
                        e.displayText());
-            manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "connect_failed"}});
-            end("session_connect_failed");
-            return false;
+        } catch (const websocket::UpgradeRefused& e) {
+            logging::forCall(call_.callId, call_.tenantId)
+                .error("sideband connect to {}://{}:{} failed: {}", uri.getScheme(), uri.getHost(), uri.getPort(),
+                       e.what());
         }
-    }
-
-    if (ended_) { // ended during the handshake: it is over already, leave politely
-        try {
-            std::lock_guard lock(sendMutex_);
-            socket_->shutdown(Poco::Net::WebSocket::WS_NORMAL_CLOSE, reasonOr("ended"));
-        } catch (const Poco::Exception&) {
-        }
+        manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "connect_failed"}});
+        end("session_connect_failed");
         return false;
     }
+
+    if (ended_) return false; // ended during the handshake: it is over already; the socket just closes
     startedAt_ = std::chrono::steady_clock::now().time_since_epoch().count();
     manager_.ledger().promote(call_.callId);
     manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "started"}});
@@ -116,66 +99,118 @@ bool SidebandSession::connect() {
             logging::forCall(call_.callId, call_.tenantId).warn("plugin callStarted failed: {}", e.what());
         }
     }
-    try {
-        send(openai::realtime::sessionUpdate(call_));
-        if (!call_.instructions.greeting.empty()) send(openai::realtime::greeting(call_.instructions.greeting));
-    } catch (const Poco::Exception& e) {
-        // The peer went away between the upgrade and our first frames: the caller hung up.
-        logging::forCall(call_.callId, call_.tenantId).info("sideband socket closed during setup: {}", e.displayText());
-        end(reasonOr("disconnected"));
-        return false;
-    }
+    std::vector<std::string> firstFrames{json::stringify(openai::realtime::sessionUpdate(call_))};
+    if (!call_.instructions.greeting.empty())
+        firstFrames.push_back(json::stringify(openai::realtime::greeting(call_.instructions.greeting)));
+    auto self = shared_from_this();
+    loop_.post([self, socket, frames = std::move(firstFrames)]() mutable { self->attach(socket, std::move(frames)); });
     return true;
 }
 
-bool SidebandSession::onReadable() {
-    if (ended_) return false;
+void SidebandSession::attach(std::shared_ptr<websocket::UpgradedSocket> socket, std::vector<std::string> firstFrames) {
+    if (ended_) return; // closed while the socket was on its way here: it just closes
+    std::weak_ptr<SidebandSession> weak = shared_from_this();
+    websocket::WebSocketChannel::Callbacks callbacks;
+    callbacks.onText = [weak](std::string text) {
+        if (auto self = weak.lock()) self->onText(std::move(text));
+    };
+    callbacks.onHeard = [weak] {
+        if (auto self = weak.lock()) self->lastHeard_ = self->loop_.now();
+    };
+    callbacks.onClosed = [weak](const std::string& reason, int) {
+        if (auto self = weak.lock()) self->onChannelClosed(reason);
+    };
+    channel_ = std::make_shared<websocket::WebSocketChannel>(loop_, std::move(callbacks));
+    std::shared_ptr<io::Stream> stream;
     try {
-        do {
-            Poco::Buffer<char> buffer(0);
-            int flags = 0;
-            const int n = socket_->receiveFrame(buffer, flags);
-            const int opcode = flags & Poco::Net::WebSocket::FRAME_OP_BITMASK;
-            if (n == 0 && flags == 0) {
-                // OpenAI drops the socket without a close frame when the caller hangs up: a normal end.
-                end(reasonOr("disconnected"));
-                return false;
-            }
-            if (opcode == Poco::Net::WebSocket::FRAME_OP_CLOSE) {
-                try {
-                    std::lock_guard lock(sendMutex_);
-                    socket_->shutdown(); // answer the close handshake
-                } catch (const Poco::Exception&) {
-                }
-                end(reasonOr("closed"));
-                return false;
-            }
-            if (opcode == Poco::Net::WebSocket::FRAME_OP_PING) {
-                std::lock_guard lock(sendMutex_);
-                socket_->sendFrame(buffer.begin(), n,
-                                   Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_PONG);
-                continue;
-            }
-            if (opcode != Poco::Net::WebSocket::FRAME_OP_TEXT && opcode != Poco::Net::WebSocket::FRAME_OP_CONT)
-                continue;
-            fragments_.append(buffer.begin(), static_cast<std::size_t>(n));
-            if (fragments_.size() > static_cast<std::size_t>(kMaxEventBytes)) {
-                logging::forCall(call_.callId, call_.tenantId).error("event larger than {} bytes", kMaxEventBytes);
-                close("protocol_error");
-                return false;
-            }
-            if (flags & Poco::Net::WebSocket::FRAME_FLAG_FIN) {
-                std::string event;
-                event.swap(fragments_);
-                handleEvent(event);
-            }
-        } while (!ended_ && socket_->available() > 0);
+        stream = socket->tls ? io::Stream::adoptSecure(loop_, std::move(*socket->tls), socket->tcp, *channel_)
+                             : io::Stream::create(loop_, socket->tcp, io::Stream::Tls::None, nullptr, *channel_);
     } catch (const Poco::Exception& e) {
-        if (!ended_) logging::forCall(call_.callId, call_.tenantId).info("sideband socket ended: {}", e.displayText());
-        end(reasonOr("disconnected"));
-        return false;
+        logging::forCall(call_.callId, call_.tenantId).warn("sideband socket unusable: {}", e.displayText());
+        return onChannelClosed("disconnected");
     }
-    return !ended_;
+    state_ = State::Open;
+    lastHeard_ = loop_.now();
+    stream->enableKeepAlive(30, 10, 3); // a peer gone without a FIN is found even between pings
+    channel_->open(std::move(stream), std::move(socket->leftover));
+    for (const auto& frame : firstFrames)
+        channel_->sendText(frame);
+    schedulePing();
+}
+
+void SidebandSession::schedulePing() {
+    const auto& options = manager_.options();
+    std::weak_ptr<SidebandSession> weak = shared_from_this();
+    pingTimer_ = loop_.runAfter(options.pingInterval, [weak] {
+        auto self = weak.lock();
+        if (!self || !self->channel_ || !self->channel_->isOpen()) return;
+        const auto sentAt = self->loop_.now();
+        self->channel_->ping();
+        self->pingTimer_ = self->loop_.runAfter(self->manager_.options().pingTimeout, [weak, sentAt] {
+            auto self = weak.lock();
+            if (!self || !self->channel_ || !self->channel_->isOpen()) return;
+            if (self->lastHeard_ >= sentAt) return self->schedulePing();
+            // Nothing at all since the ping: the network dropped the peer without a FIN.
+            self->manager_.metrics().increment(metrics::name::kSessionPingTimeouts);
+            logging::forCall(self->call_.callId, self->call_.tenantId)
+                .warn("peer unresponsive: nothing heard {} ms after a ping",
+                      self->manager_.options().pingTimeout.count());
+            {
+                std::lock_guard lock(self->closeMutex_);
+                if (self->closeReason_.empty()) self->closeReason_ = "peer_unresponsive";
+            }
+            self->channel_->abort("peer_unresponsive");
+        });
+    });
+}
+
+void SidebandSession::onText(std::string text) {
+    bool schedule = false;
+    {
+        std::lock_guard lock(inboxMutex_);
+        inbox_.push_back(std::move(text));
+        schedule = !draining_;
+        draining_ = true;
+    }
+    if (schedule) manager_.runOnWorker([self = shared_from_this()] { self->drainInbox(); });
+}
+
+void SidebandSession::onChannelClosed(const std::string& reason) {
+    if (pingTimer_) loop_.cancel(pingTimer_);
+    pingTimer_ = 0;
+    // After the messages that came before the close: a function call then a hang-up runs the call first.
+    const auto observed = reason;
+    auto self = shared_from_this();
+    std::lock_guard lock(inboxMutex_);
+    closedBy_ = observed;
+    if (!draining_) {
+        draining_ = true;
+        manager_.runOnWorker([self] { self->drainInbox(); });
+    }
+}
+
+void SidebandSession::drainInbox() {
+    for (int handled = 0;; ++handled) {
+        std::string text;
+        std::string closedBy;
+        {
+            std::lock_guard lock(inboxMutex_);
+            if (!inbox_.empty() && handled == kMessagesPerTurn) {
+                manager_.runOnWorker([self = shared_from_this()] { self->drainInbox(); });
+                return; // the others' turn; this session keeps its place in the queue
+            }
+            if (inbox_.empty()) {
+                draining_ = false;
+                closedBy.swap(closedBy_);
+                if (closedBy.empty()) return;
+            } else {
+                text = std::move(inbox_.front());
+                inbox_.pop_front();
+            }
+        }
+        if (!closedBy.empty()) return end(reasonOr(closedBy));
+        if (!ended_) handleEvent(text);
+    }
 }
 
 void SidebandSession::handleEvent(const std::string& text) {
@@ -244,12 +279,8 @@ void SidebandSession::sendFunctionOutput(const std::string& functionCallId, cons
             .info("tool output for {} dropped: the call has ended", functionCallId);
         return;
     }
-    try {
-        send(openai::realtime::functionCallOutput(functionCallId, output));
-        send(openai::realtime::responseCreate());
-    } catch (const Poco::Exception& e) {
-        logging::forCall(call_.callId, call_.tenantId).warn("cannot send tool output: {}", e.displayText());
-    }
+    send(openai::realtime::functionCallOutput(functionCallId, output));
+    send(openai::realtime::responseCreate());
 }
 
 void SidebandSession::recordTranscript(const std::string& speaker, const std::string& text) {
@@ -273,10 +304,10 @@ void SidebandSession::recordTranscript(const std::string& speaker, const std::st
 }
 
 void SidebandSession::send(const Poco::JSON::Object::Ptr& event) {
-    const auto text = json::stringify(event);
-    std::lock_guard lock(sendMutex_);
     if (ended_) return;
-    socket_->sendFrame(text.data(), static_cast<int>(text.size()), Poco::Net::WebSocket::FRAME_TEXT);
+    loop_.post([self = shared_from_this(), text = json::stringify(event)] {
+        if (self->channel_ && !self->ended_) self->channel_->sendText(text);
+    });
 }
 
 void SidebandSession::close(const std::string& reason) {
@@ -286,14 +317,16 @@ void SidebandSession::close(const std::string& reason) {
         std::lock_guard lock(closeMutex_);
         if (closeReason_.empty()) closeReason_ = reason;
     }
-    if (socketOpen_) {
-        try {
-            std::lock_guard lock(sendMutex_);
-            socket_->shutdown(Poco::Net::WebSocket::WS_NORMAL_CLOSE, reason);
-        } catch (const Poco::Exception&) {
-        }
-    }
+    loop_.post([self = shared_from_this(), reason] {
+        if (self->channel_) self->channel_->close(1000, reason);
+    });
     end(reason);
+}
+
+void SidebandSession::abort() {
+    loop_.post([self = shared_from_this()] {
+        if (self->channel_) self->channel_->abort("shutdown");
+    });
 }
 
 std::string SidebandSession::reasonOr(const std::string& observed) {
@@ -303,14 +336,8 @@ std::string SidebandSession::reasonOr(const std::string& observed) {
 
 void SidebandSession::end(const std::string& reason) {
     if (ended_.exchange(true)) return;
+    state_ = State::Ended;
     manager_.finished(call_.callId, reason);
-    if (socketOpen_) {
-        try {
-            // Wakes a worker that may be blocked reading this socket; the fd closes with the object.
-            static_cast<Poco::Net::StreamSocket&>(*socket_).shutdown();
-        } catch (const Poco::Exception&) {
-        }
-    }
     const std::chrono::steady_clock::time_point started{std::chrono::steady_clock::duration(startedAt_.load())};
     const auto seconds = started.time_since_epoch().count() == 0
                              ? 0.0

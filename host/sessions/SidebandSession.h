@@ -1,62 +1,88 @@
 #pragma once
 
 #include "calls/SessionLauncher.h"
+#include "io/EventLoop.h"
 
 #include <Poco/JSON/Object.h>
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/WebSocket.h>
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+
+namespace sideband::websocket {
+class WebSocketChannel;
+struct UpgradedSocket;
+} // namespace sideband::websocket
 
 namespace sideband::sessions {
 
 class SessionManager;
 
 // One call's sideband WebSocket: configures the session, greets, serves function calls (each
-// exactly once, though the server reports it in several events), records transcripts, and ends
-// when the socket closes, with or without a close frame. All methods run on the manager's
-// workers; sends are serialised so tool completions (on the tool pool) can answer at any time.
+// exactly once, though the server reports it in several events), records transcripts, pings the
+// peer, and ends when the socket closes, with or without a close frame, or the peer stops
+// answering.
+//
+// Threads: the connect runs on a connector; afterwards the socket belongs to one event loop, which
+// alone reads, writes and closes it. Whole messages go to the session workers, one at a time per
+// session and in order; tool outputs and closes are posted back to the loop. No thread ever waits
+// on the socket.
 class SidebandSession : public std::enable_shared_from_this<SidebandSession> {
 public:
-    SidebandSession(SessionManager& manager, calls::AcceptedCall call);
+    enum class State { Connecting, Open, Ended };
+
+    SidebandSession(SessionManager& manager, calls::AcceptedCall call, io::EventLoop& loop);
     ~SidebandSession();
 
     const std::string& callId() const { return call_.callId; }
-    int socketFd() const;
-    const Poco::Net::Socket& socket() const { return *socket_; }
+    State state() const { return state_.load(); }
 
-    // Opens the socket and sends session.update and the greeting. False (and the call ended) on failure.
+    // On a connector: opens the socket (retrying transient failures), then hands it to the loop and
+    // sends session.update and the greeting. False (and the call ended) on failure.
     bool connect();
-    // The socket is readable: read and handle frames until none is buffered. False when the session ended.
-    bool onReadable();
-    // Ends the call from outside (ended webhook, sweeper, shutdown): closes the socket.
+    // Any thread: ends the call from outside (ended webhook, sweeper, shutdown) with a close frame.
     void close(const std::string& reason);
+    // Any thread: drops the socket at once (stop after the drain).
+    void abort();
 
 private:
-    void open(); // one connect attempt; throws
+    websocket::UpgradedSocket open(); // one connect attempt; throws
+    void attach(std::shared_ptr<websocket::UpgradedSocket> socket, std::vector<std::string> firstFrames);
+    void onText(std::string text);                   // loop
+    void onChannelClosed(const std::string& reason); // loop
+    void drainInbox();                               // worker
+    void schedulePing();                             // loop
     void handleEvent(const std::string& text);
     void runFunctionCall(const std::string& functionCallId, const std::string& name, const std::string& arguments);
     void sendFunctionOutput(const std::string& functionCallId, const std::string& output);
     void recordTranscript(const std::string& speaker, const std::string& text);
-    void send(const Poco::JSON::Object::Ptr& event);
+    void send(const Poco::JSON::Object::Ptr& event); // any thread: posted to the loop
     void end(const std::string& reason);
     // The reason the host gave when it closed the call itself, else what the socket showed.
     std::string reasonOr(const std::string& observed);
 
     SessionManager& manager_;
     calls::AcceptedCall call_;
-    std::unique_ptr<Poco::Net::HTTPClientSession> http_;
-    std::unique_ptr<Poco::Net::WebSocket> socket_; // set once, by the connect; read elsewhere only after socketOpen_
-    std::atomic<bool> socketOpen_{false};
-    std::mutex sendMutex_;
+    io::EventLoop& loop_;
+    std::atomic<State> state_{State::Connecting};
+
+    // Loop thread only.
+    std::shared_ptr<websocket::WebSocketChannel> channel_;
+    io::SteadyClock::time_point lastHeard_{};
+    io::EventLoop::TimerId pingTimer_ = 0;
+
+    // Messages waiting for a worker, in order; `draining_`: a worker has been asked to take them.
+    std::mutex inboxMutex_;
+    std::deque<std::string> inbox_;
+    bool draining_ = false;
+    std::string closedBy_; // the socket ended (reason): handled after the messages before it
+
     std::mutex functionCallsMutex_;
     std::set<std::string> functionCalls_; // call_ids already run
-    std::string fragments_;               // a text message split over continuation frames
     std::atomic<bool> ended_{false};
     std::mutex closeMutex_;
     std::string closeReason_;                                  // set by close() before the close frame is sent

@@ -1,0 +1,143 @@
+#include "websocket/WebSocketChannel.h"
+
+#include <openssl/rand.h>
+#include <wslay/wslay.h>
+
+#include <cstring>
+
+namespace sideband::websocket {
+
+WebSocketChannel::WebSocketChannel(io::EventLoop& loop, Callbacks callbacks)
+    : loop_(loop), callbacks_(std::move(callbacks)) {
+    static const wslay_event_callbacks kCallbacks = {
+        &WebSocketChannel::onRecv,   &WebSocketChannel::onSend, &WebSocketChannel::onGenmask, nullptr, nullptr, nullptr,
+        &WebSocketChannel::onMessage};
+    wslay_event_context_client_init(&ctx_, &kCallbacks, this);
+    wslay_event_config_set_max_recv_msg_length(ctx_, kMaxMessageBytes);
+}
+
+WebSocketChannel::~WebSocketChannel() {
+    if (ctx_) wslay_event_context_free(ctx_);
+}
+
+void WebSocketChannel::open(std::shared_ptr<io::Stream> stream, std::string leftover) {
+    loop_.assertInLoop();
+    stream_ = std::move(stream);
+    self_ = shared_from_this();
+    stream_->inbox() = std::move(leftover);
+    stream_->open(); // hands the leftover to onData
+}
+
+ssize_t WebSocketChannel::onRecv(wslay_event_context* ctx, std::uint8_t* buffer, std::size_t length, int, void* user) {
+    auto& self = *static_cast<WebSocketChannel*>(user);
+    if (!self.inbox_ || self.inbox_->empty()) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    const auto n = std::min(length, self.inbox_->size());
+    std::memcpy(buffer, self.inbox_->data(), n);
+    self.inbox_->erase(0, n);
+    return static_cast<ssize_t>(n);
+}
+
+ssize_t WebSocketChannel::onSend(wslay_event_context*, const std::uint8_t* data, std::size_t length, int, void* user) {
+    // The stream takes every byte (its outbox); its loop writes them when the socket can.
+    static_cast<WebSocketChannel*>(user)->stream_->write(std::string_view(reinterpret_cast<const char*>(data), length));
+    return static_cast<ssize_t>(length);
+}
+
+int WebSocketChannel::onGenmask(wslay_event_context*, std::uint8_t* buffer, std::size_t length, void*) {
+    return RAND_bytes(buffer, static_cast<int>(length)) == 1 ? 0 : -1;
+}
+
+void WebSocketChannel::onMessage(wslay_event_context*, const wslay_event_on_msg_recv_arg* arg, void* user) {
+    auto& self = *static_cast<WebSocketChannel*>(user);
+    if (self.callbacks_.onHeard) self.callbacks_.onHeard();
+    if (arg->opcode == WSLAY_TEXT_FRAME && self.callbacks_.onText)
+        self.callbacks_.onText(std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length));
+    // Pings are answered by wslay; a close frame is answered by wslay too, and pump() then ends us.
+}
+
+void WebSocketChannel::onData(io::Stream&, std::string& inbox) {
+    inbox_ = &inbox;
+    pump();
+    inbox_ = nullptr;
+}
+
+void WebSocketChannel::pump() {
+    auto keep = shared_from_this();
+    if (finished_) return;
+    if (wslay_event_want_read(ctx_) && inbox_ && !inbox_->empty() && wslay_event_recv(ctx_) != 0)
+        return abort("protocol_error");
+    if (finished_) return;
+    if (wslay_event_want_write(ctx_) && wslay_event_send(ctx_) != 0) return abort("protocol_error");
+    if (wslay_event_get_close_received(ctx_)) {
+        // The peer said goodbye and wslay has queued (and now written) ours: done once it is out.
+        finished_ = true;
+        callbacks_.onClosed(closeReason_.empty() ? "closed" : closeReason_, wslay_event_get_status_code_received(ctx_));
+        stream_->closeAfterWrite();
+        return;
+    }
+    if (!wslay_event_want_read(ctx_)) {
+        // wslay refused what it read (an oversized message, a bad frame) and queued a close saying why.
+        finished_ = true;
+        callbacks_.onClosed("protocol_error", 0);
+        stream_->closeAfterWrite();
+        return;
+    }
+    if (stream_->outboxSize() > kMaxQueuedBytes) abort("send_overflow");
+}
+
+bool WebSocketChannel::sendText(const std::string& text) {
+    loop_.assertInLoop();
+    if (!stream_ || finished_ || closing_) return false;
+    wslay_event_msg message{WSLAY_TEXT_FRAME, reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+    if (wslay_event_queue_msg(ctx_, &message) != 0) return false;
+    pump();
+    return true;
+}
+
+void WebSocketChannel::ping() {
+    loop_.assertInLoop();
+    if (!stream_ || finished_ || closing_) return;
+    wslay_event_msg message{WSLAY_PING, nullptr, 0};
+    wslay_event_queue_msg(ctx_, &message);
+    pump();
+}
+
+void WebSocketChannel::close(int code, const std::string& reason) {
+    loop_.assertInLoop();
+    if (!stream_ || finished_ || closing_) return;
+    closing_ = true;
+    closeReason_ = reason;
+    const auto text = reason.substr(0, 123); // a close frame's payload is at most 125 bytes
+    wslay_event_queue_close(ctx_, static_cast<std::uint16_t>(code), reinterpret_cast<const std::uint8_t*>(text.data()),
+                            text.size());
+    wslay_event_send(ctx_);
+    // We do not wait for the peer's answering close: the call is over for us either way.
+    finished_ = true;
+    callbacks_.onClosed(reason, code);
+    stream_->closeAfterWrite();
+}
+
+void WebSocketChannel::abort(const std::string& reason) {
+    loop_.assertInLoop();
+    if (!stream_) return;
+    if (!finished_) {
+        finished_ = true;
+        callbacks_.onClosed(reason, 0);
+    }
+    stream_->abort(reason);
+}
+
+void WebSocketChannel::onClosed(io::Stream&, const std::string& reason) {
+    auto keep = shared_from_this();
+    if (!finished_) {
+        finished_ = true;
+        // The socket ended without a close frame: OpenAI does this when the caller hangs up.
+        callbacks_.onClosed(reason == "eof" || reason == "reset" || reason == "closed" ? "disconnected" : reason, 0);
+    }
+    self_.reset();
+}
+
+} // namespace sideband::websocket
