@@ -2,8 +2,10 @@
 // Answers accept/reject/... with 200 and, with --refuse-sessions 1, refuses every sideband WebSocket
 // with 403, so the host ends the session and frees the call's slot at once (a steady state at any
 // call rate). Stops on SIGTERM/SIGINT or after --seconds; prints the REST counts it saw.
+// With --refuse-sessions 0 every sideband socket is accepted and, with no script, stays open and quiet
+// until the host closes it (whole calls held by the host; --record-traffic 0 keeps no event texts).
 //   bench-sim --listen 127.0.0.1:PORT --tls-cert C --tls-key K [--http-threads 256] [--refuse-sessions 1]
-//             [--seconds 600]          (SIDEBAND_SIM_API_KEY: the bearer key to expect)
+//             [--record-traffic 1] [--seconds 600]          (SIDEBAND_SIM_API_KEY: the bearer key to expect)
 #include "RealtimeSimulator.h"
 
 #include <signal.h>
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
     options.tlsCert = get("--tls-cert", "");
     options.tlsKey = get("--tls-key", "");
     options.httpThreads = std::stoi(get("--http-threads", "256"));
+    options.recordTraffic = get("--record-traffic", "1") == "1";
     if (const char* key = std::getenv("SIDEBAND_SIM_API_KEY")) options.expectedApiKey = key;
     RealtimeSimulator simulator(options);
     simulator.start();
@@ -59,11 +62,14 @@ int main(int argc, char** argv) {
             ++counts[request.action + " " + std::to_string(request.status)];
         if (signal > 0) break;
     }
+    const auto openAtEnd = simulator.openSessions();
     simulator.stop();
     std::cout << "bench-sim REST:";
     for (const auto& [key, n] : counts)
         std::cout << " [" << key << "]=" << n;
     std::cout << "; sideband sockets refused: " << simulator.refusedSessions()
-              << " (over a resumed TLS session: " << simulator.resumedTlsUpgrades() << ")" << std::endl;
+              << " (over a resumed TLS session: " << simulator.resumedTlsUpgrades()
+              << "); sideband sockets accepted: " << simulator.sessions().size()
+              << ", open at the end: " << openAtEnd << std::endl;
     return 0;
 }
