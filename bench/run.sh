@@ -2,11 +2,15 @@
 # Sideband benchmarks (docs/benchmarks.md). Each one builds what it needs, starts the real
 # sideband-host as a child process on 127.0.0.1 with the Realtime simulator, drives load, prints a
 # table and writes bench/results/<name>.md. Figures only: nothing here judges a speed.
-#   bash bench/run.sh webhook|incoming|incoming-repeat|sessions|all
+#   bash bench/run.sh webhook|incoming|incoming-repeat|sessions|http|calls|held|server|all
+# (server = http, calls and held: the HTTP server cases of issue 11, with load generators we did not write.)
 # Environment: SIDEBAND_BENCH_BUILD (build dir, default build-bench), SIDEBAND_JOBS (default 2),
 #   BENCH_SECONDS (length of each measured run), BENCH_QUICK=1 (a ~2 s run of each, for a smoke check;
 #   results then go to $BENCH_RESULTS_DIR, default a temp dir, not bench/results),
-#   BENCH_SESSIONS="100 1000 2000" (call counts), BENCH_WINDOW (sessions window, s).
+#   BENCH_SESSIONS="100 1000 2000" (call counts), BENCH_WINDOW (sessions window, s),
+#   BENCH_BASELINE_REV (http/calls/held: also build sideband-host at that git revision and run every
+#   case against both, interleaved), BENCH_IDLE / BENCH_SLOW (idle and slow connections held open
+#   during http/calls/held runs), BENCH_CONNECTIONS, BENCH_CONCURRENCY, BENCH_HELD (see docs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -14,8 +18,8 @@ build=${SIDEBAND_BENCH_BUILD:-$root/build-bench}
 jobs=${SIDEBAND_JOBS:-2}
 quick=${BENCH_QUICK:-0}
 what=${1:-}
-case "$what" in webhook | incoming | incoming-repeat | sessions | all) ;; *)
-  echo "usage: bash bench/run.sh webhook|incoming|incoming-repeat|sessions|all" >&2
+case "$what" in webhook | incoming | incoming-repeat | sessions | http | calls | held | server | all) ;; *)
+  echo "usage: bash bench/run.sh webhook|incoming|incoming-repeat|sessions|http|calls|held|server|all" >&2
   exit 64
   ;;
 esac
@@ -31,13 +35,16 @@ mkdir -p "$results"
 if [ -n "${BENCH_SAMPLES_DIR:-}" ]; then mkdir -p "$BENCH_SAMPLES_DIR"; fi
 rev=${BENCH_REV:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}
 
-need_wrk() {
-  command -v wrk >/dev/null && return
-  local sudo=""
+# need_packages COMMAND:PACKAGE ...: apt-get installs the packages whose command is missing.
+need_packages() {
+  local missing=() pair sudo=""
+  for pair in "$@"; do command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}"); done
+  [ ${#missing[@]} -eq 0 ] && return
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+need_wrk() { need_packages wrk:wrk; }
 
 build_targets() {
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null # cheap; picks up new targets
@@ -48,14 +55,21 @@ build_targets() {
 work=$(mktemp -d /tmp/sideband-bench.XXXXXX)
 host_pid=""
 sim_pid=""
+aux_pids=() # helpers started next to a host (idle connections, /proc sampler)
+baseline_tree=""
 cleanup() {
+  local pid
+  for pid in "${aux_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  if [ -n "$baseline_tree" ]; then git -C "$root" worktree remove --force "$baseline_tree" 2>/dev/null || true; fi
   if [ -n "$host_pid" ]; then kill -TERM "$host_pid" 2>/dev/null || true; wait "$host_pid" 2>/dev/null || true; fi
   if [ -n "$sim_pid" ]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
   if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS" && cp "$work"/*.log "$BENCH_KEEP_LOGS"/ 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
-# The simulator and the host each hold one socket per call (thousands for the sessions benchmark).
+# The simulator and the host each hold one socket per call (thousands for the sessions benchmark), and
+# the http case opens 10,000 connections: raise the hard limit where allowed (root), then the soft one.
+[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 65536 ] || ulimit -Hn 65536 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -74,7 +88,7 @@ make_tenant() {
 EOF
   echo "You are the benchmark's receptionist. Call the echo tool when asked." >"$work/tenants/bench/instructions.md"
   rm -f "$work"/sideband.db*
-  "$build/host/sideband-host" tenants import "$work/tenants" --db "sqlite:$work/sideband.db" >/dev/null
+  "${import_binary:-$build/host/sideband-host}" tenants import "$work/tenants" --db "sqlite:$work/sideband.db" >/dev/null
 }
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -92,7 +106,7 @@ start_host() {
   env SIDEBAND_LISTEN="127.0.0.1:$host_port" \
     SIDEBAND_TLS_CERT="$work/tls/server.pem" SIDEBAND_TLS_KEY="$work/tls/server.key" \
     OPENAI_BASE_URL="https://127.0.0.1:${sim_port:-9}/v1" SIDEBAND_OPENAI_CA_FILE="$work/tls/ca.pem" \
-    SIDEBAND_DB="sqlite:$work/sideband.db" SIDEBAND_PLUGIN_DIR="$build/bench/plugins-out" \
+    SIDEBAND_DB="sqlite:$work/sideband.db" SIDEBAND_PLUGIN_DIR="${plugin_dir:-$build/bench/plugins-out}" \
     SIDEBAND_STATE_DIR="$work/state" "$@" "${host_binary:-$build/host/sideband-host}" >"$log" 2>&1 &
   host_pid=$!
   for _ in $(seq 100); do
@@ -192,10 +206,14 @@ bench_webhook() {
 }
 
 # --- 2. incoming ---------------------------------------------------------------------------------
+# start_sim [REFUSE]: REFUSE 1 (default) refuses every sideband socket; 0 accepts and holds them
+# (no script: open and quiet until the host closes them), recording no event texts.
 start_sim() {
   sim_port=$(free_port)
+  local refuse=${1:-1}
   "$build/bench/bench-sim" --listen "127.0.0.1:$sim_port" --tls-cert "$work/tls/server.pem" \
-    --tls-key "$work/tls/server.key" --http-threads 300 --refuse-sessions 1 --seconds 900 >"$work/sim.log" 2>&1 &
+    --tls-key "$work/tls/server.key" --http-threads 300 --refuse-sessions "$refuse" --record-traffic "$refuse" \
+    --seconds 1800 >"$work/sim.log" 2>&1 &
   sim_pid=$!
   for _ in $(seq 50); do
     grep -q listening "$work/sim.log" && return 0
@@ -406,10 +424,355 @@ bench_sessions() {
   echo "== written $out"
 }
 
+# --- 4. the HTTP server, side by side: deduplicated deliveries, whole calls, held calls ---------
+# Issue 11's benchmark. The load comes from tools this project did not write (wrk, h2load, Node's
+# fetch on an undici Agent), idle and slow connections are held open next to it
+# (bench/tools/idle_conns.py), and with BENCH_BASELINE_REV every case also runs against a
+# sideband-host built from that revision, interleaved, both in one table.
+idle_n=${BENCH_IDLE:-16}
+slow_n=${BENCH_SLOW:-4}
+server_hosts=()
+declare -A host_bins host_plugin_dirs host_labels
+
+# baseline_build REV: sideband-host and echo.so at REV, built once (cmake -j$jobs, only those two
+# targets) from a git worktree in a temp dir; kept in $build/baseline-SHA, the worktree removed.
+baseline_build() {
+  local sha dir
+  sha=$(git -C "$root" rev-parse --verify "$1^{commit}")
+  dir=$build/baseline-${sha:0:12}
+  if [ ! -x "$dir/sideband-host" ]; then
+    echo "== building sideband-host at ${sha:0:12} (the baseline) into $dir" >&2
+    baseline_tree=$(mktemp -d /tmp/sideband-baseline.XXXXXX)
+    git -C "$root" worktree add --detach "$baseline_tree" "$sha" >/dev/null 2>&1
+    mkdir -p "$dir"
+    if ! { cmake -S "$baseline_tree" -B "$dir/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+      cmake --build "$dir/build" -j"$jobs" --target sideband-host; } >"$dir/build.log" 2>&1; then
+      tail -30 "$dir/build.log" >&2
+      exit 1
+    fi
+    # Its own echo.so (built with that revision's SDK) when the revision has the target.
+    if cmake --build "$dir/build" -j"$jobs" --target echo >>"$dir/build.log" 2>&1; then
+
+      rm -rf "$dir/plugins" && cp -r "$dir/build/bench/plugins-out" "$dir/plugins"
+    fi
+    cp "$dir/build/host/sideband-host" "$dir/sideband-host.new" && mv "$dir/sideband-host.new" "$dir/sideband-host"
+    git -C "$root" worktree remove --force "$baseline_tree"
+    baseline_tree=""
+    rm -rf "$dir/build"
+  fi
+  host_bins[baseline]=$dir/sideband-host
+  host_plugin_dirs[baseline]=$dir/plugins
+  [ -d "$dir/plugins" ] || host_plugin_dirs[baseline]=$build/bench/plugins-out
+  host_labels[baseline]="baseline ${sha:0:7}"
+}
+
+# The hosts every server case runs against: BENCH_SERVER_HOSTS (current, baseline), by default
+# "baseline current" with BENCH_BASELINE_REV and "current" without. current = this tree's build
+# (labelled "+wip" when host/, sdk/ or tools/ differ from HEAD).
+prepare_server_hosts() {
+  need_packages wrk:wrk h2load:nghttp2-client node:nodejs npm:npm
+  local names=${BENCH_SERVER_HOSTS:-} targets=(bench-sign-deliveries bench-sim echo) name wip=""
+  [ -n "$names" ] || names=$([ -n "${BENCH_BASELINE_REV:-}" ] && echo "baseline current" || echo current)
+  read -r -a server_hosts <<<"$names"
+  git -C "$root" diff --quiet HEAD -- host sdk tools CMakeLists.txt cmake 2>/dev/null || wip="+wip"
+  for name in "${server_hosts[@]}"; do
+    case "$name" in
+    current)
+      targets+=(sideband-host)
+      host_bins[current]=$build/host/sideband-host
+      host_plugin_dirs[current]=$build/bench/plugins-out
+      host_labels[current]="current $rev$wip"
+      ;;
+    baseline) [ -n "${BENCH_BASELINE_REV:-}" ] || { echo "BENCH_SERVER_HOSTS names baseline: set BENCH_BASELINE_REV" >&2; exit 64; } ;;
+    *) echo "BENCH_SERVER_HOSTS: unknown host $name (current, baseline)" >&2; exit 64 ;;
+    esac
+  done
+  build_targets "${targets[@]}"
+  for name in "${server_hosts[@]}"; do [ "$name" = baseline ] && baseline_build "$BENCH_BASELINE_REV"; done
+  return 0
+}
+# row_hosts N: the hosts in order for row N, alternating (a noisy minute does not always hit the same one).
+row_hosts() {
+  if [ $(($1 % 2)) = 0 ]; then printf '%s\n' "${server_hosts[@]}"; else printf '%s\n' "${server_hosts[@]}" | tac; fi
+}
+use_host() {
+  host_binary=${host_bins[$1]}
+  import_binary=$host_binary
+  plugin_dir=${host_plugin_dirs[$1]}
+}
+
+# start_server_host NAME LOGNAME [VAR=value ...]: a fresh tenant and host NAME (metrics on their own
+# plain-HTTP listener, so reading them never queues behind the load), then the idle and slow
+# connections and a /proc sampler (Threads, VmRSS every 0.5 s).
+start_server_host() {
+  use_host "$1"
+  make_tenant
+  metrics_port=$(free_port)
+  start_host "$2" SIDEBAND_METRICS_LISTEN="127.0.0.1:$metrics_port" "${@:3}"
+}
+start_helpers() {
+  idle_line="-"
+  if [ "$idle_n" -gt 0 ] || [ "$slow_n" -gt 0 ]; then
+    python3 "$root/bench/tools/idle_conns.py" --port "$host_port" --idle "$idle_n" --slow "$slow_n" \
+      --ca-file "$work/tls/ca.pem" --seconds 900 >"$work/idle.out" 2>&1 &
+    idle_pid=$!
+    aux_pids+=("$idle_pid")
+    for _ in $(seq 100); do grep -q '^ready' "$work/idle.out" && break; sleep 0.1; done
+  fi
+  local pid=$host_pid
+  (while [ -r "/proc/$pid/status" ]; do
+    awk '/^Threads:/ { t = $2 } /^VmRSS:/ { r = $2 } END { if (t) print t, r }' "/proc/$pid/status" 2>/dev/null
+    sleep 0.5
+  done) >"$work/proc.samples" &
+  sampler_pid=$!
+  aux_pids+=("$sampler_pid")
+}
+# stop_helpers: sets $idle_line (the helper's BENCH line) and $peak ("threads rss_mib", peak).
+stop_helpers() {
+  kill "$sampler_pid" 2>/dev/null || true
+  wait "$sampler_pid" 2>/dev/null || true
+  peak=$(awk '$1 > t { t = $1 } $2 > r { r = $2 } END { printf "%d %.1f", t, r / 1024 }' "$work/proc.samples")
+  if [ "$idle_n" -gt 0 ] || [ "$slow_n" -gt 0 ]; then
+    kill -TERM "$idle_pid" 2>/dev/null || true
+    wait "$idle_pid" 2>/dev/null || true
+    idle_line=$(grep '^BENCH ' "$work/idle.out" || echo "BENCH helper=failed")
+  fi
+  aux_pids=()
+}
+# "idle open/N, slow open/M, closed by the host" for a table cell.
+idle_cell() {
+  [ "$idle_line" = "-" ] && { echo "none"; return; }
+  echo "$(val "$idle_line" idle_open)/$idle_n, $(val "$idle_line" slow_open)/$slow_n (closed $(val "$idle_line" idle_closed) / $(val "$idle_line" slow_closed))"
+}
+metrics_text() { curl -s --max-time 10 "http://127.0.0.1:$metrics_port/metrics"; }
+metric_value() { metrics_text | awk -v name="$1" '$1 == name { print $2; found = 1 } END { if (!found) print "?" }'; }
+# "DEDUPED OTHER": sideband_webhooks_total summed over outcome="deduped" and over every other outcome.
+webhook_outcomes() {
+  metrics_text | awk '/^sideband_webhooks_total\{/ { if ($0 ~ /outcome="deduped"/) d += $NF; else o += $NF }
+    END { printf "%d %d", d, o }'
+}
+cpu_share() { # TICKS_BEFORE TICKS_AFTER T0 T1 -> host CPU in % of one core
+  awk -v t=$(($2 - $1)) -v hz="$hz" -v a="$3" -v b="$4" 'BEGIN { printf "%.0f", 100 * t / hz / (b - a) }'
+}
+
+# deliver_line FILE: POSTs the delivery in FILE (bench-sign-deliveries format) once with curl; prints the body.
+deliver_line() {
+  local id ts sig body
+  IFS=$'\t' read -r id ts sig body <"$1"
+  curl -s --max-time 15 --cacert "$work/tls/ca.pem" -H "content-type: application/json" -H "webhook-id: $id" \
+    -H "webhook-timestamp: $ts" -H "webhook-signature: $sig" --data-binary "$body" \
+    "https://localhost:$host_port/api/v1/openai/webhook"
+}
+
+# run_h2load FILE CONNECTIONS: h2load --h1, 2 threads, one request at a time per connection, the
+# delivery in FILE sent $h2load_requests times in all (split over the connections); per-request
+# latencies from its --log-file. Prints a BENCH line. A count, not -D: in timing mode h2load does not
+# stop while a connection waits for a TLS handshake that a thread-per-connection server never starts
+# (seen with 9c01c6d: 2 s runs still going after 6 minutes). -N 10: a connection that sees nothing for
+# 10 s is dropped (as wrk's --timeout 10s). Killed after $seconds + 170 s (the row then says so).
+
+run_h2load() {
+  local id ts sig body
+  IFS=$'\t' read -r id ts sig body <"$1"
+  printf '%s' "$body" >"$work/h2load.body"
+  rm -f "$work/h2load.log"
+  local n=$((h2load_requests > $2 ? h2load_requests : $2))
+  timeout $((seconds + 170)) h2load --h1 -t2 -c"$2" -m1 -N 10 -n "$n" -d "$work/h2load.body" -H "content-type: application/json" \
+    -H "webhook-id: $id" -H "webhook-timestamp: $ts" -H "webhook-signature: $sig" \
+    --log-file="$work/h2load.log" "$(host_url)" >"$work/h2load.out" 2>&1 || {
+    echo "BENCH requests=0 rps=killed_after_$((seconds + 170))s p50_us=0 p99_us=0 max_us=0 non2xx=? failed=? errored=? timeouts=?"
+    return 0
+  }
+  local rps requests statuses
+  rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load.out")
+  requests=$(sed -n 's/^requests: //p' "$work/h2load.out")   # N total, N started, N done, N succeeded, N failed, N errored, N timeout
+  statuses=$(sed -n 's/^status codes: //p' "$work/h2load.out") # N 2xx, N 3xx, N 4xx, N 5xx
+  local lat
+  lat=$(cut -f3 "$work/h2load.log" 2>/dev/null | sort -n | awk '{ v[NR] = $1 } END {
+      if (!NR) { print "0 0 0"; exit }
+      i50 = int(0.50 * (NR - 1) + 1.5); i99 = int(0.99 * (NR - 1) + 1.5); if (i99 > NR) i99 = NR
+      print v[i50], v[i99], v[NR] }')
+  read -r p50 p99 max <<<"$lat"
+  awk -v rps="$rps" -v req="$requests" -v st="$statuses" -v p50="$p50" -v p99="$p99" -v max="$max" 'BEGIN {
+    split(req, r, /, /); split(st, s, /, /)
+    printf "BENCH requests=%d rps=%s p50_us=%d p99_us=%d max_us=%d non2xx=%d failed=%d errored=%d timeouts=%d\n",
+      r[4] + 0, rps, p50, p99, max, s[2] + s[3] + s[4], r[5] + 0, r[6] + 0, r[7] + 0 }'
+}
+
+# --- 4a. deduplicated deliveries (wrk, h2load) ---
+bench_http() {
+  prepare_server_hosts
+  local out=$results/http.md rows=() tool c name n=0 line load before after t0 t1 cpu answer errors
+  local outcomes0 outcomes1 other0 other1
+  local conns=${BENCH_CONNECTIONS:-$([ "$quick" = 1 ] && echo "32 1000" || echo "32 1000 10000")}
+  h2load_requests=${BENCH_H2LOAD_REQUESTS:-$((seconds * 20000))}
+
+  start_sim
+  echo "== http: one deduplicated delivery repeated, wrk and h2load --h1 (-t2), ${seconds} s per run, $idle_n idle + $slow_n slow connections"
+  for tool in wrk h2load; do
+    for c in $conns; do
+      for name in $(row_hosts $((n++))); do
+        start_server_host "$name" "http-$tool-$c-$name" MAX_CONCURRENT_CALLS=100000
+        # One realtime.call.incoming, processed once (the call is accepted), then every repeat is deduped.
+        sign incoming 1 "$work/dup"
+        answer=$(deliver_line "$work/dup.1")
+        [[ "$answer" == *'"accepted":true'* ]] || { echo "first delivery not accepted: $answer" >&2; exit 1; }
+        answer=$(deliver_line "$work/dup.1")
+        [ "$answer" = '{"ok":true,"deduped":true}' ] || { echo "repeat not deduped: $answer" >&2; exit 1; }
+        cp "$work/dup.1" "$work/dup.2"
+        start_helpers
+        load=$(load1)
+        read -r outcomes0 other0 <<<"$(webhook_outcomes)"
+        before=$(cpu_ticks "$host_pid")
+        t0=$(date +%s.%N)
+        if [ "$tool" = wrk ]; then line=$(run_wrk "$work/dup" "$c"); else line=$(run_h2load "$work/dup.1" "$c"); fi
+        t1=$(date +%s.%N)
+        after=$(cpu_ticks "$host_pid")
+        read -r outcomes1 other1 <<<"$(webhook_outcomes)"
+        stop_helpers
+        stop_host
+        cpu=$(cpu_share "$before" "$after" "$t0" "$t1")
+        if [ "$tool" = wrk ]; then
+          errors="connect $(val "$line" connect_errors), read $(val "$line" read_errors), write $(val "$line" write_errors), timeout $(val "$line" timeouts)"
+        else
+          errors="failed $(val "$line" failed), errored $(val "$line" errored), timeout $(val "$line" timeouts)"
+        fi
+        rows+=("| $tool | $c | ${host_labels[$name]} | $(val "$line" rps) | $(ms "$(val "$line" p50_us)") | $(ms "$(val "$line" p99_us)") | $(ms "$(val "$line" max_us)") | $(val "$line" requests) | $((outcomes1 - outcomes0)) / $((other1 - other0)) | $(val "$line" non2xx) | $errors | ${peak% *} | ${peak#* } | ${cpu}% | $(idle_cell) | $load |")
+        echo "${rows[-1]}"
+      done
+    done
+  done
+  stop_sim
+  {
+    header "# Deduplicated deliveries: wrk and h2load" "" \
+      "\`bash bench/run.sh http\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${seconds} s per run, hosts: $(for h in "${server_hosts[@]}"; do printf '%s; ' "${host_labels[$h]}"; done)" "" \
+      "One validly signed \`realtime.call.incoming\` delivery, processed once before the run (the call is accepted through bench-sim)," \
+      "then repeated for ${seconds} s: every repeat must answer 200 \`{\"ok\":true,\"deduped\":true}\` (checked with curl before the run)." \
+      "wrk: 2 threads, HTTPS keep-alive, bench/lua/deliveries.lua, \`--timeout 10s\`. h2load: \`--h1 -t2 -m1 -D ${seconds}\`, latencies from its \`--log-file\`." \
+      "Each row is a fresh host with default settings (SIDEBAND_HTTP_THREADS 32) plus MAX_CONCURRENT_CALLS=100000 and /metrics on its own listener;" \
+      "the hosts of a connection count run one after the other, their order alternating." \
+      "answered = responses the tool counted; deduped / other = the host's \`sideband_webhooks_total\` over the run, outcome=\"deduped\"" \
+      "and every other outcome (0 when every answer was the deduped one; deduped may exceed answered by the requests in flight at the end)." \
+      "Next to the load, bench/tools/idle_conns.py holds $idle_n idle TCP connections (no byte sent) and $slow_n slow ones (TLS, then a" \
+      "request head one byte per second), reopening what the host closes: the cell shows how many were open at the end and how many" \
+      "the host had closed. threads / RSS = the host's peak \`Threads\` / \`VmRSS\` (/proc, every 0.5 s); host CPU = its user+system" \
+      "time over the run (200% = both cores, shared with the load generator and the simulator). load = 1-minute load average before the row." "" \
+      "Issue 11's floor for the new server: >= 30,000 deduplicated deliveries/s at 1,000 connections." "" \
+      "| tool | connections | host | deliveries/s | p50 ms | p99 ms | max ms | answered | deduped / other (host) | non-2xx | errors | host threads | host RSS MiB | host CPU | idle, slow open (closed by host) | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+  } >"$out"
+  echo "== written $out"
+}
+
+# Node's fetch (undici) driver, installed from bench/node/package-lock.json when missing.
+need_node_driver() {
+  [ -d "$root/bench/node/node_modules/undici" ] && return
+  (cd "$root/bench/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+node_driver() {
+  node "$root/bench/node/calls.mjs" --url "https://127.0.0.1:$host_port/api/v1/openai/webhook" \
+    --ca-file "$work/tls/ca.pem" --to "$number" "$@"
+}
+
+# --- 4b. whole calls (Node's fetch) ---
+bench_calls() {
+  prepare_server_hosts
+  need_node_driver
+  local out=$results/calls.md rows=() c pool name n=0 line load before after t0 t1 cpu left
+  local concurrencies=${BENCH_CONCURRENCY:-$([ "$quick" = 1 ] && echo 32 || echo "32 256")}
+  start_sim 0
+  echo "== calls: whole calls (incoming -> accepted -> ended) with Node's fetch, 2 s warm-up + ${seconds} s, $idle_n idle + $slow_n slow connections"
+  for c in $concurrencies; do
+    pool=$((c * 2 > 64 ? c * 2 : 64))
+    for name in $(row_hosts $((n++))); do
+      start_server_host "$name" "calls-$c-$name" MAX_CONCURRENT_CALLS=100000
+      start_helpers
+      load=$(load1)
+      before=$(cpu_ticks "$host_pid")
+      t0=$(date +%s.%N)
+      line=$(node_driver --mode whole --concurrency "$c" --connections "$pool" --seconds "$seconds" --warmup-seconds 2 | grep '^BENCH ')
+      t1=$(date +%s.%N)
+      after=$(cpu_ticks "$host_pid")
+      sleep 3 # then: calls still active (their session open) or pending (session not started) 3 s after the last answer
+      left="$(metric_value sideband_calls_active_all) / $(metric_value sideband_calls_pending_all)"
+      stop_helpers
+      stop_host
+      cpu=$(cpu_share "$before" "$after" "$t0" "$t1")
+      rows+=("| $c | $pool | ${host_labels[$name]} | $(val "$line" calls_per_s) | $(val "$line" accept_p50_ms) | $(val "$line" accept_p99_ms) | $(val "$line" accept_max_ms) | $(val "$line" completed) / $(val "$line" started) | $(val "$line" not_accepted) | $(val "$line" incoming_statuses) | $(val "$line" ended_statuses) | $(val "$line" errors) | $left | ${peak% *} | ${peak#* } | ${cpu}% | $(idle_cell) | $load |")
+      echo "${rows[-1]}"
+    done
+  done
+  stop_sim
+  local sim
+  sim=$(sed -n 's/^bench-sim REST/REST/p' "$work/sim.log")
+  {
+    header "# Whole calls: Node's fetch" "" \
+      "\`bash bench/run.sh calls\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, hosts: $(for h in "${server_hosts[@]}"; do printf '%s; ' "${host_labels[$h]}"; done)" "" \
+      "bench/node/calls.mjs: Node $(node --version)'s fetch (undici $(node -p "require('$root/bench/node/node_modules/undici/package.json').version")) on an undici Agent of \`pool\` connections" \
+      "(more than the host's 32 HTTP workers). \`concurrency\` loops each send a signed \`realtime.call.incoming\` with a fresh call id," \
+      "and when the host answers \`\"accepted\":true\` (after its POST .../accept to bench-sim) a signed \`realtime.call.ended\` for that call." \
+      "bench-sim accepts every sideband socket and holds it open until the host closes it, so each accepted call is a whole call:" \
+      "accept, sideband session (TLS + WebSocket upgrade), ended webhook, session closed, slot freed." \
+      "2 s warm-up, then ${seconds} s measured. whole calls/s = calls whose ended delivery answered 200 within the window, per second;" \
+      "accept latency = the incoming delivery's round trip (send to last byte). completed / started = calls in the window." \
+      "left = \`sideband_calls_active_all\` / \`sideband_calls_pending_all\` 3 s after the last answer (calls whose session is still open / never started)." \
+      "Each row is a fresh host with default settings plus MAX_CONCURRENT_CALLS=100000 and /metrics on its own listener;" \
+      "idle and slow connections, threads, RSS, CPU and load as in http.md." "" \
+      "Issue 11's floor for the new server: max accept latency < 100 ms in every run." "" \
+      "| concurrency | pool | host | whole calls/s | accept p50 ms | accept p99 ms | accept max ms | completed / started | not accepted | incoming statuses | ended statuses | errors | left active / pending | host threads | host RSS MiB | host CPU | idle, slow open (closed by host) | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    header "" "Simulator totals over all rows: $sim"
+  } >"$out"
+  echo "== written $out"
+}
+
+# --- 4c. held calls ---
+bench_held() {
+  prepare_server_hosts
+  need_node_driver
+  local out=$results/held.md rows=() name n=0 line load calls=${BENCH_HELD:-$([ "$quick" = 1 ] && echo 200 || echo 2000)}
+  start_sim 0
+  echo "== held: $calls calls placed at concurrency 32 (Node's fetch) and held open, $idle_n idle + $slow_n slow connections"
+  for name in $(row_hosts 0); do
+    start_server_host "$name" "held-$name" MAX_CONCURRENT_CALLS=$((calls + 1000))
+    start_helpers
+    load=$(load1)
+    line=$(node_driver --mode hold --calls "$calls" --concurrency 32 --connections 64 --host-pid "$host_pid" \
+      --metrics-url "http://127.0.0.1:$metrics_port/metrics" | grep '^BENCH ')
+    stop_helpers
+    stop_host
+    rows+=("| $calls | ${host_labels[$name]} | $(val "$line" accepted) | $(val "$line" held) | $(val "$line" idle_threads) / **$(val "$line" threads)** | $(val "$line" idle_rss_mib) / **$(val "$line" rss_mib)** | $(val "$line" fds) | $(val "$line" accept_p50_ms) / $(val "$line" accept_p99_ms) / $(val "$line" accept_max_ms) | $(val "$line" place_s) | $(val "$line" ended_ok) | $(val "$line" left_active) | $(val "$line" after_threads) / $(val "$line" after_rss_mib) | $(val "$line" errors) | $(idle_cell) | $load |")
+    echo "${rows[-1]}"
+  done
+  stop_sim
+  {
+    header "# Held calls: threads and memory" "" \
+      "\`bash bench/run.sh held\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, hosts: $(for h in "${server_hosts[@]}"; do printf '%s; ' "${host_labels[$h]}"; done)" "" \
+      "bench/node/calls.mjs --mode hold: $calls signed \`realtime.call.incoming\` deliveries (fresh call ids) at concurrency 32 on an" \
+      "undici Agent of 64 connections; bench-sim accepts each call's sideband socket and holds it open. Once the host's metrics show" \
+      "every accepted call active (\`sideband_calls_active_all\`, pending 0; at most 60 s), the host's /proc/PID/status is read five" \
+      "times a second apart: peak \`Threads\` and \`VmRSS\` (idle = before the first call, with the idle and slow connections already open)." \
+      "Then every call is ended with a signed \`realtime.call.ended\` and, once none is active (at most 30 s), threads and RSS are read again." \
+      "A fresh host per row: default settings plus MAX_CONCURRENT_CALLS=$((calls + 1000)) and /metrics on its own listener;" \
+      "idle and slow connections as in http.md." "" \
+      "Issue 11's floor for the new server: 2,000 calls held with <= 32 threads and < 60 MB RSS." "" \
+      "| calls | host | accepted | held (active) | threads idle / held | RSS MiB idle / held | fds | accept p50 / p99 / max ms | placing s | ended 200 | left active | threads / RSS MiB after ending | errors | idle, slow open (closed by host) | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+  } >"$out"
+  echo "== written $out"
+}
+
 case "$what" in
 webhook) bench_webhook ;;
 incoming) bench_incoming ;;
 incoming-repeat) bench_incoming_repeat ;;
 sessions) bench_sessions ;;
-all) bench_webhook && bench_incoming && bench_sessions ;;
+http) bench_http ;;
+calls) bench_calls ;;
+held) bench_held ;;
+server) bench_http && bench_calls && bench_held ;;
+all) bench_webhook && bench_incoming && bench_sessions && bench_http && bench_calls && bench_held ;;
 esac
