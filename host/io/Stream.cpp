@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 
 namespace sideband::io {
 namespace {
@@ -119,8 +120,16 @@ int Stream::receive(char* buffer, int length) {
 
 int Stream::send(const char* data, int length) {
     if (!tls_) {
-        const int n = tcp_.sendBytes(data, length);
-        return n < 0 ? -1 : n;
+        // Not Poco's sendBytes: it throws on a full non-blocking socket (EAGAIN), which would end
+        // every answer larger than the socket buffer. MSG_NOSIGNAL: a peer that has gone is an
+        // error for this stream, not a SIGPIPE for the process.
+        for (;;) {
+            const auto n = ::send(fd_, data, static_cast<std::size_t>(length), MSG_NOSIGNAL);
+            if (n >= 0) return static_cast<int>(n);
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+            throw Poco::IOException(std::strerror(errno), errno);
+        }
     }
     const int n = tls_->sendBytes(data, length);
     return n < 0 ? -1 : n;
