@@ -14,6 +14,7 @@
 #include <Poco/Net/SocketAddress.h>
 
 #include <http_parser.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -57,6 +58,9 @@ Poco::Net::Context::Ptr serverContext(const ListenerOptions& options) {
     context->disableProtocols(Poco::Net::Context::PROTO_SSLV2 | Poco::Net::Context::PROTO_SSLV3 |
                               Poco::Net::Context::PROTO_TLSV1 | Poco::Net::Context::PROTO_TLSV1_1);
     context->enableSessionCache(true, "sideband");
+    // The stream's outbox may move between a write OpenSSL could not finish and its retry
+    // (appended to, or compacted); without this OpenSSL fails the retry ("bad write retry").
+    SSL_CTX_set_mode(context->sslContext(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
     return context;
 }
 
