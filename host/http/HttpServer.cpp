@@ -9,7 +9,6 @@
 #include "metrics/SidebandMetrics.h"
 
 #include <Poco/Net/Context.h>
-#include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/SSLManager.h>
 #include <Poco/Net/SocketAddress.h>
 
@@ -64,8 +63,24 @@ Poco::Net::Context::Ptr serverContext(const ListenerOptions& options) {
     return context;
 }
 
-std::string reasonPhrase(int status) {
-    return Poco::Net::HTTPResponse::getReasonForStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+// RFC 9110's reason phrases. Poco's table has older spellings ("Gateway Time-Out") and "???" for
+// what it does not know; an unknown status gets an empty phrase, which RFC 9112 allows.
+const char* reasonPhrase(int status) {
+    // clang-format off
+    static const std::unordered_map<int, const char*> phrases{
+        {100, "Continue"}, {200, "OK"}, {201, "Created"}, {202, "Accepted"}, {204, "No Content"},
+        {301, "Moved Permanently"}, {302, "Found"}, {304, "Not Modified"}, {400, "Bad Request"},
+        {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"}, {405, "Method Not Allowed"},
+        {408, "Request Timeout"}, {409, "Conflict"}, {410, "Gone"}, {411, "Length Required"},
+        {413, "Content Too Large"}, {414, "URI Too Long"}, {415, "Unsupported Media Type"},
+        {417, "Expectation Failed"}, {422, "Unprocessable Content"}, {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"}, {501, "Not Implemented"},
+        {502, "Bad Gateway"}, {503, "Service Unavailable"}, {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+    };
+    // clang-format on
+    const auto phrase = phrases.find(status);
+    return phrase == phrases.end() ? "" : phrase->second;
 }
 
 } // namespace
@@ -174,7 +189,8 @@ public:
         if (why.rfind("tls_handshake_failed", 0) == 0) {
             spdlog::debug("connection from {}: {}", peer_, why);
             core_.count(metrics::name::kHttpConnectionsClosed, "tls_handshake_failed");
-        } else if (why != "eof" && why != "closed" && why != "reset") {
+        } else if (why != "eof" && why != "closed" && why != "reset" &&
+                   why != "evicted") { // evicted: counted at accept
             core_.count(metrics::name::kHttpConnectionsClosed, why);
         }
         core_.openConnections.fetch_sub(1, std::memory_order_relaxed);
