@@ -44,11 +44,15 @@ Routes::Match Routes::match(const std::string& method, const std::string& path) 
         match.error = Response::json(404, json::detail("Not found"));
         return match;
     }
-    const auto endpoint = route->second.find(method);
+    auto endpoint = route->second.find(method);
+    // HEAD is a GET whose body the server leaves out (RFC 9110 9.3.2).
+    const bool hasGet = route->second.count("GET") > 0;
+    if (endpoint == route->second.end() && method == "HEAD" && hasGet) endpoint = route->second.find("GET");
     if (endpoint == route->second.end()) {
         std::string allow;
         for (const auto& [name, unused] : route->second)
             allow += (allow.empty() ? "" : ", ") + name;
+        if (hasGet && route->second.count("HEAD") == 0) allow += ", HEAD";
         match.error = Response::json(405, json::detail("Method not allowed"));
         match.error.headers.emplace_back("Allow", allow);
         return match;

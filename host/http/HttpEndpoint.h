@@ -43,7 +43,8 @@ using Endpoint = std::function<Response(const Request&)>;
 enum class RunOn { Inline, Worker };
 
 // Routes by exact path, then method: unknown path -> 404, known path with another method -> 405
-// (with Allow). Every answer, errors included, has a JSON body.
+// (with Allow). HEAD runs a path's GET route (the server sends no body). Every answer, errors
+// included, has a JSON body.
 class Routes {
 public:
     Routes& add(const std::string& method, const std::string& path, Endpoint endpoint, RunOn runOn = RunOn::Worker);
