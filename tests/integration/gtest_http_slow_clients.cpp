@@ -1,0 +1,157 @@
+// Slow and dead clients on a real listener (HTTPS and plain HTTP): each is closed at its deadline,
+// measured whole rather than per read, counted per reason, and none of them delays anyone else.
+// A full worker pool answers 503 at once instead of queueing without end.
+#include "Eventually.h"
+#include "HttpServerFixture.h"
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+using namespace sideband;
+using namespace sideband::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kDeadline = 300ms;
+
+class HttpSlowClientTest : public HttpServerFixture {
+protected:
+    // Every deadline short, so that a test sees it pass.
+    http::ListenerOptions shortDeadlines() {
+        auto options = this->options();
+        options.tlsHandshakeTimeout = kDeadline;
+        options.headTimeout = kDeadline;
+        options.bodyTimeout = kDeadline;
+        options.idleTimeout = kDeadline;
+        return options;
+    }
+
+    // Writes `bytes` one every 100 ms on its own thread until they are out or the server closes.
+    std::future<void> drip(RawHttpConnection& connection, std::string bytes) {
+        return std::async(std::launch::async, [&connection, bytes = std::move(bytes)] {
+            try {
+                connection.sendSlowly(bytes, 100ms);
+            } catch (const std::exception&) {
+                // closed by the server: what the test waits for
+            }
+        });
+    }
+};
+
+// A head that would take 4 s to arrive at one byte per 100 ms.
+const std::string kLongHead =
+    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: " + std::string(40, 'd') + "\r\n\r\n";
+
+} // namespace
+
+TEST_P(HttpSlowClientTest, AHeadDrippingInIsClosedAtTheHeadDeadlineFromItsFirstByte) {
+    start(shortDeadlines());
+    auto connection = connect();
+    auto dripping = drip(*connection, kLongHead);
+    // Each byte comes well inside the deadline: only a deadline measured whole ends this.
+    EXPECT_TRUE(connection->closedByServer(3s)) << "closed before the head was complete, without an answer";
+    dripping.wait();
+    EXPECT_TRUE(eventually([&] { return closedFor("head_timeout") == 1; }));
+}
+
+TEST_P(HttpSlowClientTest, ABodyStoppingHalfwayIsClosedAtTheBodyDeadline) {
+    start(shortDeadlines());
+    auto connection = connect();
+    connection->send("POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n" + std::string(50, 'b'));
+    EXPECT_TRUE(connection->closedByServer());
+    EXPECT_TRUE(eventually([&] { return closedFor("body_timeout") == 1; }));
+}
+
+TEST_P(HttpSlowClientTest, AnIdleKeptAliveConnectionIsClosedAtTheIdleDeadline) {
+    start(shortDeadlines());
+    auto connection = connect();
+    connection->send(rawRequest("GET", "/healthz"));
+    ASSERT_EQ(connection->readResponse().statusLine, "HTTP/1.1 200 OK");
+    EXPECT_TRUE(connection->closedByServer());
+    EXPECT_TRUE(eventually([&] { return closedFor("idle_timeout") == 1; }));
+}
+
+TEST_P(HttpSlowClientTest, AConnectionThatNeverSendsARequestIsClosedAtItsDeadline) {
+    start(shortDeadlines());
+    // Over TLS a client without a ClientHello; over plain HTTP a client without a first byte.
+    auto connection = connectPlain();
+    EXPECT_TRUE(connection->closedByServer());
+    const auto reason = tls() ? "tls_handshake_timeout" : "idle_timeout";
+    EXPECT_TRUE(eventually([&] { return closedFor(reason) == 1; }));
+}
+
+TEST_P(HttpSlowClientTest, AClientNotReadingItsAnswerIsClosedAtTheWriteDeadline) {
+    start(shortDeadlines());
+    auto connection = connect();
+    connection->socket().setReceiveBufferSize(4096);
+    connection->send(rawRequest("GET", "/big?" + std::to_string(32 * 1024 * 1024)));
+    EXPECT_TRUE(eventually([&] { return closedFor("write_timeout") == 1; }));
+}
+
+TEST_P(HttpSlowClientTest, ClientsHangingInEveryPhaseDelayNoOne) {
+    auto options = this->options(); // deadlines far away: the hanging clients stay for the whole test
+    options.workers = 1;
+    start(options);
+    std::vector<std::unique_ptr<RawHttpConnection>> hanging;
+    hanging.push_back(connectPlain()); // no byte at all (no ClientHello over TLS)
+    hanging.push_back(connect());      // idle after connecting
+    hanging.push_back(connect());
+    hanging.back()->send("GET /healthz HTTP/1.1\r\nHost: 127."); // half a head
+    hanging.push_back(connect());
+    hanging.back()->send("POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nhalf"); // half a body
+    hanging.push_back(connect());
+    hanging.back()->send(rawRequest("GET", "/big?" + std::to_string(32 * 1024 * 1024))); // an answer not read
+
+    EXPECT_EQ(healthOnAFreshConnection(), "HTTP/1.1 200 OK");
+    auto connection = connect();
+    connection->send(rawRequest("POST", "/echo", "on the only worker"));
+    EXPECT_EQ(connection->readResponse().body, "on the only worker");
+    for (auto& client : hanging)
+        EXPECT_FALSE(client->closedByServer(1ms)) << "still open: nothing above waited for it to go";
+}
+
+TEST_P(HttpSlowClientTest, PlainHttpOnTheTlsPortIsClosedAtOnceWithoutAnAnswer) {
+    if (!tls()) GTEST_SKIP() << "the TLS listener only";
+    auto options = this->options();
+    options.tlsHandshakeTimeout = 10min; // closed for what it sent, not by a deadline
+    start(options);
+    auto connection = connectPlain();
+    connection->send(rawRequest("GET", "/healthz"));
+    EXPECT_TRUE(connection->closedByServer(5s));
+    EXPECT_TRUE(eventually([&] { return closedFor("tls_handshake_failed") == 1; }));
+    EXPECT_EQ(healthOnAFreshConnection(), "HTTP/1.1 200 OK") << "the server is still serving";
+}
+
+TEST_P(HttpSlowClientTest, AFullWorkerPoolAnswers503WithRetryAfterAtOnce) {
+    auto options = this->options();
+    options.workers = 1;
+    options.queue = 1;
+    start(options);
+    gate_.close();
+    auto running = connect();
+    running->send(rawRequest("GET", "/block"));
+    ASSERT_TRUE(gate_.waitUntilHeld());
+    auto queued = connect();
+    queued->send(rawRequest("GET", "/block"));
+    ASSERT_TRUE(eventually([&] { return server_->queuedRequests() == 1; }));
+
+    auto refused = connect();
+    refused->send(rawRequest("POST", "/echo", "no room"));
+    const auto busy = refused->readResponse();
+    EXPECT_EQ(busy.statusLine, "HTTP/1.1 503 Service Unavailable");
+    EXPECT_EQ(busy.headers.at("retry-after"), "1");
+    EXPECT_EQ(busy.body, R"({"detail":"Server busy"})");
+    EXPECT_EQ(saturated(), 1);
+    EXPECT_EQ(healthOnAFreshConnection(), "HTTP/1.1 200 OK") << "loop routes still answer";
+
+    gate_.open();
+    EXPECT_EQ(running->readResponse().body, R"({"released":true})");
+    EXPECT_EQ(queued->readResponse().body, R"({"released":true})");
+    refused->send(rawRequest("POST", "/echo", "room now"));
+    EXPECT_EQ(refused->readResponse().body, "room now") << "the refused connection stays usable";
+    EXPECT_EQ(saturated(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, HttpSlowClientTest, bothTransports(), transportName);
