@@ -174,7 +174,7 @@ INSTANTIATE_TEST_SUITE_P(
     EachProblemClass, CheckConfigProblemTest,
     ::testing::Values(
         ProblemCase{"ValueDoesNotParse", [](auto&, Env& e, auto&) { e["SIDEBAND_HTTP_THREADS"] = "many"; },
-                    "SIDEBAND_HTTP_THREADS must be an integer between 2 and 1024"},
+                    "SIDEBAND_HTTP_THREADS must be an integer between 1 and 1024"},
         ProblemCase{"ListenAddressDoesNotParse", [](auto&, Env& e, auto&) { e["SIDEBAND_LISTEN"] = "127.0.0.1:http0"; },
                     "SIDEBAND_LISTEN \"127.0.0.1:http0\" is not a HOST:PORT address"},
         ProblemCase{"LogLevelUnknown", [](auto&, Env& e, auto&) { e["SIDEBAND_LOG_LEVEL"] = "verbose"; },
