@@ -20,6 +20,10 @@ constexpr int kReadChunk = 16 * 1024;
 // After our last byte and FIN, how long a closing connection waits for the peer's FIN.
 constexpr auto kLinger = std::chrono::seconds(2);
 
+bool peerGone(const Poco::Exception& e) {
+    return e.code() == EPIPE || e.code() == ECONNRESET || dynamic_cast<const Poco::Net::ConnectionResetException*>(&e);
+}
+
 } // namespace
 
 Stream::Stream(EventLoop& loop, Poco::Net::StreamSocket tcp, StreamHandler& handler)
@@ -151,7 +155,8 @@ void Stream::readAvailable() {
             // of stream like any other (HTTP and WebSocket frame their own messages).
             const bool eof = e.message().find("unexpected eof") != std::string::npos;
             if (state_ == State::Lingering) return finishClose("closed");
-            return finishClose(eof ? "eof" : "read_error: " + e.message());
+            if (eof) return finishClose("eof");
+            return finishClose(peerGone(e) ? "reset" : "read_error: " + e.message());
         }
         if (n < 0) break;
         if (n == 0) return finishClose(state_ == State::Lingering ? "closed" : "eof");
@@ -177,7 +182,8 @@ void Stream::flush() {
         try {
             n = send(outbox_.data() + outboxOffset_, static_cast<int>(pending));
         } catch (const Poco::Exception& e) {
-            return finishClose("write_error: " + e.message());
+            // A peer that left while we wrote (EPIPE, ECONNRESET) is a reset, not a fault of ours.
+            return finishClose(peerGone(e) ? "reset" : "write_error: " + e.message());
         }
         if (n < 0) break;
         outboxOffset_ += static_cast<std::size_t>(n);
