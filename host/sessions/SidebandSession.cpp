@@ -108,7 +108,11 @@ bool SidebandSession::connect() {
 }
 
 void SidebandSession::attach(std::shared_ptr<websocket::UpgradedSocket> socket, std::vector<std::string> firstFrames) {
-    if (ended_) return; // closed while the socket was on its way here: it just closes
+    if (ended_) {
+        // Closed while the socket was on its way here: it just closes, without blocking the loop.
+        socket->tcp.setBlocking(false);
+        return;
+    }
     std::weak_ptr<SidebandSession> weak = shared_from_this();
     websocket::WebSocketChannel::Callbacks callbacks;
     callbacks.onText = [weak](std::string text) {
