@@ -110,6 +110,16 @@ void SidebandTestClient::sendFunctionOutput(const std::string& callId, const std
     send(R"({"type":"response.create"})");
 }
 
+void SidebandTestClient::ping(const std::string& payload) {
+    socket_->sendFrame(payload.data(), static_cast<int>(payload.size()),
+                       Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_PING);
+}
+
+void SidebandTestClient::pong(const std::string& payload) {
+    socket_->sendFrame(payload.data(), static_cast<int>(payload.size()),
+                       Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_PONG);
+}
+
 void SidebandTestClient::close() {
     socket_->shutdown(Poco::Net::WebSocket::WS_NORMAL_CLOSE, "bye");
 }

@@ -32,8 +32,10 @@ public:
     Poco::JSON::Object::Ptr receiveUntil(const std::string& type,
                                          std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
     void sendFunctionOutput(const std::string& callId, const std::string& output);
-    void close(); // sends a close frame
-    void drop();  // closes TCP without a close frame
+    void ping(const std::string& payload); // a PING frame (Poco answers none by itself, nor does this client)
+    void pong(const std::string& payload); // a PONG frame, e.g. answering the simulator's PING
+    void close();                          // sends a close frame
+    void drop();                           // closes TCP without a close frame
     Poco::Net::WebSocket& socket() { return *socket_; }
 
 private:

@@ -100,3 +100,14 @@ TEST(ScenarioParser, DocumentErrors) {
     EXPECT_EQ(errorOf(R"({})"), "calls: required array is missing");
     EXPECT_EQ(errorOf(R"({"calls":[3]})"), "calls[0]: must be an object");
 }
+
+TEST(ScenarioParser, NetworkBehaviours) {
+    const auto scenario = parseScenario(R"({"calls":[
+        {"split_frames":true,"steps":[{"say":"caller","text":"hi"},{"black_hole":true}]},
+        {"steps":[]}]})");
+    EXPECT_EQ(scenario.calls[0].script->splitFrames, std::optional<bool>(true));
+    EXPECT_EQ(scenario.calls[0].script->steps[1].kind, Step::Kind::BlackHole);
+    EXPECT_EQ(scenario.calls[1].script->splitFrames, std::nullopt); // the simulator's option decides
+    EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"black_hole":false}]}]})"), "calls[0].steps[0].black_hole: must be true");
+    EXPECT_EQ(errorOf(R"({"calls":[{"split_frames":"yes"}]})"), "calls[0].split_frames: must be true or false");
+}

@@ -101,7 +101,7 @@ void parseStep(const Object::Ptr& object, const std::string& path, std::vector<S
     static const std::set<std::string> kinds = {"say",     "function_call", "expect_output_contains",
                                                 "wait_ms", "idle_s",        "error",
                                                 "raw",     "unknown_event", "expect_rest",
-                                                "hangup",  "repeat"};
+                                                "hangup",  "repeat",        "black_hole"};
     std::string kind;
     for (const auto& [key, v] : *object) {
         (void)v;
@@ -111,7 +111,7 @@ void parseStep(const Object::Ptr& object, const std::string& path, std::vector<S
     }
     if (kind.empty())
         fail(path, "needs one of say, function_call, expect_output_contains, wait_ms, idle_s, error, raw, "
-                   "unknown_event, expect_rest, hangup, repeat");
+                   "unknown_event, expect_rest, hangup, repeat, black_hole");
     Step step;
     const auto field = path + "." + kind;
     if (kind == "say") {
@@ -184,6 +184,10 @@ void parseStep(const Object::Ptr& object, const std::string& path, std::vector<S
             step.timeout = std::chrono::milliseconds(optionalInteger(rest, "timeout_ms", field, 5000, 1));
         }
         if (!kRestActions.count(step.action)) fail(field, "action must be accept, reject, refer or hangup");
+    } else if (kind == "black_hole") {
+        rejectUnknownKeys(object, path, {"black_hole"});
+        if (!optionalBool(object, kind, path, false)) fail(field, "must be true");
+        step.kind = Step::Kind::BlackHole;
     } else if (kind == "hangup") {
         rejectUnknownKeys(object, path, {"hangup", "close_frame", "close"});
         step.kind = Step::Kind::Hangup;
@@ -262,7 +266,7 @@ CallExpectations parseExpectations(const Object::Ptr& object, const std::string&
 ScenarioCall parseCall(const Object::Ptr& object, const std::string& path) {
     rejectUnknownKeys(object, path,
                       {"name", "call_id", "from", "from_name", "to", "sip_headers", "connect", "expect", "steps",
-                       "timeout_ms", "linger_ms", "ended_webhook", "redeliver"});
+                       "timeout_ms", "linger_ms", "ended_webhook", "redeliver", "split_frames"});
     ScenarioCall call;
     call.name = optionalString(object, "name", path, path);
     call.callId = optionalString(object, "call_id", path);
@@ -281,6 +285,7 @@ ScenarioCall parseCall(const Object::Ptr& object, const std::string& path) {
     }
     auto script = std::make_shared<CallScript>();
     script->connect = parseConnect(optionalString(object, "connect", path), path + ".connect");
+    if (object->has("split_frames")) script->splitFrames = optionalBool(object, "split_frames", path, false);
     if (object->has("steps")) parseSteps(object->get("steps"), path + ".steps", script->steps);
     call.script = std::move(script);
     if (object->has("expect"))

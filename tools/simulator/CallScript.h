@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -38,6 +39,7 @@ struct Step {
         Raw,                  // json sent verbatim (e.g. an unknown event type the host must ignore)
         ExpectRest,           // wait (timeout) for the host's REST `action` on this call
         Hangup,               // the caller hangs up: close the socket with closeMode; ends the script
+        BlackHole,            // the network goes dead: no more reads or writes, socket kept open; ends the script
         Loop,                 // jump back to `target` until it ran `times` times
     };
     Kind kind = Kind::Wait;
@@ -61,6 +63,7 @@ struct Step {
 // The "model" and the caller for one call: what happens after the host connects its sideband socket.
 struct CallScript {
     ConnectBehaviour connect = ConnectBehaviour::Accept;
+    std::optional<bool> splitFrames; // unset: SimulatorOptions::splitFrames
     std::vector<Step> steps;
 };
 

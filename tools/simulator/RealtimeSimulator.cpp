@@ -414,6 +414,8 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poc
         }
     }
 
+    // The TLS or TCP socket under the WebSocket (the same object), kept for split-frame writes.
+    Poco::Net::StreamSocket transport = static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket();
     Poco::Net::WebSocket socket(request, response); // answers 101 and detaches the socket from Poco's HTTP loop
     socket.setReceiveTimeout(Poco::Timespan(2, 0)); // bounds a read of a half-arrived frame
     socket.setSendTimeout(Poco::Timespan(5, 0));
@@ -424,8 +426,13 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poc
         socket.close();
         return;
     }
-    auto session = std::make_shared<SimulatedSession>(callId, socket, script, *reactor_,
-                                                      static_cast<SessionObserver*>(this), options_.recordTraffic);
+    NetworkBehaviour network;
+    network.splitFrames = script && script->splitFrames ? *script->splitFrames : options_.splitFrames;
+    network.splitFrameDelay = options_.splitFrameDelay;
+    network.pingInterval = options_.pingInterval;
+    auto session =
+        std::make_shared<SimulatedSession>(callId, socket, transport, script, *reactor_,
+                                           static_cast<SessionObserver*>(this), options_.recordTraffic, network);
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stopping_) return;
@@ -579,6 +586,23 @@ std::size_t RealtimeSimulator::resumedTlsUpgrades() const {
 std::size_t RealtimeSimulator::resumedTlsRestRequests() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return resumedTlsRest_;
+}
+
+bool RealtimeSimulator::blackHole(const std::string& callId) {
+    const auto latest = session(callId);
+    if (!latest || !latest->isConnected()) return false;
+    latest->blackHole();
+    return true;
+}
+
+std::size_t RealtimeSimulator::pongsReceived(const std::string& callId) const {
+    const auto latest = session(callId);
+    return latest ? latest->networkStats().pongsReceived : 0;
+}
+
+std::size_t RealtimeSimulator::pingsReceived(const std::string& callId) const {
+    const auto latest = session(callId);
+    return latest ? latest->networkStats().pingsReceived : 0;
 }
 
 // --- measurements and observers ----------------------------------------------------------------------

@@ -44,6 +44,12 @@ struct SimulatorOptions {
     // trips - for benchmarks holding thousands of calls for minutes (each call otherwise costs ~3 KiB
     // per tool round trip).
     bool recordTraffic = true;
+    // A hostile network (docs/simulator.md): every frame to the host leaves as 1-byte writes this far
+    // apart (a call script's split_frames overrides it per call) ...
+    bool splitFrames = false;
+    std::chrono::milliseconds splitFrameDelay{1};
+    // ... and, > 0, a PING to the host this often on every session (PONGs counted; 0: no pings).
+    std::chrono::milliseconds pingInterval{0};
 };
 
 // One REST call the host made, exactly as received.
@@ -126,6 +132,13 @@ public:
     std::size_t resumedTlsUpgrades() const;
     // REST requests that arrived on a connection whose TLS session was resumed.
     std::size_t resumedTlsRestRequests() const;
+
+    // --- network behaviours (the call's latest session) ---
+    // The call's sideband connection goes dead without FIN or close frame (SimulatedSession::blackHole).
+    // False if the call has no connected session.
+    bool blackHole(const std::string& callId);
+    std::size_t pongsReceived(const std::string& callId) const; // PONGs the host sent (0: no session)
+    std::size_t pingsReceived(const std::string& callId) const; // PINGs the host sent (0: no session)
 
     // --- measurements ---
     std::vector<std::chrono::microseconds> roundTrips() const;

@@ -6,7 +6,8 @@
 
 namespace sideband::simulator {
 
-SessionReactor::SessionReactor(int loops) {
+SessionReactor::SessionReactor(int loops)
+    : timers_(&SimulatedSession::onTimer), splitWrites_(&SimulatedSession::onSplitWriteDue) {
     for (int i = 0; i < std::max(1, loops); ++i)
         loops_.push_back(std::make_unique<Loop>());
 }
@@ -19,22 +20,21 @@ void SessionReactor::start() {
     if (running_.exchange(true)) return;
     for (auto& loop : loops_)
         loop->thread = std::thread([this, &loop] { runLoop(*loop); });
-    timerThread_ = std::thread([this] { runTimers(); });
+    timers_.start();
+    splitWrites_.start();
 }
 
 void SessionReactor::stop() {
     if (!running_.exchange(false)) return;
-    timerChanged_.notify_all();
     for (auto& loop : loops_)
         if (loop->thread.joinable()) loop->thread.join();
-    if (timerThread_.joinable()) timerThread_.join();
+    timers_.stop();
+    splitWrites_.stop();
     for (auto& loop : loops_) {
         std::lock_guard<std::mutex> lock(loop->mutex);
         loop->pollSet.clear();
         loop->sessions.clear();
     }
-    std::lock_guard<std::mutex> lock(timerMutex_);
-    timers_ = {};
 }
 
 void SessionReactor::add(const std::shared_ptr<SimulatedSession>& session) {
@@ -104,29 +104,57 @@ void SessionReactor::runLoop(Loop& loop) {
 
 void SessionReactor::schedule(std::chrono::steady_clock::time_point at, std::weak_ptr<SimulatedSession> session,
                               std::uint64_t generation) {
-    {
-        std::lock_guard<std::mutex> lock(timerMutex_);
-        timers_.push(Timer{at, std::move(session), generation});
-    }
-    timerChanged_.notify_all();
+    timers_.schedule(at, std::move(session), generation);
 }
 
-void SessionReactor::runTimers() {
-    std::unique_lock<std::mutex> lock(timerMutex_);
+void SessionReactor::scheduleSplitWrite(std::chrono::steady_clock::time_point at,
+                                        std::weak_ptr<SimulatedSession> session) {
+    splitWrites_.schedule(at, std::move(session), 0);
+}
+
+void SessionReactor::TimerThread::start() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (running_) return;
+    running_ = true;
+    thread_ = std::thread([this] { run(); });
+}
+
+void SessionReactor::TimerThread::stop() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        running_ = false;
+    }
+    changed_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard<std::mutex> lock(mutex_);
+    timers_ = {};
+}
+
+void SessionReactor::TimerThread::schedule(std::chrono::steady_clock::time_point at,
+                                           std::weak_ptr<SimulatedSession> session, std::uint64_t generation) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        timers_.push(Timer{at, std::move(session), generation});
+    }
+    changed_.notify_all();
+}
+
+void SessionReactor::TimerThread::run() {
+    std::unique_lock<std::mutex> lock(mutex_);
     while (running_) {
         if (timers_.empty()) {
-            timerChanged_.wait_for(lock, std::chrono::milliseconds(200));
+            changed_.wait(lock);
             continue;
         }
         const auto at = timers_.top().at;
         if (std::chrono::steady_clock::now() < at) {
-            timerChanged_.wait_until(lock, at);
+            changed_.wait_until(lock, at);
             continue;
         }
         auto timer = timers_.top();
         timers_.pop();
         lock.unlock();
-        if (auto session = timer.session.lock()) session->onTimer(timer.generation);
+        if (auto session = timer.session.lock()) ((*session).*callback_)(timer.generation);
         lock.lock();
     }
 }

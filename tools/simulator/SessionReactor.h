@@ -18,7 +18,8 @@ namespace sideband::simulator {
 class SimulatedSession;
 
 // Serves every established sideband WebSocket from a few poll loops instead of a thread each: the
-// benchmark holds 1,000-2,000 of them against one simulator. Also runs the sessions' timers.
+// benchmark holds 1,000-2,000 of them against one simulator. Also runs the sessions' timers, and
+// the byte-at-a-time writes of split-frame sessions on a thread of their own.
 class SessionReactor {
 public:
     explicit SessionReactor(int loops);
@@ -34,6 +35,9 @@ public:
     // Calls session->onTimer(generation) at `at` on the timer thread, unless the session is gone.
     void schedule(std::chrono::steady_clock::time_point at, std::weak_ptr<SimulatedSession> session,
                   std::uint64_t generation);
+    // Calls session->onSplitWriteDue() at `at` on the split-write thread, unless the session is gone.
+    // Its own thread: 1 ms byte pacing for hundreds of sessions must not delay script timers.
+    void scheduleSplitWrite(std::chrono::steady_clock::time_point at, std::weak_ptr<SimulatedSession> session);
 
 private:
     struct Loop {
@@ -42,23 +46,41 @@ private:
         std::unordered_map<const void*, std::shared_ptr<SimulatedSession>> sessions;
         std::thread thread;
     };
-    struct Timer {
-        std::chrono::steady_clock::time_point at;
-        std::weak_ptr<SimulatedSession> session;
-        std::uint64_t generation;
-        bool operator>(const Timer& other) const { return at > other.at; }
+
+    // One thread calling sessions back at given times, earliest first.
+    class TimerThread {
+    public:
+        using Callback = void (SimulatedSession::*)(std::uint64_t);
+        explicit TimerThread(Callback callback) : callback_(callback) {}
+        void start();
+        void stop();
+        void schedule(std::chrono::steady_clock::time_point at, std::weak_ptr<SimulatedSession> session,
+                      std::uint64_t generation);
+
+    private:
+        struct Timer {
+            std::chrono::steady_clock::time_point at;
+            std::weak_ptr<SimulatedSession> session;
+            std::uint64_t generation;
+            bool operator>(const Timer& other) const { return at > other.at; }
+        };
+        void run();
+
+        const Callback callback_;
+        bool running_ = false; // guarded by mutex_
+        std::mutex mutex_;
+        std::condition_variable changed_;
+        std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+        std::thread thread_;
     };
 
     void runLoop(Loop& loop);
-    void runTimers();
 
     std::vector<std::unique_ptr<Loop>> loops_;
     std::atomic<std::size_t> next_{0};
     std::atomic<bool> running_{false};
-    std::mutex timerMutex_;
-    std::condition_variable timerChanged_;
-    std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
-    std::thread timerThread_;
+    TimerThread timers_;
+    TimerThread splitWrites_;
 };
 
 } // namespace sideband::simulator

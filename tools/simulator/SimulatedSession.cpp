@@ -1,5 +1,6 @@
 #include "SimulatedSession.h"
 
+#include "ServerFrame.h"
 #include "SessionReactor.h"
 #include "core/Json.h"
 
@@ -8,6 +9,7 @@
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/NetException.h>
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -19,9 +21,12 @@ namespace {
 using Poco::JSON::Array;
 using Poco::JSON::Object;
 using Clock = std::chrono::steady_clock;
+using Poco::Net::WebSocket;
 
 constexpr std::size_t kMaxRecorded = 200000; // per session; a bound for week-long soak runs
 constexpr auto kCloseHandshakeTimeout = std::chrono::seconds(2);
+// How often a black-holed session looks (without reading) whether the host closed the connection.
+constexpr auto kBlackHoleWatchInterval = std::chrono::milliseconds(100);
 
 std::string shorten(const std::string& text, std::size_t max = 400) {
     if (text.size() <= max) return text;
@@ -42,11 +47,12 @@ std::string stringField(const Object::Ptr& object, const std::string& key) {
 
 } // namespace
 
-SimulatedSession::SimulatedSession(std::string callId, Poco::Net::WebSocket socket,
+SimulatedSession::SimulatedSession(std::string callId, Poco::Net::WebSocket socket, Poco::Net::StreamSocket transport,
                                    std::shared_ptr<const CallScript> script, SessionReactor& reactor,
-                                   SessionObserver* observer, bool recordTraffic)
-    : callId_(std::move(callId)), socket_(std::move(socket)), script_(std::move(script)), reactor_(reactor),
-      observer_(observer), record_(recordTraffic) {
+                                   SessionObserver* observer, bool recordTraffic, NetworkBehaviour network)
+    : callId_(std::move(callId)), socket_(std::move(socket)), transport_(std::move(transport)),
+      script_(std::move(script)), reactor_(reactor), observer_(observer), record_(recordTraffic), network_(network) {
+    stats_.splitFrames = network_.splitFrames;
     session_ = json::object();
     session_->set("type", "realtime");
     session_->set("object", "realtime.session");
@@ -78,23 +84,101 @@ std::string SimulatedSession::nextId(const char* prefix) {
 
 // --- sending ---------------------------------------------------------------------------------------
 
-SteadyTime SimulatedSession::sendTextLocked(const std::string& text) {
+std::optional<SteadyTime> SimulatedSession::sendTextLocked(const std::string& text) {
     if (!connected_ || closing_) throw Poco::Net::NetException("sideband socket is closed");
-    const auto at = Clock::now();
-    {
-        std::lock_guard<std::mutex> io(ioMutex_);
-        socket_.sendFrame(text.data(), static_cast<int>(text.size()), Poco::Net::WebSocket::FRAME_TEXT);
+    if (blackHoled_) {
+        ++stats_.swallowedEvents;
+        traceLocked("-x (black hole, not sent) " + shorten(text, 120));
+        return std::nullopt;
     }
+    const auto at = Clock::now();
+    writeFrameLocked(WebSocket::FRAME_OP_TEXT, text);
     if (record_ && sent_.size() < kMaxRecorded) sent_.push_back(text);
     return at;
+}
+
+// Every frame to the host goes through here, so a frame written whole never lands between the
+// bytes of a split one. Throws Poco::Exception when a whole-frame write fails.
+void SimulatedSession::writeFrameLocked(int opcode, const std::string& payload) {
+    if (!network_.splitFrames) {
+        std::lock_guard<std::mutex> io(ioMutex_);
+        socket_.sendFrame(payload.data(), static_cast<int>(payload.size()), WebSocket::FRAME_FLAG_FIN | opcode);
+        return;
+    }
+    SteadyTime firstWriteAt;
+    {
+        std::lock_guard<std::mutex> io(ioMutex_);
+        splitOutbox_ += encodeServerFrame(opcode, payload);
+        if (splitWriteScheduled_) return; // the pending callback goes on into this frame
+        splitWriteScheduled_ = true;
+        firstWriteAt = std::max(Clock::now(), nextSplitWriteAt_);
+    }
+    reactor_.scheduleSplitWrite(firstWriteAt, weak_from_this());
+}
+
+void SimulatedSession::onSplitWriteDue(std::uint64_t) {
+    SteadyTime nextAt;
+    {
+        // Never wait for this session's reader (it may sit up to 2 s on a half-arrived frame): the
+        // one split-write thread paces every session, so try again shortly instead.
+        std::unique_lock<std::mutex> io(ioMutex_, std::try_to_lock);
+        if (!io.owns_lock()) {
+            reactor_.scheduleSplitWrite(Clock::now() + std::max(network_.splitFrameDelay, std::chrono::milliseconds(1)),
+                                        weak_from_this());
+            return;
+        }
+        bool written = false;
+        if (!blackHoled_ && splitOffset_ < splitOutbox_.size() && transport_.impl()->initialized()) {
+            try {
+                written = transport_.sendBytes(&splitOutbox_[splitOffset_], 1) == 1;
+            } catch (const Poco::Exception&) {
+                // The host is gone; the reactor's next read sees it and ends the session.
+            }
+        }
+        if (written) {
+            ++splitOffset_;
+            ++splitWrites_;
+            nextSplitWriteAt_ = Clock::now() + network_.splitFrameDelay;
+        }
+        if (!written || splitOffset_ == splitOutbox_.size()) {
+            splitOutbox_.clear();
+            splitOffset_ = 0;
+            splitWriteScheduled_ = false;
+            return;
+        }
+        nextAt = nextSplitWriteAt_;
+    }
+    reactor_.scheduleSplitWrite(nextAt, weak_from_this());
+}
+
+// How long the queued split-frame bytes still take to leave (zero without split frames).
+std::chrono::milliseconds SimulatedSession::splitFrameBacklogLocked() {
+    std::lock_guard<std::mutex> io(ioMutex_);
+    return network_.splitFrameDelay * static_cast<long>(splitOutbox_.size() - splitOffset_);
+}
+
+// Before the socket closes: the frames already queued go out at once (still one byte per write),
+// so a hang-up never cuts the last events short. A black hole drops them instead.
+void SimulatedSession::flushSplitFramesLocked() {
+    std::lock_guard<std::mutex> io(ioMutex_);
+    try {
+        while (!blackHoled_ && splitOffset_ < splitOutbox_.size() && transport_.impl()->initialized() &&
+               transport_.sendBytes(&splitOutbox_[splitOffset_], 1) == 1) {
+            ++splitOffset_;
+            ++splitWrites_;
+        }
+    } catch (const Poco::Exception&) {
+    }
+    // A pending split-write callback finds the outbox empty and stops.
+    splitOutbox_.clear();
+    splitOffset_ = 0;
 }
 
 void SimulatedSession::sendEventLocked(Object::Ptr event) {
     if (!event->has("event_id")) event->set("event_id", nextId("event"));
     const auto text = json::stringify(event);
     try {
-        sendTextLocked(text);
-        traceLocked("-> " + shorten(text));
+        if (sendTextLocked(text)) traceLocked("-> " + shorten(text));
     } catch (const Poco::Exception& e) {
         traceLocked("!! send failed (" + e.displayText() + "): " + shorten(text, 120));
         if (connected_ && !closing_) finishLocked("host", "send failed: " + e.displayText());
@@ -109,6 +193,7 @@ void SimulatedSession::start() {
     created->set("event_id", nextId("event"));
     created->set("session", session_);
     sendEventLocked(created);
+    if (network_.pingInterval.count() > 0) schedulePingLocked();
     advanceLocked();
 }
 
@@ -177,7 +262,7 @@ std::string SimulatedSession::sendFunctionCallLocked(const std::string& name, co
     for (const auto& text : texts) {
         try {
             const auto at = sendTextLocked(text);
-            if (first) calls_.back().sentAt = at; // the host may act on the first of the three
+            if (first && at) calls_.back().sentAt = *at; // the host may act on the first of the three
             first = false;
         } catch (const Poco::Exception& e) {
             traceLocked("!! function call " + name + " not sent: " + e.displayText());
@@ -185,7 +270,8 @@ std::string SimulatedSession::sendFunctionCallLocked(const std::string& name, co
             return record.callId;
         }
     }
-    traceLocked("-> function call " + name + " (" + record.callId + ") arguments " + shorten(argumentsJson));
+    if (!blackHoled_)
+        traceLocked("-> function call " + name + " (" + record.callId + ") arguments " + shorten(argumentsJson));
     return record.callId;
 }
 
@@ -245,8 +331,7 @@ void SimulatedSession::sendRaw(const std::string& text) {
 
 void SimulatedSession::sendRawLocked(const std::string& text) {
     try {
-        sendTextLocked(text);
-        traceLocked("-> " + shorten(text));
+        if (sendTextLocked(text)) traceLocked("-> " + shorten(text));
     } catch (const Poco::Exception& e) {
         traceLocked("!! send failed: " + e.displayText());
         if (connected_ && !closing_) finishLocked("host", "send failed: " + e.displayText());
@@ -267,11 +352,14 @@ void SimulatedSession::closeFromRest(CloseMode mode, const std::string& reason) 
 
 void SimulatedSession::hangupLocked(CloseMode mode, const std::string& initiator, const std::string& reason) {
     if (!connected_ || closing_) return;
+    if (blackHoled_) {
+        traceLocked("caller side would end the call (" + reason + "), but the connection is black-holed");
+        return;
+    }
     traceLocked("caller side ends the call: " + std::string(describe(mode)) + " (" + reason + ")");
     if (mode == CloseMode::CloseFrame) {
         try {
-            std::lock_guard<std::mutex> io(ioMutex_);
-            socket_.shutdown(Poco::Net::WebSocket::WS_NORMAL_CLOSE, "call ended");
+            writeFrameLocked(WebSocket::FRAME_OP_CLOSE, closeFramePayload(WebSocket::WS_NORMAL_CLOSE, "call ended"));
             close_.closeFrameSent = true;
         } catch (const Poco::Exception& e) {
             traceLocked("!! close frame not sent: " + e.displayText());
@@ -282,9 +370,11 @@ void SimulatedSession::hangupLocked(CloseMode mode, const std::string& initiator
         closing_ = true;
         close_.initiator = initiator;
         close_.reason = reason;
-        scheduleLocked(Clock::now() + kCloseHandshakeTimeout);
+        // Split frames: the close frame itself may still be on its way out.
+        scheduleLocked(Clock::now() + kCloseHandshakeTimeout + splitFrameBacklogLocked());
         return;
     }
+    flushSplitFramesLocked();
     {
         std::lock_guard<std::mutex> io(ioMutex_);
         try {
@@ -309,6 +399,7 @@ void SimulatedSession::finishLocked(const std::string& initiator, const std::str
     if (close_.initiator.empty()) close_.initiator = initiator;
     if (close_.reason.empty()) close_.reason = reason;
     reactor_.remove(*this);
+    flushSplitFramesLocked();
     {
         std::lock_guard<std::mutex> io(ioMutex_);
         try {
@@ -328,12 +419,11 @@ void SimulatedSession::detach() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (connected_) {
         closing_ = false;
-        {
-            std::lock_guard<std::mutex> io(ioMutex_);
-            try {
-                socket_.shutdown(Poco::Net::WebSocket::WS_ENDPOINT_GOING_AWAY, "simulator stopping");
-            } catch (const Poco::Exception&) {
-            }
+        try {
+            if (!blackHoled_)
+                writeFrameLocked(WebSocket::FRAME_OP_CLOSE,
+                                 closeFramePayload(WebSocket::WS_ENDPOINT_GOING_AWAY, "simulator stopping"));
+        } catch (const Poco::Exception&) {
         }
         finishLocked("simulator", "simulator stopped");
     }
@@ -345,6 +435,12 @@ void SimulatedSession::detach() {
 void SimulatedSession::onReadable() {
     std::lock_guard<std::mutex> reading(readMutex_);
     for (;;) {
+        if (blackHoled_) {
+            // What the host sends now stays unread, as if lost on the way. A black hole that came
+            // before the upgrade's thread handed the socket to the reactor must not be polled.
+            reactor_.remove(*this);
+            return;
+        }
         Poco::Buffer<char> buffer(0);
         int flags = 0;
         int n = 0;
@@ -367,7 +463,7 @@ void SimulatedSession::onReadable() {
             }
         }
         std::lock_guard<std::mutex> lock(mutex_);
-        if (!connected_) return;
+        if (!connected_ || blackHoled_) return; // a frame read just as the black hole began is lost too
         if (!error.empty()) {
             finishLocked("host", "connection lost without a close frame (" + error + ")");
             return;
@@ -377,14 +473,13 @@ void SimulatedSession::onReadable() {
             finishLocked("host", "host closed TCP without a close frame");
             return;
         }
-        if (opcode == Poco::Net::WebSocket::FRAME_OP_CLOSE) {
+        const std::string payload(buffer.begin(), buffer.size());
+        if (opcode == WebSocket::FRAME_OP_CLOSE) {
             close_.closeFrameReceived = true;
             if (!closing_) {
                 // Poco does not answer CLOSE by itself (debian-stack-notes): echo it, then drop TCP.
-                std::lock_guard<std::mutex> io(ioMutex_);
                 try {
-                    socket_.sendFrame(buffer.begin(), static_cast<int>(buffer.size()),
-                                      Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_CLOSE);
+                    writeFrameLocked(WebSocket::FRAME_OP_CLOSE, payload);
                     close_.closeFrameSent = true;
                 } catch (const Poco::Exception&) {
                 }
@@ -392,13 +487,18 @@ void SimulatedSession::onReadable() {
             finishLocked("host", closing_ ? close_.reason : "host sent a close frame");
             return;
         }
-        if (opcode == Poco::Net::WebSocket::FRAME_OP_PING) {
-            std::lock_guard<std::mutex> io(ioMutex_);
+        if (opcode == WebSocket::FRAME_OP_PING) {
+            // Poco does not answer PING by itself either; the PONG carries the same payload (RFC 6455 §5.5.3).
+            ++stats_.pingsReceived;
+            traceLocked("<- ping " + shorten(payload, 60));
             try {
-                socket_.sendFrame(buffer.begin(), static_cast<int>(buffer.size()),
-                                  Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_PONG);
-            } catch (const Poco::Exception&) {
+                writeFrameLocked(WebSocket::FRAME_OP_PONG, payload);
+            } catch (const Poco::Exception& e) {
+                traceLocked("!! pong not sent: " + e.displayText());
             }
+        } else if (opcode == WebSocket::FRAME_OP_PONG) {
+            ++stats_.pongsReceived;
+            traceLocked("<- pong " + shorten(payload, 60));
         } else if (opcode == Poco::Net::WebSocket::FRAME_OP_TEXT || opcode == Poco::Net::WebSocket::FRAME_OP_CONT ||
                    opcode == Poco::Net::WebSocket::FRAME_OP_BINARY) {
             fragment_.append(buffer.begin(), buffer.size());
@@ -495,12 +595,25 @@ void SimulatedSession::onRestRequest(const std::string& action, const std::strin
 // --- the script ------------------------------------------------------------------------------------
 
 void SimulatedSession::scheduleLocked(SteadyTime at) {
-    reactor_.schedule(at, weak_from_this(), ++timerGeneration_);
+    timerGeneration_ = ++timersScheduled_;
+    reactor_.schedule(at, weak_from_this(), timerGeneration_);
 }
 
 void SimulatedSession::onTimer(std::uint64_t generation) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (generation != timerGeneration_ || !connected_) return;
+    if (!connected_) return;
+    if (generation == pingTimerGeneration_) {
+        pingLocked();
+        return;
+    }
+    if (generation != timerGeneration_) return;
+    if (blackHoled_) {
+        if (hostClosedBlackHoleLocked())
+            finishLocked("host", "host closed the black-holed connection");
+        else
+            scheduleLocked(Clock::now() + kBlackHoleWatchInterval);
+        return;
+    }
     if (closing_) {
         finishLocked(close_.initiator, close_.reason + "; the host did not answer the close frame within 2 s");
         return;
@@ -590,6 +703,9 @@ void SimulatedSession::advanceLocked() {
             scriptDone_ = true;
             changed_.notify_all();
             return;
+        case Step::Kind::BlackHole:
+            blackHoleLocked("scripted black hole");
+            return;
         case Step::Kind::Loop: {
             auto& count = loopCounts_[pc_ - 1];
             if (++count < step.times) {
@@ -601,6 +717,64 @@ void SimulatedSession::advanceLocked() {
         }
         }
     }
+}
+
+// --- network behaviours -----------------------------------------------------------------------------
+
+void SimulatedSession::schedulePingLocked() {
+    pingTimerGeneration_ = ++timersScheduled_;
+    reactor_.schedule(Clock::now() + network_.pingInterval, weak_from_this(), pingTimerGeneration_);
+}
+
+void SimulatedSession::pingLocked() {
+    if (closing_ || blackHoled_) return; // a black hole asks nothing, and stays silent for good
+    const auto payload = "sideband-sim ping " + std::to_string(stats_.pingsSent + 1);
+    try {
+        writeFrameLocked(WebSocket::FRAME_OP_PING, payload);
+    } catch (const Poco::Exception& e) {
+        traceLocked("!! ping not sent: " + e.displayText());
+        finishLocked("host", "send failed: " + e.displayText());
+        return;
+    }
+    ++stats_.pingsSent;
+    traceLocked("-> ping " + payload);
+    schedulePingLocked();
+}
+
+void SimulatedSession::blackHole() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    blackHoleLocked("black hole");
+}
+
+void SimulatedSession::blackHoleLocked(const std::string& why) {
+    if (!connected_ || blackHoled_) return;
+    blackHoled_ = true;
+    stats_.blackHoled = true;
+    closing_ = false; // a close handshake under way can no longer complete
+    // Out of the poll loops: the host's frames, pings and even its FIN stay unread in the kernel.
+    reactor_.remove(*this);
+    wait_ = Wait::None;
+    scriptDone_ = true;
+    traceLocked(why + ": the simulator stops reading and writing this socket and keeps it open (no FIN, no "
+                      "close frame, no pong)");
+    scheduleLocked(Clock::now() + kBlackHoleWatchInterval); // also cancels the script's timer
+    changed_.notify_all();
+}
+
+// Whether the host closed (FIN or reset) the black-holed connection, seen without reading from it.
+bool SimulatedSession::hostClosedBlackHoleLocked() {
+    std::lock_guard<std::mutex> io(ioMutex_);
+    if (!transport_.impl()->initialized()) return true;
+    pollfd watch{transport_.impl()->sockfd(), POLLRDHUP, 0};
+    return ::poll(&watch, 1, 0) > 0 && (watch.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+NetworkStats SimulatedSession::networkStats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto stats = stats_;
+    std::lock_guard<std::mutex> io(ioMutex_);
+    stats.splitWrites = splitWrites_;
+    return stats;
 }
 
 void SimulatedSession::traceLocked(const std::string& text) {
