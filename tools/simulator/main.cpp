@@ -4,6 +4,7 @@
 #include "WebhookSender.h"
 #include "core/Logging.h"
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -20,10 +21,14 @@ constexpr int kUsageError = 2;
 void usage(std::ostream& out) {
     out << "usage:\n"
            "  sideband-sim serve [--listen ADDR | --port P] [--tls-cert C --tls-key K] [--api-key K] [--strict]\n"
-           "                     [--scenario FILE] [--reactor-loops N] [--quiet]\n"
+           "                     [--scenario FILE] [--reactor-loops N] [NETWORK] [--quiet]\n"
            "  sideband-sim run SCENARIO.json --webhook-url URL [--ca-file F] [--listen ADDR | --port P]\n"
-           "                     [--tls-cert C --tls-key K] [--api-key K] [--strict] [--quiet]\n"
+           "                     [--tls-cert C --tls-key K] [--api-key K] [--strict] [NETWORK] [--quiet]\n"
            "  sideband-sim check SCENARIO.json\n"
+           "\n"
+           "NETWORK (a hostile network for every call): --split-frames (each frame to the host as 1-byte\n"
+           "writes) [--split-frame-delay-ms N] (between bytes, default 1), --ping-interval-ms N (a PING\n"
+           "to the host every N ms; default 0: none).\n"
            "\n"
            "The webhook secret comes from OPENAI_WEBHOOK_SECRET (never the command line). The expected API\n"
            "key may also come from SIDEBAND_SIM_API_KEY, which `ps` does not show. Point the host's\n"
@@ -44,7 +49,7 @@ struct Arguments {
 bool parseArguments(int argc, char** argv, Arguments& args) {
     if (argc < 2) return false;
     args.command = argv[1];
-    static const std::vector<std::string> flags = {"--strict", "--quiet"};
+    static const std::vector<std::string> flags = {"--strict", "--quiet", "--split-frames"};
     for (int i = 2; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg.rfind("--", 0) != 0) {
@@ -72,6 +77,11 @@ SimulatorOptions simulatorOptions(const Arguments& args) {
         if (const char* key = std::getenv("SIDEBAND_SIM_API_KEY")) options.expectedApiKey = key;
     options.strict = args.has("--strict");
     options.reactorLoops = std::stoi(args.get("--reactor-loops", "2"));
+    options.splitFrames = args.has("--split-frames");
+    options.splitFrameDelay = std::chrono::milliseconds(std::stoi(args.get("--split-frame-delay-ms", "1")));
+    options.pingInterval = std::chrono::milliseconds(std::stoi(args.get("--ping-interval-ms", "0")));
+    if (options.splitFrameDelay.count() < 0 || options.pingInterval.count() < 0)
+        throw std::invalid_argument("--split-frame-delay-ms and --ping-interval-ms must not be negative");
     if (options.tlsCert.empty() != options.tlsKey.empty())
         throw std::invalid_argument("--tls-cert and --tls-key go together");
     return options;
