@@ -17,7 +17,7 @@ struct Settings {
     std::string tlsKey;                  // SIDEBAND_TLS_KEY
     bool insecureHttp = false;           // SIDEBAND_INSECURE_HTTP=1
     int httpThreads = 8;                 // SIDEBAND_HTTP_THREADS (workers running webhooks)
-    int httpQueue = 256;                 // SIDEBAND_HTTP_QUEUE
+    int httpQueue = 1024;                // SIDEBAND_HTTP_QUEUE
     int ioThreads = 2;                   // SIDEBAND_IO_THREADS (event loops owning every socket)
     int maxConnections = 10000;          // SIDEBAND_MAX_CONNECTIONS
     int tlsHandshakeTimeoutMs = 10000;   // SIDEBAND_TLS_HANDSHAKE_TIMEOUT_MS

@@ -27,7 +27,7 @@ struct ListenerOptions {
     std::string tlsKeyFile;
     int ioThreads = 1;                      // event loops owning the connections, unless `loops` is given
     int workers = 16;                       // threads running the Worker routes (a webhook waits on OpenAI there)
-    std::size_t queue = 256;                // complete requests waiting for a worker; beyond it: 503 + Retry-After
+    std::size_t queue = 1024;               // complete requests waiting for a worker; beyond it: 503 + Retry-After
     std::size_t maxConnections = 10000;     // over it the oldest idle connection is closed for a new one
     std::size_t maxHeadBytes = 16 * 1024;   // request line + headers; over it: 431
     std::size_t maxBodyBytes = 1024 * 1024; // over it: 413
