@@ -52,13 +52,14 @@ int WebSocketChannel::onGenmask(wslay_event_context*, std::uint8_t* buffer, std:
 
 void WebSocketChannel::onMessage(wslay_event_context*, const wslay_event_on_msg_recv_arg* arg, void* user) {
     auto& self = *static_cast<WebSocketChannel*>(user);
-    if (self.callbacks_.onHeard) self.callbacks_.onHeard();
     if (arg->opcode == WSLAY_TEXT_FRAME && self.callbacks_.onText)
         self.callbacks_.onText(std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length));
     // Pings are answered by wslay; a close frame is answered by wslay too, and pump() then ends us.
 }
 
 void WebSocketChannel::onData(io::Stream&, std::string& inbox) {
+    // Any byte is a sign of life: a peer trickling a large frame over a slow link is not dead.
+    if (callbacks_.onHeard) callbacks_.onHeard();
     inbox_ = &inbox;
     pump();
     inbox_ = nullptr;

@@ -20,7 +20,7 @@ class WebSocketChannel final : public io::StreamHandler, public std::enable_shar
 public:
     struct Callbacks {
         std::function<void(std::string text)> onText;
-        std::function<void()> onHeard; // any frame at all (pongs included): the peer is alive
+        std::function<void()> onHeard; // any bytes at all (pongs included): the peer is alive
         // Exactly once. `reason`: "closed" (close handshake), "disconnected" (no close frame),
         // "protocol_error", or what abort() was given.
         std::function<void(const std::string& reason, int closeCode)> onClosed;

@@ -344,3 +344,145 @@ TEST_F(SidebandSessionTest, ToolOutputAfterTheCallEndedIsDropped) {
     std::this_thread::sleep_for(500ms); // the late output must not crash or resurrect anything
     EXPECT_EQ(manager().activeSessions(), 0u);
 }
+
+namespace {
+
+// Answers every tool call at once, on the thread that asked: the fastest a tool can be.
+class InstantTools : public plugins::CallTools {
+public:
+    std::atomic<int> invocations{0};
+    std::vector<plugins::ToolSpec> tools() const override {
+        auto schema = json::object();
+        schema->set("type", "object");
+        return {{"lookup_order", "Look up an order", schema}};
+    }
+    void invoke(const std::string&, const std::string& arguments,
+                std::function<void(const std::string&)> done) override {
+        ++invocations;
+        done(arguments);
+    }
+};
+
+// The same sessions over a hostile network: the simulator splits its frames into 1-byte TCP
+// writes, pings, or goes silent without a FIN; the host pings often so a test sees it decide.
+class SessionNetworkTest : public SidebandSessionTest {
+protected:
+    void restartSimulator(bool splitFrames, std::chrono::milliseconds simulatorPings,
+                          std::chrono::milliseconds splitDelay = 1ms, bool tls = true) {
+        simulator_->stop();
+        simulator::SimulatorOptions options;
+        if (tls) {
+            options.tlsCert = TestCertificates::shared().certFile();
+            options.tlsKey = TestCertificates::shared().keyFile();
+        }
+        options.expectedApiKey = kApiKey;
+        options.splitFrames = splitFrames;
+        options.splitFrameDelay = splitDelay;
+        options.pingInterval = simulatorPings;
+        options.recordTraffic = true;
+        simulator_ = std::make_unique<simulator::RealtimeSimulator>(options);
+        simulator_->start();
+    }
+
+    sessions::SessionManager& pingingManager(std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
+        sessions::SessionOptions options;
+        options.baseUrl = simulator_->baseUrl();
+        options.apiKey = kApiKey;
+        options.caFile = TestCertificates::shared().caFile();
+        options.connectTimeout = 20s;
+        options.pingInterval = interval;
+        options.pingTimeout = timeout;
+        manager_ = std::make_unique<sessions::SessionManager>(options, ledger_, store_, metrics_, clock_);
+        return *manager_;
+    }
+
+    static std::size_t outputsFor(const simulator::SimulatedSession& session, const std::string& functionCallId) {
+        std::size_t outputs = 0;
+        for (const auto& event : session.receivedEvents())
+            if (event.type == "conversation.item.create" &&
+                event.json.find(R"("call_id":")" + functionCallId + "\"") != std::string::npos)
+                ++outputs;
+        return outputs;
+    }
+};
+
+} // namespace
+
+TEST_F(SessionNetworkTest, FramesSplitIntoOneByteWritesAreReadWholeAndTheCallGoesOn) {
+    restartSimulator(true, 0ms);
+    pingingManager(200ms, 2000ms);
+    auto session = launch("rtc_split");
+    ASSERT_TRUE(session);
+    const auto id = session->sendFunctionCall("lookup_order", R"({"order":7})", "call_split_1");
+    EXPECT_THAT(session->waitForFunctionOutput(id, 10000ms),
+                Optional(std::string(R"({"tool":"lookup_order","arguments":{"order":7}})")));
+    std::this_thread::sleep_for(1s); // several of the host's pings while frames trickle in
+    EXPECT_EQ(ledger_.total().active, 1) << "a slow frame is not a dead peer";
+    EXPECT_TRUE(tools_->endedReasons().empty());
+    EXPECT_EQ(metrics_.value(metrics::name::kSessionPingTimeouts), 0);
+}
+
+TEST_F(SessionNetworkTest, TheHostAnswersThePeersPingsAndPingsItself) {
+    restartSimulator(false, 100ms);
+    pingingManager(100ms, 2000ms);
+    auto session = launch("rtc_pings");
+    ASSERT_TRUE(session);
+    EXPECT_TRUE(eventually([&] { return simulator_->pongsReceived("rtc_pings") >= 3; }, 10s));
+    EXPECT_TRUE(eventually([&] { return simulator_->pingsReceived("rtc_pings") >= 3; }, 10s));
+    EXPECT_EQ(ledger_.total().active, 1);
+    EXPECT_TRUE(tools_->endedReasons().empty());
+}
+
+TEST_F(SessionNetworkTest, ABlackHoledPeerEndsTheCallAsPeerUnresponsiveWithItsSlotBack) {
+    restartSimulator(false, 0ms);
+    pingingManager(200ms, 300ms);
+    auto healthy = launch("rtc_alive");
+    auto silent = launch("rtc_silent");
+    ASSERT_TRUE(healthy && silent);
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 2; }));
+    ASSERT_TRUE(simulator_->blackHole("rtc_silent"));
+    EXPECT_TRUE(silent->waitForClose(25s)) << "the host closed the dead connection";
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 1; }, 25s));
+    EXPECT_EQ(recordedEndReason(store_, "rtc_silent"), "peer_unresponsive");
+    EXPECT_THAT(tools_->endedReasons(), ::testing::ElementsAre("peer_unresponsive"));
+    EXPECT_EQ(metrics_.value(metrics::name::kSessionPingTimeouts), 1);
+    EXPECT_EQ(metrics_.value(metrics::name::kCallsEnded, {{"tenant", "acme"}, {"reason", "peer_unresponsive"}}), 1);
+    std::this_thread::sleep_for(600ms); // more pings: the healthy call answers them and stays
+    EXPECT_EQ(ledger_.total().active, 1);
+}
+
+TEST_F(SessionNetworkTest, ManyConcurrentCallsWithSplitFramesGetExactlyOneOutputPerFunctionCall) {
+#if defined(__SANITIZE_ADDRESS__)
+    constexpr int kCalls = 100;
+#else
+    constexpr int kCalls = 500;
+#endif
+    // Plain ws://: a 1-byte TLS record per byte makes the simulator, not the host, the bottleneck
+    // (split frames over TLS are the first test's).
+    restartSimulator(true, 0ms, 0ms, false);
+    pingingManager(5000ms, 10000ms);
+    auto tools = std::make_shared<InstantTools>();
+    std::vector<std::shared_ptr<simulator::SimulatedSession>> sessions;
+    for (int i = 0; i < kCalls; ++i) {
+        const auto callId = "rtc_many_" + std::to_string(i);
+        ledger_.reserve(callId, "acme", {kCalls, kCalls});
+        auto call = acceptedCall(callId);
+        call.tools = tools;
+        manager_->launch(std::move(call));
+    }
+    for (int i = 0; i < kCalls; ++i) {
+        auto session = simulator_->waitForSession("rtc_many_" + std::to_string(i), 60s);
+        ASSERT_TRUE(session) << i;
+        sessions.push_back(session);
+    }
+    std::vector<std::string> ids;
+    for (auto& session : sessions)
+        ids.push_back(session->sendFunctionCall("lookup_order", R"({"order":1})"));
+    for (std::size_t i = 0; i < sessions.size(); ++i)
+        ASSERT_TRUE(sessions[i]->waitForFunctionOutput(ids[i], 120s)) << i;
+    std::this_thread::sleep_for(500ms); // later copies of each call (three events each) are ignored
+    for (std::size_t i = 0; i < sessions.size(); ++i)
+        EXPECT_EQ(outputsFor(*sessions[i], ids[i]), 1u) << i;
+    EXPECT_EQ(tools->invocations, kCalls);
+    EXPECT_EQ(ledger_.total().active, kCalls);
+}
