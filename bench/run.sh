@@ -101,6 +101,7 @@ hz=$(getconf CLK_TCK)
 # start_host LOGNAME [VAR=value ...]: the real binary, TLS, on a fresh port; waits for /readyz.
 start_host() {
   local log=$work/$1.log
+  host_log_name=$1
   shift
   host_port=$(free_port)
   env SIDEBAND_LISTEN="127.0.0.1:$host_port" \
@@ -118,11 +119,23 @@ start_host() {
   tail -20 "$log" >&2
   exit 1
 }
+# stop_host: SIGTERM, then SIGKILL if the host has not exited 45 s later (its drain allows 30 s):
+# a host that never stops is noted ($host_notes) instead of hanging the benchmark.
+host_notes=()
 stop_host() {
   kill -TERM "$host_pid" 2>/dev/null || true
+  local waited=0
+  while kill -0 "$host_pid" 2>/dev/null && [ "$waited" -lt 450 ]; do sleep 0.1; waited=$((waited + 1)); done
+  if kill -0 "$host_pid" 2>/dev/null; then
+    host_notes+=("the host of row $host_log_name had not exited 45 s after SIGTERM: killed")
+
+    echo "warning: ${host_notes[-1]}" >&2
+    kill -KILL "$host_pid" 2>/dev/null || true
+  fi
   wait "$host_pid" 2>/dev/null || true
   host_pid=""
 }
+
 host_url() { echo "https://127.0.0.1:$host_port/api/v1/openai/webhook"; }
 
 # The value of KEY in a "BENCH k=v k=v" line.
@@ -546,11 +559,14 @@ idle_cell() {
 }
 metrics_text() { curl -s --max-time 10 "http://127.0.0.1:$metrics_port/metrics"; }
 metric_value() { metrics_text | awk -v name="$1" '$1 == name { print $2; found = 1 } END { if (!found) print "?" }'; }
-# "DEDUPED OTHER": sideband_webhooks_total summed over outcome="deduped" and over every other outcome.
+# "DEDUPED OTHER": sideband_webhooks_total summed over outcome="deduped" and over every other outcome
+# ("? ?" when the metrics do not answer).
 webhook_outcomes() {
-  metrics_text | awk '/^sideband_webhooks_total\{/ { if ($0 ~ /outcome="deduped"/) d += $NF; else o += $NF }
-    END { printf "%d %d", d, o }'
+  metrics_text | awk '/^sideband_webhooks_total\{/ { if ($0 ~ /outcome="deduped"/) d += $NF; else o += $NF; n++ }
+    END { if (n) printf "%d %d", d, o; else printf "? ?" }'
 }
+# diff_cell BEFORE AFTER: AFTER - BEFORE, or "?" when either is unknown.
+diff_cell() { if [ "$1" = "?" ] || [ "$2" = "?" ]; then echo "?"; else echo $(($2 - $1)); fi; }
 cpu_share() { # TICKS_BEFORE TICKS_AFTER T0 T1 -> host CPU in % of one core
   awk -v t=$(($2 - $1)) -v hz="$hz" -v a="$3" -v b="$4" 'BEGIN { printf "%.0f", 100 * t / hz / (b - a) }'
 }
@@ -604,6 +620,7 @@ bench_http() {
   prepare_server_hosts
   local out=$results/http.md rows=() tool c name n=0 line load before after t0 t1 cpu answer errors
   local outcomes0 outcomes1 other0 other1
+  host_notes=()
   local conns=${BENCH_CONNECTIONS:-$([ "$quick" = 1 ] && echo "32 1000" || echo "32 1000 10000")}
   h2load_requests=${BENCH_H2LOAD_REQUESTS:-$((seconds * 20000))}
 
@@ -637,7 +654,8 @@ bench_http() {
         else
           errors="failed $(val "$line" failed), errored $(val "$line" errored), timeout $(val "$line" timeouts)"
         fi
-        rows+=("| $tool | $c | ${host_labels[$name]} | $(val "$line" rps) | $(ms "$(val "$line" p50_us)") | $(ms "$(val "$line" p99_us)") | $(ms "$(val "$line" max_us)") | $(val "$line" requests) | $((outcomes1 - outcomes0)) / $((other1 - other0)) | $(val "$line" non2xx) | $errors | ${peak% *} | ${peak#* } | ${cpu}% | $(idle_cell) | $load |")
+        rows+=("| $tool | $c | ${host_labels[$name]} | $(val "$line" rps) | $(ms "$(val "$line" p50_us)") | $(ms "$(val "$line" p99_us)") | $(ms "$(val "$line" max_us)") | $(val "$line" requests) | $(diff_cell "$outcomes0" "$outcomes1") / $(diff_cell "$other0" "$other1") |
+ $(val "$line" non2xx) | $errors | ${peak% *} | ${peak#* } | ${cpu}% | $(idle_cell) | $load |")
         echo "${rows[-1]}"
       done
     done
@@ -661,8 +679,13 @@ bench_http() {
       "| tool | connections | host | deliveries/s | p50 ms | p99 ms | max ms | answered | deduped / other (host) | non-2xx | errors | host threads | host RSS MiB | host CPU | idle, slow open (closed by host) | load |" \
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
+    notes
   } >"$out"
   echo "== written $out"
+}
+# notes: the hosts that had to be killed, under the table.
+notes() {
+  [ ${#host_notes[@]} -eq 0 ] || header "" "Notes:" "${host_notes[@]/#/- }"
 }
 
 # Node's fetch (undici) driver, installed from bench/node/package-lock.json when missing.
@@ -680,6 +703,7 @@ bench_calls() {
   prepare_server_hosts
   need_node_driver
   local out=$results/calls.md rows=() c pool name n=0 line load before after t0 t1 cpu left
+  host_notes=()
   local concurrencies=${BENCH_CONCURRENCY:-$([ "$quick" = 1 ] && echo 32 || echo "32 256")}
   start_sim 0
   echo "== calls: whole calls (incoming -> accepted -> ended) with Node's fetch, 2 s warm-up + ${seconds} s, $idle_n idle + $slow_n slow connections"
@@ -724,6 +748,7 @@ bench_calls() {
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     header "" "Simulator totals over all rows: $sim"
+    notes
   } >"$out"
   echo "== written $out"
 }
@@ -733,6 +758,7 @@ bench_held() {
   prepare_server_hosts
   need_node_driver
   local out=$results/held.md rows=() name n=0 line load calls=${BENCH_HELD:-$([ "$quick" = 1 ] && echo 200 || echo 2000)}
+  host_notes=()
   start_sim 0
   echo "== held: $calls calls placed at concurrency 32 (Node's fetch) and held open, $idle_n idle + $slow_n slow connections"
   for name in $(row_hosts 0); do
@@ -761,7 +787,9 @@ bench_held() {
       "| calls | host | accepted | held (active) | threads idle / held | RSS MiB idle / held | fds | accept p50 / p99 / max ms | placing s | ended 200 | left active | threads / RSS MiB after ending | errors | idle, slow open (closed by host) | load |" \
       "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
+    notes
   } >"$out"
+
   echo "== written $out"
 }
 
