@@ -190,14 +190,24 @@ void Host::declareLiveMetrics() {
 
 std::shared_ptr<http::Routes> Host::buildRoutes(bool includeMetrics) {
     auto routes = std::make_shared<http::Routes>();
-    // The body has been read whole (over 1 MiB the server answers 413 itself). An incoming call
-    // waits on the store and on OpenAI: it runs on a worker, never on the loop.
-    routes->add("POST", "/api/v1/openai/webhook", [this](const http::Request& request) {
-        webhook::SignatureHeaders headers{request.header("webhook-id"), request.header("webhook-timestamp"),
-                                          request.header("webhook-signature")};
-        const auto answer = webhooks_.handle(headers, request.body);
-        return http::Response::json(answer.status, answer.body);
-    });
+    // The body has been read whole (over 1 MiB the server answers 413 itself). Verification and
+    // deduplication run on the loop, so a flood of forged or redelivered webhooks never takes a
+    // worker; a new event waits on the store and on OpenAI, on a worker.
+    routes->add(
+        "POST", "/api/v1/openai/webhook",
+        [this](const http::Request& request) {
+            webhook::SignatureHeaders headers{request.header("webhook-id"), request.header("webhook-timestamp"),
+                                              request.header("webhook-signature")};
+            auto triaged = std::make_shared<webhook::WebhookService::Triage>(webhooks_.triage(headers, request.body));
+            if (triaged->answer) return http::Response::json(triaged->answer->status, triaged->answer->body);
+            return http::Response::later(
+                [this, triaged] {
+                    const auto answer = webhooks_.finish(*triaged);
+                    return http::Response::json(answer.status, answer.body);
+                },
+                [this, triaged] { webhooks_.release(*triaged); });
+        },
+        http::RunOn::Inline);
     routes->add(
         "GET", "/healthz", [](const http::Request&) { return http::Response::json(200, R"({"status":"ok"})"); },
         http::RunOn::Inline);

@@ -32,6 +32,13 @@ Response Response::text(int status, std::string contentType, std::string body) {
     return response;
 }
 
+Response Response::later(std::function<Response()> work, std::function<void()> refused) {
+    Response response;
+    response.work = std::move(work);
+    response.refused = std::move(refused);
+    return response;
+}
+
 Routes& Routes::add(const std::string& method, const std::string& path, Endpoint endpoint, RunOn runOn) {
     byPath_[path][method] = Route{std::move(endpoint), runOn};
     return *this;

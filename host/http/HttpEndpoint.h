@@ -33,13 +33,20 @@ struct Response {
 
     static Response json(int status, std::string body);
     static Response text(int status, std::string contentType, std::string body);
+    // From an Inline route: the answer needs work that may block. The server runs `work` on a
+    // worker and sends what it returns; when no worker is free it answers 503 and calls `refused`
+    // instead (to undo what the route reserved).
+    static Response later(std::function<Response()> work, std::function<void()> refused = nullptr);
+    std::function<Response()> work;    // set by later()
+    std::function<void()> refused;
 };
 
 // One route's behaviour; the router has already checked the method.
 using Endpoint = std::function<Response(const Request&)>;
 
 // Where a route runs. Inline: on the event loop, for answers that never wait on anything (health,
-// readiness, metrics); Worker: on the bounded worker pool, for anything that may block.
+// readiness, metrics), or that decide on the loop what they can and hand the rest on with
+// Response::later(); Worker: on the bounded worker pool, for anything that may block.
 enum class RunOn { Inline, Worker };
 
 // Routes by exact path, then method: unknown path -> 404, known path with another method -> 405

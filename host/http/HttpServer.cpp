@@ -360,19 +360,32 @@ private:
         core_.beginRequest();
         const auto match = core_.routes->match(request_.method, request_.path);
         if (!match.endpoint) return respond(match.error);
-        if (match.runOn == RunOn::Inline) return respond(Routes::run(*match.endpoint, request_));
+        if (match.runOn == RunOn::Inline) {
+            auto response = Routes::run(*match.endpoint, request_);
+            if (!response.work) return respond(std::move(response));
+            return runOnWorker(std::move(response.work), std::move(response.refused));
+        }
+        runOnWorker([endpoint = match.endpoint, request = std::move(request_)] { return Routes::run(*endpoint, request); });
+    }
 
+    void runOnWorker(std::function<Response()> work, std::function<void()> refused = nullptr) {
         std::weak_ptr<Connection> weak = shared_from_this();
         auto* loop = loop_.loop;
-        const bool queued =
-            core_.workers->trySubmit([weak, loop, endpoint = match.endpoint, request = std::move(request_)]() mutable {
-                auto response = Routes::run(*endpoint, request);
-                loop->post([weak, response = std::move(response)]() mutable {
-                    if (auto self = weak.lock()) self->answer(std::move(response));
-                });
+        const bool queued = core_.workers->trySubmit([weak, loop, work = std::move(work)] {
+            Response response;
+            try {
+                response = work();
+            } catch (const std::exception& e) {
+                spdlog::error("request failed on a worker: {}", e.what());
+                response = Response::json(500, json::detail("Internal error"));
+            }
+            loop->post([weak, response = std::move(response)]() mutable {
+                if (auto self = weak.lock()) self->answer(std::move(response));
             });
+        });
         if (!queued) {
             // Every worker busy and the queue full: say so now; OpenAI redelivers a webhook later.
+            if (refused) refused();
             core_.count(metrics::name::kHttpSaturated);
             auto busy = Response::json(503, json::detail("Server busy"));
             busy.headers.emplace_back("Retry-After", "1");

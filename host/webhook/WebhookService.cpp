@@ -13,18 +13,28 @@ WebhookService::WebhookService(const WebhookVerifier& verifier, WebhookDeduplica
     : verifier_(verifier), deduplicator_(deduplicator), router_(router), metrics_(metrics) {}
 
 WebhookResponse WebhookService::handle(const SignatureHeaders& headers, const std::string& rawBody) {
-    const auto started = std::chrono::steady_clock::now();
-    std::string typeLabel = "unknown";
-    std::string outcome = "error";
-    auto response = process(headers, rawBody, typeLabel, outcome);
-    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
-    metrics_.increment(metrics::name::kWebhooks, {{"type", typeLabel}, {"outcome", outcome}});
-    metrics_.observe(metrics::name::kWebhookSeconds, elapsed.count(), {{"type", typeLabel}});
-    return response;
+    const auto triaged = triage(headers, rawBody);
+    return triaged.answer ? *triaged.answer : finish(triaged);
 }
 
-WebhookResponse WebhookService::process(const SignatureHeaders& headers, const std::string& rawBody,
-                                        std::string& typeLabel, std::string& outcome) {
+void WebhookService::record(const Triage& triage, const std::string& outcome) {
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - triage.started;
+    metrics_.increment(metrics::name::kWebhooks, {{"type", triage.typeLabel}, {"outcome", outcome}});
+    metrics_.observe(metrics::name::kWebhookSeconds, elapsed.count(), {{"type", triage.typeLabel}});
+}
+
+WebhookService::Triage WebhookService::triage(const SignatureHeaders& headers, const std::string& rawBody) {
+    Triage triage;
+    triage.started = std::chrono::steady_clock::now();
+    triage.typeLabel = "unknown";
+    std::string outcome = "error";
+    triage.answer = decide(headers, rawBody, triage, outcome);
+    if (triage.answer) record(triage, outcome);
+    return triage;
+}
+
+std::optional<WebhookResponse> WebhookService::decide(const SignatureHeaders& headers, const std::string& rawBody,
+                                                      Triage& triage, std::string& outcome) {
     const auto verdict = verifier_.verify(headers, rawBody);
     if (verdict != VerifyResult::Ok) {
         outcome = "invalid_signature";
@@ -32,7 +42,7 @@ WebhookResponse WebhookService::process(const SignatureHeaders& headers, const s
         return WebhookResponse::invalidSignature();
     }
 
-    const auto event = parseWebhookEvent(rawBody);
+    auto event = parseWebhookEvent(rawBody);
     if (!event) {
         outcome = "invalid_request";
         spdlog::warn("webhook refused: malformed body, webhook-id={:.64}", headers.id);
@@ -41,7 +51,7 @@ WebhookResponse WebhookService::process(const SignatureHeaders& headers, const s
 
     WebhookEventHandler* handler = router_.find(event->type);
     // Only known types become label values: the type is caller-controlled text.
-    typeLabel = handler ? event->type : "other";
+    triage.typeLabel = handler ? event->type : "other";
     if (event->id.empty()) {
         outcome = "ignored";
         spdlog::info("webhook ignored: missing webhook id, type={:.64}", event->type);
@@ -69,22 +79,35 @@ WebhookResponse WebhookService::process(const SignatureHeaders& headers, const s
         return WebhookResponse::inFlight();
     case WebhookDeduplicator::Claim::New: break;
     }
+    triage.handler = handler;
+    triage.event = std::move(event);
+    return std::nullopt;
+}
 
+void WebhookService::release(const Triage& claimed) {
+    deduplicator_.abandon(claimed.event->id);
+    record(claimed, "busy");
+}
+
+WebhookResponse WebhookService::finish(const Triage& claimed) {
+    const auto& event = *claimed.event;
     WebhookResponse response;
     try {
-        response = handler->handle(*event);
+        response = claimed.handler->handle(event);
     } catch (const std::exception& e) {
-        spdlog::error("webhook handler failed: type={} id={:.64} call={:.64}: {}", event->type, event->id,
-                      event->callId, e.what());
+        spdlog::error("webhook handler failed: type={} id={:.64} call={:.64}: {}", event.type, event.id, event.callId,
+                      e.what());
         response = WebhookResponse::internalError();
     }
+    std::string outcome;
     if (response.status >= 500) {
-        deduplicator_.abandon(event->id); // not processed: let the redelivery in
+        deduplicator_.abandon(event.id); // not processed: let the redelivery in
         outcome = "failed";
     } else {
-        deduplicator_.complete(event->id);
+        deduplicator_.complete(event.id);
         outcome = "processed";
     }
+    record(claimed, outcome);
     return response;
 }
 
