@@ -24,11 +24,14 @@ WorkerPool::~WorkerPool() {
 }
 
 bool WorkerPool::trySubmit(std::function<void()> task) {
-    // Counted before it is queued so that concurrent submitters cannot overshoot the limit.
-    if (queued_.fetch_add(1, std::memory_order_relaxed) >= queueLimit_) {
-        queued_.fetch_sub(1, std::memory_order_relaxed);
+    // Counted before it is queued so that concurrent submitters cannot overshoot the limit: a task
+    // is taken while a thread is free or fewer than `queueLimit` wait.
+    const auto capacity = threads_.size() + queueLimit_;
+    if (accepted_.fetch_add(1, std::memory_order_relaxed) >= capacity) {
+        accepted_.fetch_sub(1, std::memory_order_relaxed);
         return false;
     }
+    queued_.fetch_add(1, std::memory_order_relaxed);
     queue_.enqueueNotification(new Task(std::move(task)));
     return true;
 }
@@ -55,6 +58,7 @@ void WorkerPool::serve() {
             spdlog::error("{}: task failed: {}", name_, e.what());
         }
         busy_.fetch_sub(1, std::memory_order_relaxed);
+        accepted_.fetch_sub(1, std::memory_order_relaxed);
     }
 }
 

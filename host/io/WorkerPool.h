@@ -18,7 +18,7 @@ public:
     WorkerPool(std::string name, int threads, std::size_t queueLimit);
     ~WorkerPool(); // runs what is queued, then joins
 
-    // False when `queueLimit` tasks already wait (none was taken).
+    // False when every thread is busy and `queueLimit` tasks already wait (none was taken).
     bool trySubmit(std::function<void()> task);
     void stop();
 
@@ -32,6 +32,7 @@ private:
     std::string name_;
     std::size_t queueLimit_;
     Poco::NotificationQueue queue_;
+    std::atomic<std::size_t> accepted_{0}; // taken and not yet finished: running or waiting
     std::atomic<std::size_t> queued_{0};
     std::atomic<std::size_t> busy_{0};
     std::vector<std::thread> threads_;

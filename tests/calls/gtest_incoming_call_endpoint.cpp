@@ -5,6 +5,7 @@
 #include "FakeTenantStore.h"
 #include "HostWithSimulator.h"
 #include "RecordedEnd.h"
+#include "TestCertificates.h"
 
 #include "metrics/SidebandMetrics.h"
 
@@ -295,4 +296,62 @@ TEST_F(StormTest, FiveHundredConcurrentCallsAgainstALimitOfOneHundred) {
     EXPECT_EQ(env_.host().ledger().total().pending, 0);
     EXPECT_EQ(env_.host().ledger().total().active, 0);
     EXPECT_TRUE(eventually([&] { return env_.host().sessions().activeSessions() == 0; }));
+}
+
+// One worker, no queue: an incoming call waiting on OpenAI holds the only worker.
+class BusyWorkersTest : public IncomingCallEndpointTest {
+protected:
+    BusyWorkersTest()
+        : IncomingCallEndpointTest([](Settings& s) {
+              s.httpThreads = 1;
+              s.httpQueue = 0;
+          }) {}
+
+    // An incoming call whose accept the simulator answers only after `hold`, on its own thread.
+    std::future<simulator::WebhookDelivery> callHoldingTheWorker(const std::string& callId,
+                                                                 std::chrono::milliseconds hold) {
+        env_.simulator().delayNext("accept", hold, 1, callId);
+        auto call = std::async(std::launch::async, [this, callId] { return env_.incomingCall(callId); });
+        // Its slot is reserved before the accept: from then on the worker waits on the simulator.
+        EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().pending == 1; }));
+        return call;
+    }
+};
+
+TEST_F(BusyWorkersTest, RedeliveriesAndForgeriesAreAnsweredWhileEveryWorkerWaitsOnOpenAI) {
+    simulator::IncomingCall first;
+    first.callId = "rtc_done";
+    const auto done = simulator::makeIncomingCallEvent(first);
+    ASSERT_EQ(env_.sender().deliver(done).status, 200);
+    auto held = callHoldingTheWorker("rtc_held", 3000ms);
+
+    const auto redelivery = env_.sender().deliver(done);
+    EXPECT_EQ(redelivery.status, 200);
+    EXPECT_EQ(redelivery.body, R"({"ok":true,"deduped":true})");
+    const auto forged = simulator::makeCallEvent("realtime.call.ended", "rtc_done");
+    simulator::WebhookSenderOptions strangerOptions;
+    strangerOptions.url = "https://localhost:" + std::to_string(env_.host().port()) + "/api/v1/openai/webhook";
+    strangerOptions.caFile = TestCertificates::shared().caFile();
+    strangerOptions.secret = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"; // not the host's
+    simulator::WebhookSender stranger(strangerOptions);
+    const auto refused = stranger.deliver(forged);
+    EXPECT_EQ(refused.status, 401);
+    EXPECT_EQ(refused.body, R"({"detail":"Invalid signature"})");
+    EXPECT_EQ(held.get().status, 200);
+}
+
+TEST_F(BusyWorkersTest, ANewEventRefusedForWantOfAWorkerIsProcessedWhenRedelivered) {
+    auto held = callHoldingTheWorker("rtc_held", 2000ms);
+    simulator::IncomingCall second;
+    second.callId = "rtc_later";
+    const auto event = simulator::makeIncomingCallEvent(second);
+    const auto busy = env_.sender().deliver(event);
+    EXPECT_EQ(busy.status, 503);
+    EXPECT_EQ(busy.body, R"({"detail":"Server busy"})");
+    EXPECT_EQ(metric(metrics::name::kHttpSaturated, {{"listener", "main"}}), 1);
+    EXPECT_EQ(held.get().status, 200);
+
+    const auto redelivered = env_.sender().deliver(event);
+    EXPECT_EQ(redelivered.status, 200) << "not 409: the refused delivery did not stay in flight";
+    EXPECT_EQ(redelivered.body, R"({"ok":true,"accepted":true,"tenant_id":"tenant_123","fallback":false})");
 }
