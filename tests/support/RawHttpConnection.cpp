@@ -6,6 +6,8 @@
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/String.h>
 
+#include <poll.h>
+
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -125,6 +127,11 @@ bool RawHttpConnection::closedByServer(std::chrono::milliseconds within) {
     }
     socket_->setReceiveTimeout(timeout);
     return closed;
+}
+
+bool RawHttpConnection::serverHasClosed() const {
+    pollfd descriptor{static_cast<int>(socket_->impl()->sockfd()), POLLRDHUP, 0};
+    return ::poll(&descriptor, 1, 0) > 0 && (descriptor.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 std::string rawRequest(const std::string& method, const std::string& target, const std::string& body,

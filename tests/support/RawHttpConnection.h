@@ -38,6 +38,8 @@ public:
     // True once the server has closed the connection (end of stream, reset, TLS error) with no
     // more bytes to read first; false when an answer arrives instead or `within` passes.
     bool closedByServer(std::chrono::milliseconds within = std::chrono::seconds(10));
+    // Whether the server has closed its side by now; reads nothing (no TLS call), waits for nothing.
+    bool serverHasClosed() const;
 
     Poco::Net::StreamSocket& socket() { return *socket_; }
 
