@@ -169,12 +169,16 @@ public:
             awaitingDrain_ = false;
             core_.endRequest();
         }
-        if (closing_) return;
+        if (closing_) {
+            disarm(); // the last answer is out: only the stream's short linger is left, no write deadline
+            return;
+        }
         if (phase_ == Phase::Writing) {
             phase_ = Phase::Idle;
             becomeIdle();
         }
-        if (phase_ == Phase::Idle && !stream_->inbox().empty()) parse();
+        // Also when the inbox is empty: parse() resumes reading a client paused behind its pipeline.
+        if (phase_ == Phase::Idle) parse();
     }
 
     void onClosed(io::Stream&, const std::string& reason) override {
@@ -186,13 +190,12 @@ public:
         awaitingDrain_ = false;
         phase_ = Phase::Closed;
         const auto& why = closeReason_.empty() ? reason : closeReason_;
-        if (why.rfind("tls_handshake_failed", 0) == 0) {
-            spdlog::debug("connection from {}: {}", peer_, why);
-            core_.count(metrics::name::kHttpConnectionsClosed, "tls_handshake_failed");
-        } else if (why != "eof" && why != "closed" && why != "reset" &&
-                   why != "evicted") { // evicted: counted at accept
-            core_.count(metrics::name::kHttpConnectionsClosed, why);
-        }
+        // The label is the kind of close ("read_error"), never its detail (an OpenSSL message):
+        // a label of unbounded variety would grow the metrics without end.
+        const auto kind = why.substr(0, why.find(':'));
+        if (kind != why) spdlog::debug("connection from {}: {}", peer_, why);
+        if (kind != "eof" && kind != "closed" && kind != "reset" && kind != "evicted") // evicted: counted at accept
+            core_.count(metrics::name::kHttpConnectionsClosed, kind);
         core_.openConnections.fetch_sub(1, std::memory_order_relaxed);
         loop_.open.erase(this);
     }
@@ -201,7 +204,8 @@ public:
     void answer(Response response) {
         if (phase_ != Phase::Dispatched) return; // closed meanwhile (stop, reset)
         respond(std::move(response));
-        if (!parsing_ && phase_ == Phase::Idle && !stream_->inbox().empty()) parse();
+        // Also when the inbox is empty: parse() resumes reading a client paused behind its pipeline.
+        if (!parsing_ && phase_ == Phase::Idle) parse();
     }
 
 private:

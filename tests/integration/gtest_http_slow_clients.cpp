@@ -4,6 +4,8 @@
 #include "Eventually.h"
 #include "HttpServerFixture.h"
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <thread>
 
@@ -148,6 +150,49 @@ TEST_P(HttpSlowClientTest, AFullWorkerPoolAnswers503WithRetryAfterAtOnce) {
     refused->send(rawRequest("POST", "/echo", "room now"));
     EXPECT_EQ(refused->readResponse().body, "room now") << "the refused connection stays usable";
     EXPECT_EQ(saturated(), 1);
+}
+
+TEST_P(HttpSlowClientTest, OverTheConnectionLimitTheOldestIdleConnectionMakesRoomCountedOnce) {
+    auto options = this->options();
+    options.maxConnections = 2;
+    start(options);
+    auto oldest = connect();
+    oldest->send(rawRequest("GET", "/healthz"));
+    ASSERT_EQ(oldest->readResponse().statusLine, "HTTP/1.1 200 OK");
+    auto younger = connect();
+    younger->send(rawRequest("GET", "/healthz"));
+    ASSERT_EQ(younger->readResponse().statusLine, "HTTP/1.1 200 OK");
+
+    EXPECT_EQ(healthOnAFreshConnection(), "HTTP/1.1 200 OK") << "the new connection is served";
+    EXPECT_TRUE(oldest->closedByServer());
+    younger->send(rawRequest("GET", "/readyz"));
+    EXPECT_EQ(younger->readResponse().statusLine, "HTTP/1.1 200 OK");
+    EXPECT_EQ(closedFor("over_limit_evicted_idle"), 1);
+    EXPECT_EQ(closedFor("evicted"), 0) << "one close, counted once";
+}
+
+TEST_P(HttpSlowClientTest, AGarbledTlsRecordIsCountedAsAReadErrorWithoutItsMessage) {
+    if (!tls()) GTEST_SKIP() << "the TLS listener only";
+    start();
+    auto connection = connect();
+    // An application-data record that no key decrypts, under the TLS layer.
+    const std::string record = std::string("\x17\x03\x03\x00\x20", 5) + std::string(32, '!');
+    ASSERT_EQ(::send(static_cast<int>(connection->socket().impl()->sockfd()), record.data(), record.size(), 0),
+              static_cast<ssize_t>(record.size()));
+    EXPECT_TRUE(connection->closedByServer());
+    // The metric label is the kind of close, never an error message of unbounded variety.
+    EXPECT_TRUE(eventually([&] { return closedFor("read_error") == 1; })) << metrics_.renderPrometheus();
+}
+
+TEST_P(HttpSlowClientTest, AnAnswerWrittenWholeBeforeTheConnectionClosesIsNotAWriteTimeout) {
+    start(shortDeadlines());
+    auto connection = connect();
+    connection->send("POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000000\r\n\r\n");
+    ASSERT_EQ(connection->readResponse().statusLine, "HTTP/1.1 413 Content Too Large");
+    // The client neither sends its body nor closes: the server closes once its answer is out.
+    EXPECT_TRUE(connection->closedByServer());
+    EXPECT_TRUE(eventually([&] { return server_->openConnections() == 0; }));
+    EXPECT_EQ(closedFor("write_timeout"), 0) << "the answer was out long before";
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, HttpSlowClientTest, bothTransports(), transportName);
