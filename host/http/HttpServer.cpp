@@ -60,6 +60,10 @@ Poco::Net::Context::Ptr serverContext(const ListenerOptions& options) {
     // The stream's outbox may move between a write OpenSSL could not finish and its retry
     // (appended to, or compacted); without this OpenSSL fails the retry ("bad write retry").
     SSL_CTX_set_mode(context->sslContext(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    // A TCP FIN without close_notify is an end of stream, not an error that leaves the TLS
+    // connection unable to write: a client that half-closes after its request still gets the
+    // answer. HTTP frames its own messages, so a truncated request is never taken for a whole one.
+    SSL_CTX_set_options(context->sslContext(), SSL_OP_IGNORE_UNEXPECTED_EOF);
     return context;
 }
 
@@ -179,6 +183,13 @@ public:
         }
         // Also when the inbox is empty: parse() resumes reading a client paused behind its pipeline.
         if (phase_ == Phase::Idle) parse();
+    }
+
+    // The client has sent all it will (a half-close after its requests): what it asked is still
+    // answered, then the connection closes. With nothing in progress it closes now.
+    bool onPeerFinished(io::Stream&) override {
+        peerFinished_ = true;
+        return phase_ == Phase::Dispatched || phase_ == Phase::Writing;
     }
 
     void onClosed(io::Stream&, const std::string& reason) override {
@@ -331,6 +342,16 @@ private:
         else if (!hold)
             stream_->resumeReading();
         parsing_ = false;
+        closeOncePeerIsAnswered();
+    }
+
+    // After the client's half-close, once nothing it sent is left to answer (an incomplete request
+    // never will be): close, after the last answer is out.
+    void closeOncePeerIsAnswered() {
+        if (!peerFinished_ || closing_ || phase_ == Phase::Dispatched || phase_ == Phase::Writing) return;
+        closing_ = true;
+        disarm();
+        stream_->closeAfterWrite();
     }
 
     void reject(http_errno error) {
@@ -398,7 +419,10 @@ private:
     }
 
     void respond(Response response) {
-        const bool close = response.close || !keepAlive_ || core_.stopping;
+        // After the client's half-close the last answer says so (the rest of the inbox is all
+        // that can still be asked).
+        const bool close =
+            response.close || !keepAlive_ || core_.stopping || (peerFinished_ && stream_->inbox().empty());
         std::string out;
         out.reserve(160 + response.body.size());
         out += "HTTP/1.1 ";
@@ -482,6 +506,7 @@ private:
     bool keepAlive_ = true;
     bool parsing_ = false;
     bool closing_ = false;       // the last answer on this connection has been written
+    bool peerFinished_ = false;  // the client has half-closed: nothing more will be asked
     bool awaitingDrain_ = false; // an answer is still being written: stop() waits for it
     Failure failure_ = Failure::None;
     std::string closeReason_;

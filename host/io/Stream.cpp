@@ -144,7 +144,7 @@ void Stream::readAvailable() {
     bool got = false;
     // Until the kernel and OpenSSL are both empty: level-triggered epoll says nothing about bytes
     // OpenSSL has already decrypted and holds.
-    while (!readPaused_ && (state_ == State::Open || state_ == State::Lingering)) {
+    while (!readPaused_ && ((state_ == State::Open && !peerFinished_) || state_ == State::Lingering)) {
         int n = 0;
         try {
             n = receive(buffer, sizeof buffer);
@@ -155,17 +155,26 @@ void Stream::readAvailable() {
             // of stream like any other (HTTP and WebSocket frame their own messages).
             const bool eof = e.message().find("unexpected eof") != std::string::npos;
             if (state_ == State::Lingering) return finishClose("closed");
-            if (eof) return finishClose("eof");
+            if (eof) return peerFinished(got);
             return finishClose(peerGone(e) ? "reset" : "read_error: " + e.message());
         }
         if (n < 0) break;
-        if (n == 0) return finishClose(state_ == State::Lingering ? "closed" : "eof");
+        if (n == 0) return state_ == State::Lingering ? finishClose("closed") : peerFinished(got);
         if (state_ == State::Lingering) continue; // discarded: the answer is out, we only wait for FIN
         inbox_.append(buffer, static_cast<std::size_t>(n));
         got = true;
         if (n < static_cast<int>(sizeof buffer) && !tls_) break; // the kernel had no more
     }
     if (got && state_ == State::Open) handler_.onData(*this, inbox_);
+}
+
+void Stream::peerFinished(bool delivered) {
+    // What came before the FIN first: a request followed by a half-close still gets its answer.
+    if (delivered && state_ == State::Open) handler_.onData(*this, inbox_);
+    if (state_ != State::Open) return;
+    if (!handler_.onPeerFinished(*this)) return finishClose("eof");
+    peerFinished_ = true;
+    updateInterest(); // nothing more to read; level-triggered EPOLLIN/EPOLLRDHUP would fire forever
 }
 
 void Stream::write(std::string_view bytes) {
@@ -221,8 +230,11 @@ void Stream::flush() {
 
 void Stream::updateInterest() {
     if (state_ == State::Closed || state_ == State::Created) return;
-    std::uint32_t wanted = EPOLLRDHUP;
-    if (!readPaused_ || state_ == State::Lingering || state_ == State::Handshaking) wanted |= EPOLLIN;
+    std::uint32_t wanted = 0;
+    // EPOLLRDHUP only with EPOLLIN: a FIN is read as the end of the stream. Asked for while paused
+    // (or after the FIN) it would wake the loop again and again for as long as the pause lasts.
+    const bool reading = state_ == State::Lingering || state_ == State::Handshaking || !(readPaused_ || peerFinished_);
+    if (reading) wanted |= EPOLLIN | EPOLLRDHUP;
     if (outboxSize() > 0 || wantWrite_) wanted |= EPOLLOUT;
     if (wanted != interest_) {
         interest_ = wanted;
@@ -242,7 +254,7 @@ void Stream::onEvents(std::uint32_t events) {
         if (state_ == State::Closed) return;
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        if (readPaused_ && state_ == State::Open) {
+        if ((readPaused_ || peerFinished_) && state_ == State::Open) {
             // Not reading now; a peer that has gone still ends the stream.
             if (events & (EPOLLHUP | EPOLLERR)) finishClose("reset");
             return;

@@ -24,6 +24,10 @@ public:
     virtual void onData(Stream& stream, std::string& inbox) = 0;
     // The outbox has been written out completely (also once before a closeAfterWrite() lingers).
     virtual void onDrained(Stream&) {}
+    // The peer has finished sending (a FIN, or TLS close_notify) and onData has had all it sent.
+    // True keeps the stream open for writing (answers still to come; the handler ends it with
+    // closeAfterWrite()); false, the default, closes it now as "eof".
+    virtual bool onPeerFinished(Stream&) { return false; }
     // Exactly once, after which the stream does nothing more. `reason`: "eof", "reset", "closed", ...
     virtual void onClosed(Stream& stream, const std::string& reason) = 0;
 };
@@ -73,6 +77,7 @@ private:
     Stream(EventLoop& loop, Poco::Net::StreamSocket tcp, StreamHandler& handler);
     void continueHandshake();
     void readAvailable();
+    void peerFinished(bool delivered);
     void flush();
     void updateInterest();
     void finishClose(const std::string& reason);
@@ -86,7 +91,8 @@ private:
     int fd_ = -1;
     State state_ = State::Created;
     bool readPaused_ = false;
-    bool wantWrite_ = false; // TLS wants the socket writable to go on (handshake or a read)
+    bool peerFinished_ = false; // the peer sent its FIN; we may still write
+    bool wantWrite_ = false;    // TLS wants the socket writable to go on (handshake or a read)
     std::uint32_t interest_ = 0;
     std::string inbox_;
     std::string outbox_;

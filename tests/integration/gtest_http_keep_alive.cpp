@@ -192,6 +192,34 @@ TEST_P(HttpKeepAliveTest, AnAnswerLargerThanTheSocketBuffersReachesALateReaderWh
     EXPECT_EQ(connection->readResponse().body, kReadyAnswer);
 }
 
+TEST_P(HttpKeepAliveTest, ARequestFollowedByTheClientsFinIsAnswered) {
+    auto connection = connect();
+    connection->send(rawRequest("POST", "/echo", "then FIN"));
+    connection->finishSending(); // the client has nothing more to say, and waits
+    const auto answer = connection->readResponse();
+    EXPECT_EQ(answer.statusLine, "HTTP/1.1 200 OK");
+    EXPECT_EQ(answer.body, "then FIN");
+    EXPECT_TRUE(connection->closedByServer());
+}
+
+TEST_P(HttpKeepAliveTest, PipelinedRequestsFollowedByTheClientsFinAreAllAnswered) {
+    auto connection = connect();
+    connection->send(rawRequest("POST", "/echo", "one") + rawRequest("GET", "/healthz") +
+                     rawRequest("POST", "/echo", "three"));
+    connection->finishSending();
+    EXPECT_EQ(connection->readResponse().body, "one");
+    EXPECT_EQ(connection->readResponse().body, R"({"status":"ok"})");
+    EXPECT_EQ(connection->readResponse().body, "three");
+    EXPECT_TRUE(connection->closedByServer());
+}
+
+TEST_P(HttpKeepAliveTest, HalfARequestThenTheClientsFinClosesTheConnection) {
+    auto connection = connect();
+    connection->send("POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\nhalf");
+    connection->finishSending();
+    EXPECT_TRUE(connection->closedByServer()) << "the rest can never come";
+}
+
 TEST_P(HttpKeepAliveTest, AClientPausedBehindItsPipelineIsReadAgainOnceAnswered) {
     gate_.close();
     auto connection = connect();

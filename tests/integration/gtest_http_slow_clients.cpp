@@ -4,6 +4,7 @@
 #include "Eventually.h"
 #include "HttpServerFixture.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -193,6 +194,37 @@ TEST_P(HttpSlowClientTest, AnAnswerWrittenWholeBeforeTheConnectionClosesIsNotAWr
     EXPECT_TRUE(connection->closedByServer());
     EXPECT_TRUE(eventually([&] { return server_->openConnections() == 0; }));
     EXPECT_EQ(closedFor("write_timeout"), 0) << "the answer was out long before";
+}
+
+TEST_P(HttpSlowClientTest, AClientThatHalfClosesWhileItsConnectionIsPausedCostsNoCpu) {
+    auto options = this->options();
+    options.workers = 1;
+    start(options);
+    gate_.close();
+    auto connection = connect();
+    // More pipelined behind a held request than the server buffers: it stops reading this client.
+    const std::string big(1024 * 1024, 'b'), rest(32 * 1024, 'r');
+    connection->send(rawRequest("GET", "/block") + rawRequest("POST", "/echo", big) +
+                     rawRequest("POST", "/echo", rest));
+    ASSERT_TRUE(gate_.waitUntilHeld());
+    connection->finishSending();
+
+    const auto cpuSeconds = [] {
+        rusage usage{};
+        getrusage(RUSAGE_SELF, &usage);
+        return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+               static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    };
+    const auto before = cpuSeconds();
+    std::this_thread::sleep_for(1s);
+    // A loop woken by the FIN again and again while it does not read burns a whole core here.
+    EXPECT_LT(cpuSeconds() - before, 0.3) << "seconds of CPU while the paused connection waited";
+
+    gate_.open();
+    EXPECT_EQ(connection->readResponse().body, R"({"released":true})");
+    EXPECT_EQ(connection->readResponse().body.size(), big.size());
+    EXPECT_EQ(connection->readResponse().body, rest);
+    EXPECT_TRUE(connection->closedByServer());
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, HttpSlowClientTest, bothTransports(), transportName);

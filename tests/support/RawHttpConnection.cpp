@@ -7,6 +7,7 @@
 #include <Poco/String.h>
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cstdio>
 #include <map>
@@ -76,6 +77,11 @@ void RawHttpConnection::sendSlowly(std::string_view bytes, std::chrono::millisec
         if (i > 0) std::this_thread::sleep_for(gap);
         send(bytes.substr(i, 1));
     }
+}
+
+void RawHttpConnection::finishSending() {
+    // Not Poco's shutdownSend: over TLS it shuts the socket down both ways.
+    ::shutdown(static_cast<int>(socket_->impl()->sockfd()), SHUT_WR);
 }
 
 bool RawHttpConnection::fill() {

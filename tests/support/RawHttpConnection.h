@@ -31,6 +31,9 @@ public:
     void send(std::string_view bytes);
     // One byte at a time with `gap` between them (each byte its own TCP segment).
     void sendSlowly(std::string_view bytes, std::chrono::milliseconds gap);
+    // A TCP half-close (FIN; over TLS without close_notify): nothing more will be sent, answers
+    // can still be read.
+    void finishSending();
 
     // The next answer on the connection (`toHead`: the answer to a HEAD, which has no body).
     // Throws when the connection closes or the timeout passes before it is whole.
