@@ -93,6 +93,25 @@ protected:
         return std::make_unique<RawHttpConnection>(server_->port());
     }
 
+    // More pipelined behind a request held at gate_ (closed here) than the server buffers, so that
+    // it stops reading this client: GET /block, then POST /echo with kBigBody, then with kRestBody.
+    static inline const std::string kBigBody = std::string(1024 * 1024, 'b');
+    static inline const std::string kRestBody = std::string(32 * 1024, 'r');
+    std::unique_ptr<RawHttpConnection> pausedBehindAHeldRequest() {
+        gate_.close();
+        auto connection = connect();
+        connection->send(rawRequest("GET", "/block") + rawRequest("POST", "/echo", kBigBody) +
+                         rawRequest("POST", "/echo", kRestBody));
+        EXPECT_TRUE(gate_.waitUntilHeld());
+        return connection;
+    }
+    // The three answers to pausedBehindAHeldRequest(), once gate_ is open.
+    static void expectTheHeldPipelineAnswered(RawHttpConnection& connection) {
+        EXPECT_EQ(connection.readResponse().body, R"({"released":true})");
+        EXPECT_EQ(connection.readResponse().body.size(), kBigBody.size());
+        EXPECT_EQ(connection.readResponse().body, kRestBody);
+    }
+
     // GET /healthz on a fresh connection: its status line (or the error).
     std::string healthOnAFreshConnection() const {
         try {
