@@ -228,4 +228,21 @@ TEST_P(HttpKeepAliveTest, AClientPausedBehindItsPipelineIsReadAgainOnceAnswered)
     EXPECT_EQ(connection->readResponse().body, kReadyAnswer) << "the connection is read again";
 }
 
+TEST_P(HttpKeepAliveTest, ABodyWithTwoLengthsIs400AndTheConnectionCloses) {
+    // Where a proxy and this server could disagree on where the body ends (request smuggling).
+    const std::string ambiguous[] = {
+        "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "0\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    };
+    for (const auto& request : ambiguous) {
+        auto connection = connect();
+        connection->send(request + rawRequest("GET", "/readyz"));
+        const auto answer = connection->readResponse();
+        EXPECT_EQ(answer.statusLine, "HTTP/1.1 400 Bad Request") << request;
+        EXPECT_EQ(answer.headers.at("connection"), "close");
+        EXPECT_TRUE(connection->closedByServer()) << "nothing after it is read as a request";
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, HttpKeepAliveTest, bothTransports(), transportName);
