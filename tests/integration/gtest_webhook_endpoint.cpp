@@ -1,4 +1,5 @@
 // The real host, started in-process on a free port, answering real HTTP(S) requests.
+#include "RawHttpConnection.h"
 #include "TestCertificates.h"
 #include "TestHttpClient.h"
 #include "TransportMode.h"
@@ -187,6 +188,21 @@ TEST_P(WebhookEndpointTest, SecretsNeverAppearInResponses) {
         EXPECT_EQ(r.body.find("MfKQ9r8G"), std::string::npos);
         EXPECT_EQ(r.body.find("sk-test"), std::string::npos);
     }
+}
+
+TEST_P(WebhookEndpointTest, After401ToASignedBodyTheNextRequestOnTheConnectionGetsItsOwnAnswer) {
+    RawHttpConnection connection(host_->port(), GetParam().tls ? TestCertificates::shared().caFile() : "");
+    const std::string badSignature = "webhook-id: wh_bad\r\nwebhook-timestamp: 1\r\nwebhook-signature: v1,Zm9v\r\n";
+    connection.send(rawRequest("POST", "/api/v1/openai/webhook", R"({"a":1})", badSignature) +
+                    rawChunkedRequest("POST", "/api/v1/openai/webhook", kIncoming) + rawRequest("GET", "/readyz"));
+    for (int i = 0; i < 2; ++i) {
+        const auto refused = connection.readResponse();
+        EXPECT_EQ(refused.statusLine, "HTTP/1.1 401 Unauthorized");
+        EXPECT_EQ(refused.body, R"({"detail":"Invalid signature"})");
+    }
+    const auto ready = connection.readResponse();
+    EXPECT_EQ(ready.statusLine, "HTTP/1.1 200 OK");
+    EXPECT_EQ(ready.body, R"({"status":"ready"})");
 }
 
 INSTANTIATE_TEST_SUITE_P(Transport, WebhookEndpointTest, bothTransports(), transportName);
