@@ -128,7 +128,6 @@ stop_host() {
   while kill -0 "$host_pid" 2>/dev/null && [ "$waited" -lt 450 ]; do sleep 0.1; waited=$((waited + 1)); done
   if kill -0 "$host_pid" 2>/dev/null; then
     host_notes+=("the host of row $host_log_name had not exited 45 s after SIGTERM: killed")
-
     echo "warning: ${host_notes[-1]}" >&2
     kill -KILL "$host_pid" 2>/dev/null || true
   fi
@@ -654,8 +653,7 @@ bench_http() {
         else
           errors="failed $(val "$line" failed), errored $(val "$line" errored), timeout $(val "$line" timeouts)"
         fi
-        rows+=("| $tool | $c | ${host_labels[$name]} | $(val "$line" rps) | $(ms "$(val "$line" p50_us)") | $(ms "$(val "$line" p99_us)") | $(ms "$(val "$line" max_us)") | $(val "$line" requests) | $(diff_cell "$outcomes0" "$outcomes1") / $(diff_cell "$other0" "$other1") |
- $(val "$line" non2xx) | $errors | ${peak% *} | ${peak#* } | ${cpu}% | $(idle_cell) | $load |")
+        rows+=("| $tool | $c | ${host_labels[$name]} | $(val "$line" rps) | $(ms "$(val "$line" p50_us)") | $(ms "$(val "$line" p99_us)") | $(ms "$(val "$line" max_us)") | $(val "$line" requests) | $(diff_cell "$outcomes0" "$outcomes1") / $(diff_cell "$other0" "$other1") | $(val "$line" non2xx) | $errors | ${peak% *} | ${peak#* } | ${cpu}% | $(idle_cell) | $load |")
         echo "${rows[-1]}"
       done
     done
@@ -665,8 +663,8 @@ bench_http() {
     header "# Deduplicated deliveries: wrk and h2load" "" \
       "\`bash bench/run.sh http\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${seconds} s per run, hosts: $(for h in "${server_hosts[@]}"; do printf '%s; ' "${host_labels[$h]}"; done)" "" \
       "One validly signed \`realtime.call.incoming\` delivery, processed once before the run (the call is accepted through bench-sim)," \
-      "then repeated for ${seconds} s: every repeat must answer 200 \`{\"ok\":true,\"deduped\":true}\` (checked with curl before the run)." \
-      "wrk: 2 threads, HTTPS keep-alive, bench/lua/deliveries.lua, \`--timeout 10s\`. h2load: \`--h1 -t2 -m1 -D ${seconds}\`, latencies from its \`--log-file\`." \
+      "then repeated (wrk: for ${seconds} s; h2load: ${h2load_requests} requests): every repeat must answer 200 \`{\"ok\":true,\"deduped\":true}\` (checked with curl before the run)." \
+      "wrk: 2 threads, HTTPS keep-alive, bench/lua/deliveries.lua, \`--timeout 10s\`. h2load: \`--h1 -t2 -m1 -N 10 -n ${h2load_requests}\` (a count: see run_h2load), latencies from its \`--log-file\`." \
       "Each row is a fresh host with default settings (SIDEBAND_HTTP_THREADS 32) plus MAX_CONCURRENT_CALLS=100000 and /metrics on its own listener;" \
       "the hosts of a connection count run one after the other, their order alternating." \
       "answered = responses the tool counted; deduped / other = the host's \`sideband_webhooks_total\` over the run, outcome=\"deduped\"" \
@@ -739,7 +737,9 @@ bench_calls() {
       "bench-sim accepts every sideband socket and holds it open until the host closes it, so each accepted call is a whole call:" \
       "accept, sideband session (TLS + WebSocket upgrade), ended webhook, session closed, slot freed." \
       "2 s warm-up, then ${seconds} s measured. whole calls/s = calls whose ended delivery answered 200 within the window, per second;" \
-      "accept latency = the incoming delivery's round trip (send to last byte). completed / started = calls in the window." \
+      "accept latency = the round trip (send to last byte, or to the 30 s time-out) of every incoming delivery answered after the" \
+      "warm-up, also one sent during it (a stall across the window start counts). started = incoming deliveries sent in the window," \
+      "completed = ended deliveries answered 200 in it; time-outs and connection errors are under errors." \
       "left = \`sideband_calls_active_all\` / \`sideband_calls_pending_all\` 3 s after the last answer (calls whose session is still open / never started)." \
       "Each row is a fresh host with default settings plus MAX_CONCURRENT_CALLS=100000 and /metrics on its own listener;" \
       "idle and slow connections, threads, RSS, CPU and load as in http.md." "" \
