@@ -190,6 +190,13 @@ void EventLoop::run() {
         runDueTimers();
     }
     runPosted(); // what was posted before stop() still runs (closes, last answers)
+    // Streams still lingering or idle would otherwise never close: their fds and memory would leak.
+    std::vector<std::uint64_t> left;
+    for (const auto& [token, handler] : handlers_)
+        left.push_back(token);
+    for (const auto token : left)
+        if (const auto it = handlers_.find(token); it != handlers_.end()) it->second->onLoopStopping();
+    runPosted();
 }
 
 EventLoops::EventLoops(const std::string& name, int count) {

@@ -22,6 +22,9 @@ public:
     virtual ~EventHandler() = default;
     // EPOLLIN / EPOLLOUT / EPOLLERR / EPOLLHUP / EPOLLRDHUP bits, on the loop's thread.
     virtual void onEvents(std::uint32_t events) = 0;
+    // The loop is ending with this still registered: close now, on the loop's thread (nothing
+    // would ever run for it again).
+    virtual void onLoopStopping() {}
 };
 
 // One thread running epoll: every socket registered with it is owned by that thread, and only that
@@ -39,8 +42,8 @@ public:
 
     // Runs the loop on its own thread.
     void start();
-    // Runs the tasks already posted, then ends the thread. Registered handlers are not told; their
-    // owners close them first (post a close, then stop).
+    // Runs the tasks already posted, tells the handlers still registered (onLoopStopping), then
+    // ends the thread.
     void stop();
 
     // Any thread: runs `task` on the loop's thread, in order of posting.

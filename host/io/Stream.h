@@ -70,6 +70,7 @@ public:
     std::string peer() const;
 
     void onEvents(std::uint32_t events) override;
+    void onLoopStopping() override { finishClose("stopped"); }
 
 private:
     enum class State { Created, Handshaking, Open, Closing, Lingering, Closed };
