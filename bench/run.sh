@@ -61,7 +61,7 @@ cleanup() {
   local pid
   for pid in "${aux_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   if [ -n "$baseline_tree" ]; then git -C "$root" worktree remove --force "$baseline_tree" 2>/dev/null || true; fi
-  if [ -n "$host_pid" ]; then kill -TERM "$host_pid" 2>/dev/null || true; wait "$host_pid" 2>/dev/null || true; fi
+  if [ -n "$host_pid" ]; then stop_host; fi
   if [ -n "$sim_pid" ]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
   if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS" && cp "$work"/*.log "$BENCH_KEEP_LOGS"/ 2>/dev/null || true; fi
   rm -rf "$work"
@@ -556,7 +556,8 @@ idle_cell() {
   [ "$idle_line" = "-" ] && { echo "none"; return; }
   echo "$(val "$idle_line" idle_open)/$idle_n, $(val "$idle_line" slow_open)/$slow_n (closed $(val "$idle_line" idle_closed) / $(val "$idle_line" slow_closed))"
 }
-metrics_text() { curl -s --max-time 10 "http://127.0.0.1:$metrics_port/metrics"; }
+# The host's metrics, or nothing when they do not answer within 10 s (a stalled host must not end the run).
+metrics_text() { curl -s --max-time 10 "http://127.0.0.1:$metrics_port/metrics" || true; }
 metric_value() { metrics_text | awk -v name="$1" '$1 == name { print $2; found = 1 } END { if (!found) print "?" }'; }
 # "DEDUPED OTHER": sideband_webhooks_total summed over outcome="deduped" and over every other outcome
 # ("? ?" when the metrics do not answer).
@@ -713,7 +714,7 @@ bench_calls() {
       load=$(load1)
       before=$(cpu_ticks "$host_pid")
       t0=$(date +%s.%N)
-      line=$(node_driver --mode whole --concurrency "$c" --connections "$pool" --seconds "$seconds" --warmup-seconds 2 | grep '^BENCH ')
+      line=$(node_driver --mode whole --concurrency "$c" --connections "$pool" --seconds "$seconds" --warmup-seconds 2 | grep '^BENCH ' || true)
       t1=$(date +%s.%N)
       after=$(cpu_ticks "$host_pid")
       sleep 3 # then: calls still active (their session open) or pending (session not started) 3 s after the last answer
@@ -766,7 +767,7 @@ bench_held() {
     start_helpers
     load=$(load1)
     line=$(node_driver --mode hold --calls "$calls" --concurrency 32 --connections 64 --host-pid "$host_pid" \
-      --metrics-url "http://127.0.0.1:$metrics_port/metrics" | grep '^BENCH ')
+      --metrics-url "http://127.0.0.1:$metrics_port/metrics" | grep '^BENCH ' || true)
     stop_helpers
     stop_host
     rows+=("| $calls | ${host_labels[$name]} | $(val "$line" accepted) | $(val "$line" held) | $(val "$line" idle_threads) / **$(val "$line" threads)** | $(val "$line" idle_rss_mib) / **$(val "$line" rss_mib)** | $(val "$line" fds) | $(val "$line" accept_p50_ms) / $(val "$line" accept_p99_ms) / $(val "$line" accept_max_ms) | $(val "$line" place_s) | $(val "$line" ended_ok) | $(val "$line" left_active) | $(val "$line" after_threads) / $(val "$line" after_rss_mib) | $(val "$line" errors) | $(idle_cell) | $load |")
