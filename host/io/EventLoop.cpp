@@ -131,14 +131,18 @@ int EventLoop::nextTimeoutMs() const {
 }
 
 void EventLoop::runPosted() {
+    // The signal is consumed before the tasks are taken: a post() that finds wakePending_ cleared
+    // signals again, and one that found it set has its task in the batch taken below. (The other
+    // order lost wake-ups: a post between the swap and the read left its task waiting for the
+    // next timer, up to a second.)
+    std::uint64_t count = 0;
+    [[maybe_unused]] const auto read = ::read(wakeFd_, &count, sizeof count);
     std::vector<Task> tasks;
     {
         std::lock_guard lock(postedMutex_);
         tasks.swap(posted_);
         wakePending_ = false;
     }
-    std::uint64_t count = 0;
-    [[maybe_unused]] const auto read = ::read(wakeFd_, &count, sizeof count);
     for (auto& task : tasks) {
         try {
             task();
