@@ -662,7 +662,7 @@ bench_http() {
   stop_sim
   {
     header "# Deduplicated deliveries: wrk and h2load" "" \
-      "\`bash bench/run.sh http\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${seconds} s per run, hosts: $(for h in "${server_hosts[@]}"; do printf '%s; ' "${host_labels[$h]}"; done)" "" \
+      "\`$(server_cmd http)\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, ${seconds} s per run, hosts: $(for h in "${server_hosts[@]}"; do printf '%s; ' "${host_labels[$h]}"; done)" "" \
       "One validly signed \`realtime.call.incoming\` delivery, processed once before the run (the call is accepted through bench-sim)," \
       "then repeated (wrk: for ${seconds} s; h2load: ${h2load_requests} requests): every repeat must answer 200 \`{\"ok\":true,\"deduped\":true}\` (checked with curl before the run)." \
       "wrk: 2 threads, HTTPS keep-alive, bench/lua/deliveries.lua, \`--timeout 10s\`. h2load: \`--h1 -t2 -m1 -N 10 -n ${h2load_requests}\` (a count: see run_h2load), latencies from its \`--log-file\`." \
@@ -685,6 +685,16 @@ bench_http() {
 # notes: the hosts that had to be killed, under the table.
 notes() {
   [ ${#host_notes[@]} -eq 0 ] || header "" "Notes:" "${host_notes[@]/#/- }"
+}
+
+# server_cmd CASE: the command that made a report, with the BENCH_ variables that were set.
+server_cmd() {
+  local v out=""
+  for v in BENCH_BASELINE_REV BENCH_SERVER_HOSTS BENCH_IDLE BENCH_SLOW BENCH_SECONDS BENCH_CONNECTIONS \
+    BENCH_H2LOAD_REQUESTS BENCH_CONCURRENCY BENCH_HELD; do
+    [ -z "${!v:-}" ] || out+="$v=${!v} "
+  done
+  echo "${out}bash bench/run.sh $1"
 }
 
 # Node's fetch (undici) driver, installed from bench/node/package-lock.json when missing.
@@ -731,7 +741,7 @@ bench_calls() {
   sim=$(sed -n 's/^bench-sim REST/REST/p' "$work/sim.log")
   {
     header "# Whole calls: Node's fetch" "" \
-      "\`bash bench/run.sh calls\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, hosts: $(for h in "${server_hosts[@]}"; do printf '%s; ' "${host_labels[$h]}"; done)" "" \
+      "\`$(server_cmd calls)\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, hosts: $(for h in "${server_hosts[@]}"; do printf '%s; ' "${host_labels[$h]}"; done)" "" \
       "bench/node/calls.mjs: Node $(node --version)'s fetch (undici $(node -p "require('$root/bench/node/node_modules/undici/package.json').version")) on an undici Agent of \`pool\` connections" \
       "(more than the host's 32 HTTP workers). \`concurrency\` loops each send a signed \`realtime.call.incoming\` with a fresh call id," \
       "and when the host answers \`\"accepted\":true\` (after its POST .../accept to bench-sim) a signed \`realtime.call.ended\` for that call." \
@@ -776,7 +786,7 @@ bench_held() {
   stop_sim
   {
     header "# Held calls: threads and memory" "" \
-      "\`bash bench/run.sh held\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, hosts: $(for h in "${server_hosts[@]}"; do printf '%s; ' "${host_labels[$h]}"; done)" "" \
+      "\`$(server_cmd held)\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, hosts: $(for h in "${server_hosts[@]}"; do printf '%s; ' "${host_labels[$h]}"; done)" "" \
       "bench/node/calls.mjs --mode hold: $calls signed \`realtime.call.incoming\` deliveries (fresh call ids) at concurrency 32 on an" \
       "undici Agent of 64 connections; bench-sim accepts each call's sideband socket and holds it open. Once the host's metrics show" \
       "every accepted call active (\`sideband_calls_active_all\`, pending 0; at most 60 s), the host's /proc/PID/status is read five" \
