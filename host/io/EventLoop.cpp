@@ -122,7 +122,7 @@ void EventLoop::cancel(TimerId id) {
 }
 
 int EventLoop::nextTimeoutMs() const {
-    if (timers_.empty()) return 1000;
+    if (timers_.empty()) return -1; // sleeps until an event or a post(): an idle loop costs nothing
     const auto wait = timers_.begin()->first - SteadyClock::now();
     if (wait <= SteadyClock::duration::zero()) return 0;
     // Round up: waking a little late is fine, waking early spins.
