@@ -144,7 +144,9 @@ void Stream::readAvailable() {
     bool got = false;
     // Until the kernel and OpenSSL are both empty: level-triggered epoll says nothing about bytes
     // OpenSSL has already decrypted and holds.
-    while (!readPaused_ && ((state_ == State::Open && !peerFinished_) || state_ == State::Lingering)) {
+    // A lingering stream reads (and discards) whatever comes until the peer's FIN, paused or not:
+    // otherwise its readiness would wake the loop again and again until the linger timer.
+    while ((state_ == State::Open && !readPaused_ && !peerFinished_) || state_ == State::Lingering) {
         int n = 0;
         try {
             n = receive(buffer, sizeof buffer);
@@ -219,7 +221,7 @@ void Stream::flush() {
             handler_.onDrained(*this); // the answer is out; the linger is only politeness
             auto weak = weak_from_this();
             lingerTimer_ = loop_.runAfter(kLinger, [weak] {
-                if (auto self = weak.lock()) self->finishClose("closed");
+                if (auto self = weak.lock()) self->finishClose("linger_timeout"); // no FIN came
             });
             readAvailable();
         } else if (state_ == State::Open) {
@@ -233,7 +235,8 @@ void Stream::updateInterest() {
     std::uint32_t wanted = 0;
     // EPOLLRDHUP only with EPOLLIN: a FIN is read as the end of the stream. Asked for while paused
     // (or after the FIN) it would wake the loop again and again for as long as the pause lasts.
-    const bool reading = state_ == State::Lingering || state_ == State::Handshaking || !(readPaused_ || peerFinished_);
+    const bool reading = state_ == State::Lingering || state_ == State::Handshaking ||
+                         (state_ == State::Open && !readPaused_ && !peerFinished_);
     if (reading) wanted |= EPOLLIN | EPOLLRDHUP;
     if (outboxSize() > 0 || wantWrite_) wanted |= EPOLLOUT;
     if (wanted != interest_) {
@@ -261,6 +264,8 @@ void Stream::onEvents(std::uint32_t events) {
         }
         readAvailable();
     }
+    // Still writing our last bytes to a peer that has gone: nothing will ever drain them.
+    if (state_ == State::Closing && (events & (EPOLLHUP | EPOLLERR))) finishClose("reset");
 }
 
 void Stream::pauseReading() {
