@@ -20,6 +20,15 @@ constexpr int kReadChunk = 16 * 1024;
 // After our last byte and FIN, how long a closing connection waits for the peer's FIN.
 constexpr auto kLinger = std::chrono::seconds(2);
 
+// Thousands of calls sit idle between messages: a buffer that grew for one large message is
+// given back rather than kept for the life of the connection.
+void releaseIfLarge(std::string& buffer) {
+    if (buffer.capacity() > 4096)
+        std::string().swap(buffer);
+    else
+        buffer.clear();
+}
+
 bool peerGone(const Poco::Exception& e) {
     return e.code() == EPIPE || e.code() == ECONNRESET || dynamic_cast<const Poco::Net::ConnectionResetException*>(&e);
 }
@@ -168,6 +177,7 @@ void Stream::readAvailable() {
         if (n < static_cast<int>(sizeof buffer) && !tls_) break; // the kernel had no more
     }
     if (got && state_ == State::Open) handler_.onData(*this, inbox_);
+    if (inbox_.empty()) releaseIfLarge(inbox_);
 }
 
 void Stream::peerFinished(bool delivered) {
@@ -200,7 +210,7 @@ void Stream::flush() {
         outboxOffset_ += static_cast<std::size_t>(n);
     }
     if (outboxSize() == 0) {
-        outbox_.clear();
+        releaseIfLarge(outbox_);
         outboxOffset_ = 0;
     } else if (outboxOffset_ > 64 * 1024) {
         outbox_.erase(0, outboxOffset_);
