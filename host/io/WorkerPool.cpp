@@ -13,10 +13,13 @@ public:
 
 } // namespace
 
-WorkerPool::WorkerPool(std::string name, int threads, std::size_t queueLimit)
+WorkerPool::WorkerPool(std::string name, int threads, std::size_t queueLimit, std::function<void()> onThreadStart)
     : name_(std::move(name)), queueLimit_(queueLimit) {
     for (int i = 0; i < std::max(1, threads); ++i)
-        threads_.emplace_back([this] { serve(); });
+        threads_.emplace_back([this, onThreadStart] {
+            if (onThreadStart) onThreadStart();
+            serve();
+        });
 }
 
 WorkerPool::~WorkerPool() {

@@ -15,7 +15,8 @@ namespace sideband::io {
 // without end, so the caller can answer "busy" at once.
 class WorkerPool {
 public:
-    WorkerPool(std::string name, int threads, std::size_t queueLimit);
+    // `onThreadStart` runs first on each thread (e.g. to lower its CPU priority).
+    WorkerPool(std::string name, int threads, std::size_t queueLimit, std::function<void()> onThreadStart = nullptr);
     ~WorkerPool(); // runs what is queued, then joins
 
     // False when every thread is busy and `queueLimit` tasks already wait (none was taken).

@@ -16,13 +16,7 @@
 namespace sideband::sessions {
 namespace {
 
-class Task final : public Poco::Notification {
-public:
-    explicit Task(std::function<void()> run) : run(std::move(run)) {}
-    std::function<void()> run;
-};
-
-// Connectors yield the CPU to webhook answers and frame handling when the cores are busy (a TLS
+// Connectors yield the CPU to webhook answers and message handling when the cores are busy (a TLS
 // handshake costs about a millisecond of CPU); an idle machine runs them at full speed all the same.
 constexpr int kConnectorNice = 5;
 
@@ -68,11 +62,9 @@ SessionManager::SessionManager(SessionOptions options, calls::CallLedger& ledger
     }
     // Bounded by the sessions themselves: each has at most one task queued.
     workers_ = std::make_unique<io::WorkerPool>("session worker", options_.workers, std::size_t(1) << 30);
-    for (int i = 0; i < options_.connectors; ++i)
-        connectors_.emplace_back([this] {
-            lowerThisThreadsPriority();
-            serve(connects_);
-        });
+    // Connects wait their turn here (one per launched call, so as many as calls being placed).
+    connectors_ = std::make_unique<io::WorkerPool>("session connector", options_.connectors, std::size_t(1) << 30,
+                                                   lowerThisThreadsPriority);
 }
 
 SessionManager::~SessionManager() {
@@ -85,7 +77,7 @@ void SessionManager::launch(calls::AcceptedCall call) {
         std::lock_guard lock(sessionsMutex_);
         sessions_[session->callId()] = session;
     }
-    connects_.enqueueNotification(new Task([session] { session->connect(); }));
+    if (!connectors_->trySubmit([session] { session->connect(); })) session->close("session_connect_failed");
 }
 
 void SessionManager::endCall(const std::string& callId, const std::string& reason) {
@@ -112,19 +104,6 @@ void SessionManager::finished(const std::string& callId, const std::string&) {
     sessionsChanged_.notify_all();
 }
 
-void SessionManager::serve(Poco::NotificationQueue& queue) {
-    for (;;) {
-        Poco::AutoPtr<Poco::Notification> notification(queue.waitDequeueNotification());
-        auto& task = static_cast<Task&>(*notification);
-        if (!task.run) return; // stop()'s quit task: everything queued before it has run
-        try {
-            task.run();
-        } catch (const std::exception& e) {
-            spdlog::error("session task failed: {}", e.what());
-        }
-    }
-}
-
 void SessionManager::stop() {
     if (stopped_.exchange(true)) return;
     std::vector<std::shared_ptr<SidebandSession>> open;
@@ -135,11 +114,7 @@ void SessionManager::stop() {
     }
     for (const auto& session : open)
         session->close("shutdown");
-    for (std::size_t i = 0; i < connectors_.size(); ++i)
-        connects_.enqueueNotification(new Task(nullptr)); // queued connects before it find their call closed
-    for (auto& thread : connectors_)
-        if (thread.joinable()) thread.join();
-    connectors_.clear();
+    connectors_->stop(); // queued connects find their call closed
     workers_->stop();
     // The close frames have been queued on the loops; whatever is still open now is dropped.
     for (const auto& session : open)

@@ -10,7 +10,6 @@
 #include "tenants/TenantStore.h"
 
 #include <Poco/Net/Context.h>
-#include <Poco/NotificationQueue.h>
 #include <Poco/URI.h>
 
 #include <atomic>
@@ -78,8 +77,6 @@ public:
     Poco::Net::Session::Ptr resumableTlsSession() { return tlsSessions_ ? tlsSessions_->take() : nullptr; }
 
 private:
-    static void serve(Poco::NotificationQueue& queue);
-
     SessionOptions options_;
     calls::CallLedger& ledger_;
     tenants::TenantStore& store_;
@@ -95,9 +92,8 @@ private:
     mutable std::condition_variable sessionsChanged_;
     std::unordered_map<std::string, std::shared_ptr<SidebandSession>> sessions_;
 
-    std::unique_ptr<io::WorkerPool> workers_; // at most one task per session is queued at a time
-    Poco::NotificationQueue connects_;        // session connects, served by the connectors
-    std::vector<std::thread> connectors_;
+    std::unique_ptr<io::WorkerPool> workers_;    // at most one task per session is queued at a time
+    std::unique_ptr<io::WorkerPool> connectors_; // session connects, at a lower CPU priority
     std::atomic<bool> stopped_{false};
 };
 
