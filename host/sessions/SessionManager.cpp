@@ -51,7 +51,10 @@ SessionManager::SessionManager(SessionOptions options, calls::CallLedger& ledger
     if (socketUri_.getScheme() == "wss") {
         context_ = openai::makeVerifyingClientContext(options_.caFile);
         // Idle calls are the common case: let OpenSSL free a connection's buffers between reads.
-        SSL_CTX_set_mode(context_->sslContext(), SSL_MODE_RELEASE_BUFFERS);
+        // The stream's outbox may grow (and move) between a write OpenSSL could not finish and its
+        // retry; without this OpenSSL refuses the retry ("bad write retry") and the call ends.
+        SSL_CTX_set_mode(context_->sslContext(), SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                                     SSL_MODE_ENABLE_PARTIAL_WRITE);
         tlsSessions_ = std::make_unique<openai::TlsSessionCache>(context_);
     }
     if (options_.loops) {
