@@ -159,14 +159,15 @@ void Stream::readAvailable() {
         int n = 0;
         try {
             n = receive(buffer, sizeof buffer);
-        } catch (const Poco::Net::ConnectionResetException&) {
-            return finishClose("reset");
         } catch (const Poco::Exception& e) {
             // OpenSSL 3 reports a TCP close without close_notify as an error; for us it is an end
             // of stream like any other (HTTP and WebSocket frame their own messages).
             const bool eof = e.message().find("unexpected eof") != std::string::npos;
             if (state_ == State::Lingering) return finishClose("closed");
             if (eof) return peerFinished(got);
+            // What arrived before the reset is still the peer's last word (a transcript, a tool
+            // call before a hang-up): hand it over first.
+            if (got && state_ == State::Open) handler_.onData(*this, inbox_);
             return finishClose(peerGone(e) ? "reset" : "read_error: " + e.message());
         }
         if (n < 0) break;

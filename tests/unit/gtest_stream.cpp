@@ -75,3 +75,4 @@ TEST(Stream, AClosingStreamWhosePeerNeverClosesEndsOnItsLingerTimer) {
     EXPECT_EQ(closed.get(), "linger_timeout");
     loop.stop();
 }
+
