@@ -192,7 +192,7 @@ void Stream::peerFinished(bool delivered) {
 
 void Stream::write(std::string_view bytes) {
     loop_.assertInLoop();
-    if (state_ != State::Open && state_ != State::Handshaking) return;
+    if ((state_ != State::Open && state_ != State::Handshaking) || writeFailed_) return;
     outbox_.append(bytes.data(), bytes.size());
     if (state_ == State::Open) flush();
 }
@@ -204,8 +204,12 @@ void Stream::flush() {
         try {
             n = send(outbox_.data() + outboxOffset_, static_cast<int>(pending));
         } catch (const Poco::Exception& e) {
-            // A peer that left while we wrote (EPIPE, ECONNRESET) is a reset, not a fault of ours.
-            return finishClose(peerGone(e) ? "reset" : "write_error: " + e.message());
+            if (!peerGone(e)) return finishClose("write_error: " + e.message());
+            // A peer that left while we wrote (EPIPE, ECONNRESET) is a reset, not a fault of ours;
+            // what it sent before leaving (a caller's last words) is still read and handed over.
+            writeFailed_ = true;
+            if (state_ == State::Open && !readPaused_) readAvailable();
+            return finishClose("reset");
         }
         if (n < 0) break;
         outboxOffset_ += static_cast<std::size_t>(n);
@@ -262,18 +266,21 @@ void Stream::onEvents(std::uint32_t events) {
         if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) return finishClose("reset");
         return continueHandshake();
     }
-    if (events & (EPOLLOUT)) {
-        wantWrite_ = false;
-        flush();
-        if (state_ == State::Closed) return;
-    }
+    // Reads before writes: a peer that sent its last words and then reset the connection is heard
+    // out first (a failed write would close the stream with those bytes still unread).
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         if ((readPaused_ || peerFinished_) && state_ == State::Open) {
             // Not reading now; a peer that has gone still ends the stream.
-            if (events & (EPOLLHUP | EPOLLERR)) finishClose("reset");
-            return;
+            if (events & (EPOLLHUP | EPOLLERR)) return finishClose("reset");
+        } else {
+            readAvailable();
         }
-        readAvailable();
+        if (state_ == State::Closed) return;
+    }
+    if (events & EPOLLOUT) {
+        wantWrite_ = false;
+        flush();
+        if (state_ == State::Closed) return;
     }
     // Still writing our last bytes to a peer that has gone: nothing will ever drain them.
     if (state_ == State::Closing && (events & (EPOLLHUP | EPOLLERR))) finishClose("reset");

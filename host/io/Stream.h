@@ -93,6 +93,7 @@ private:
     State state_ = State::Created;
     bool readPaused_ = false;
     bool peerFinished_ = false; // the peer sent its FIN; we may still write
+    bool writeFailed_ = false; // the peer is gone; only what it sent before remains to be read
     bool wantWrite_ = false;    // TLS wants the socket writable to go on (handshake or a read)
     std::uint32_t interest_ = 0;
     std::string inbox_;
