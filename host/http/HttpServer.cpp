@@ -164,11 +164,13 @@ public:
     void onOpen(io::Stream&) override { becomeIdle(); }
 
     void onData(io::Stream&, std::string&) override {
+        auto keep = shared_from_this(); // a close while parsing erases this connection from its loop
         if (phase_ == Phase::Idle) leaveIdle();
         parse();
     }
 
     void onDrained(io::Stream&) override {
+        auto keep = shared_from_this();
         if (awaitingDrain_) {
             awaitingDrain_ = false;
             core_.endRequest();
@@ -213,6 +215,7 @@ public:
 
     // A worker's answer, posted back to the loop.
     void answer(Response response) {
+        auto keep = shared_from_this();
         if (phase_ != Phase::Dispatched) return; // closed meanwhile (stop, reset)
         respond(std::move(response));
         // Also when the inbox is empty: parse() resumes reading a client paused behind its pipeline.

@@ -238,7 +238,11 @@ void Stream::flush() {
             lingerTimer_ = loop_.runAfter(kLinger, [weak] {
                 if (auto self = weak.lock()) self->finishClose("linger_timeout"); // no FIN came
             });
-            readAvailable();
+            // What is already buffered (the FIN, OpenSSL's bytes) is read on the loop's next turn,
+            // not here: this runs inside the handler's own call, which a close would pull from under it.
+            loop_.post([weak] {
+                if (auto self = weak.lock(); self && self->state_ == State::Lingering) self->readAvailable();
+            });
         } else if (state_ == State::Open) {
             handler_.onDrained(*this);
         }
