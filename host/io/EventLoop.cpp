@@ -83,7 +83,6 @@ void EventLoop::add(int fd, std::uint32_t events, EventHandler* handler) {
         throw std::runtime_error("epoll add: " + std::string(std::strerror(errno)));
     handlers_[token] = handler;
     tokenByFd_[fd] = token;
-    registeredCount_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void EventLoop::modify(int fd, std::uint32_t events, EventHandler* handler) {
@@ -103,7 +102,6 @@ void EventLoop::remove(int fd) {
     ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
     handlers_.erase(it->second);
     tokenByFd_.erase(it);
-    registeredCount_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 EventLoop::TimerId EventLoop::runAt(SteadyClock::time_point when, Task task) {

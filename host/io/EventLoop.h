@@ -65,7 +65,6 @@ public:
     // The time this loop iteration started (cheap; exact enough for deadlines).
     SteadyClock::time_point now() const { return now_; }
 
-    std::size_t registered() const { return registeredCount_.load(std::memory_order_relaxed); }
 
 private:
     void run();
@@ -89,7 +88,6 @@ private:
     std::unordered_map<std::uint64_t, EventHandler*> handlers_;
     std::unordered_map<int, std::uint64_t> tokenByFd_;
     std::uint64_t nextToken_ = 1;
-    std::atomic<std::size_t> registeredCount_{0};
 
     std::multimap<SteadyClock::time_point, std::pair<TimerId, Task>> timers_;
     std::unordered_map<TimerId, decltype(timers_)::iterator> timerById_;

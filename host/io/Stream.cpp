@@ -63,14 +63,6 @@ std::shared_ptr<Stream> Stream::adoptSecure(EventLoop& loop, Poco::Net::SecureSt
 
 Stream::~Stream() = default;
 
-std::string Stream::peer() const {
-    try {
-        return tcp_.peerAddress().toString();
-    } catch (const Poco::Exception&) {
-        return "?";
-    }
-}
-
 void Stream::open() {
     loop_.assertInLoop();
     self_ = shared_from_this();

@@ -62,12 +62,10 @@ public:
     void enableKeepAlive(int idleSeconds, int intervalSeconds, int probes);
 
     bool isOpen() const { return state_ != State::Closed; }
-    bool handshaking() const { return state_ == State::Handshaking; }
     std::size_t outboxSize() const { return outbox_.size() - outboxOffset_; }
     std::string& inbox() { return inbox_; }
     EventLoop& loop() { return loop_; }
     int fd() const { return fd_; }
-    std::string peer() const;
 
     void onEvents(std::uint32_t events) override;
     void onLoopStopping() override { finishClose("stopped"); }

@@ -54,13 +54,11 @@ void WorkerPool::serve() {
         auto& task = static_cast<Task&>(*notification);
         if (!task.run) return;
         queued_.fetch_sub(1, std::memory_order_relaxed);
-        busy_.fetch_add(1, std::memory_order_relaxed);
         try {
             task.run();
         } catch (const std::exception& e) {
             spdlog::error("{}: task failed: {}", name_, e.what());
         }
-        busy_.fetch_sub(1, std::memory_order_relaxed);
         accepted_.fetch_sub(1, std::memory_order_relaxed);
     }
 }

@@ -24,8 +24,6 @@ public:
     void stop();
 
     std::size_t queued() const { return queued_.load(std::memory_order_relaxed); }
-    std::size_t busy() const { return busy_.load(std::memory_order_relaxed); }
-    int threads() const { return static_cast<int>(threads_.size()); }
 
 private:
     void serve();
@@ -35,7 +33,6 @@ private:
     Poco::NotificationQueue queue_;
     std::atomic<std::size_t> accepted_{0}; // taken and not yet finished: running or waiting
     std::atomic<std::size_t> queued_{0};
-    std::atomic<std::size_t> busy_{0};
     std::vector<std::thread> threads_;
 };
 
