@@ -167,7 +167,11 @@ void Stream::readAvailable() {
         if (state_ == State::Lingering) continue; // discarded: the answer is out, we only wait for FIN
         inbox_.append(buffer, static_cast<std::size_t>(n));
         got = true;
-        if (n < static_cast<int>(sizeof buffer) && !tls_) break; // the kernel had no more
+        // A short read means the kernel had no more. OpenSSL reads no further ahead than the record
+        // it decrypts (read-ahead is off), so what it holds is only that record's rest (available()):
+        // anything later is still in the kernel, where level-triggered epoll sees it. This saves
+        // one read() that would only say EAGAIN on every request.
+        if (n < static_cast<int>(sizeof buffer) && (!tls_ || tls_->available() == 0)) break;
     }
     if (got && state_ == State::Open) handler_.onData(*this, inbox_);
     if (inbox_.empty()) releaseIfLarge(inbox_);

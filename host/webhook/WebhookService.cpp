@@ -68,14 +68,17 @@ std::optional<WebhookResponse> WebhookService::decide(const SignatureHeaders& he
         return WebhookResponse::ignored("missing_call_id");
     }
 
+    // Redeliveries are OpenAI's normal retries, counted by outcome in sideband_webhooks_total: a
+    // log line each (a write and the log's lock, on the event loop) would let a retry storm flood
+    // the log and slow every connection, so they are logged at debug level only.
     switch (deduplicator_.claim(event->id)) {
     case WebhookDeduplicator::Claim::Duplicate:
         outcome = "deduped";
-        spdlog::info("webhook deduped: id={:.64} call={:.64}", event->id, event->callId);
+        spdlog::debug("webhook deduped: id={:.64} call={:.64}", event->id, event->callId);
         return WebhookResponse::deduped();
     case WebhookDeduplicator::Claim::InFlight:
         outcome = "in_flight";
-        spdlog::info("webhook redelivered while in flight: id={:.64}", event->id);
+        spdlog::debug("webhook redelivered while in flight: id={:.64}", event->id);
         return WebhookResponse::inFlight();
     case WebhookDeduplicator::Claim::New: break;
     }

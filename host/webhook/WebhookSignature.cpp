@@ -2,8 +2,8 @@
 
 #include <Poco/Base64Decoder.h>
 #include <Poco/Base64Encoder.h>
+#include <Poco/Crypto/DigestEngine.h>
 #include <Poco/HMACEngine.h>
-#include <Poco/SHA2Engine.h>
 #include <Poco/StringTokenizer.h>
 
 #include <openssl/crypto.h>
@@ -14,11 +14,13 @@
 namespace sideband::webhook {
 namespace {
 
-// Poco 1.11's HMACEngine needs BLOCK_SIZE/DIGEST_SIZE, which SHA2Engine does not declare.
-class Sha256Engine : public Poco::SHA2Engine {
+// OpenSSL's SHA-256 (through Poco::Crypto), not Poco::SHA2Engine: every delivery, a redelivery
+// included, is hashed on the event loop, and OpenSSL's uses the CPU's SHA extensions (several
+// times faster). Poco 1.11's HMACEngine needs BLOCK_SIZE/DIGEST_SIZE, which DigestEngine does not declare.
+class Sha256Engine : public Poco::Crypto::DigestEngine {
 public:
     enum { BLOCK_SIZE = 64, DIGEST_SIZE = 32 };
-    Sha256Engine() : Poco::SHA2Engine(Poco::SHA2Engine::SHA_256) {}
+    Sha256Engine() : Poco::Crypto::DigestEngine("SHA256") {}
 };
 
 bool base64Decode(std::string_view text, std::string& out) {
