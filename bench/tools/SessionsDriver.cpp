@@ -4,9 +4,11 @@
 // realtime.call.incoming webhooks (WebhookSender, one TLS connection each) at --ramp-rate; each
 // call's script is: wait a per-call offset, then repeat {function_call echo, wait --interval-ms},
 // then hang up. Once every call's sideband socket is open and a settle time passed, the tool round
-// trips (simulator: first function-call event written -> function_call_output read) are measured for
-// --window seconds while /proc/PID/status (Threads, VmRSS) is sampled every second. Then every call
-// is hung up (abruptly, as OpenAI often does) and the host's RSS is read again.
+// trips (simulator: first function-call event written -> function_call_output read) and the resumes
+// (first function-call event written -> the host's accepted response.create after all outputs: the
+// tool's delay as the caller hears it, including the simulator's 20 ms response.done delay) are
+// measured for --window seconds while /proc/PID/status (Threads, VmRSS) is sampled every second.
+// Then every call is hung up (abruptly, as OpenAI often does) and the host's RSS is read again.
 //   OPENAI_WEBHOOK_SECRET=... SIDEBAND_SIM_API_KEY=... bench-sessions --host-url URL --ca-file F
 //       --tls-cert C --tls-key K --sim-listen 127.0.0.1:P --host-pid PID --calls N [--ramp-rate 100]
 //       [--window 30] [--interval-ms 3000] [--to +18005550100] [--sender-threads 8]
@@ -174,6 +176,8 @@ int main(int argc, char** argv) {
         minOpen = std::min(minOpen, simulator.openSessions());
     }
     const auto stats = simulator.roundTripStats();
+    const auto resumes = simulator.resumeStats(); // timeouts: dead air
+    const auto turns = simulator.turnStats();
     const auto held = simulator.openSessions();
     const double rssMeanKb = samples ? double(rssSum) / samples : 0;
 
@@ -188,11 +192,14 @@ int main(int argc, char** argv) {
     const double perCallKb = held ? (peak.rssKb - idle.rssKb) / double(held) : 0;
     std::printf("BENCH calls=%d accepted=%d held=%zu min_held=%zu idle_threads=%ld threads=%ld idle_rss_mib=%.1f "
                 "rss_mib=%.1f rss_mean_mib=%.1f per_call_kib=%.1f fds=%ld round_trips=%zu timeouts=%zu "
-                "rt_p50_ms=%.3f rt_p90_ms=%.3f rt_p99_ms=%.3f rt_max_ms=%.3f after_hangup_rss_mib=%.1f "
+                "rt_p50_ms=%.3f rt_p90_ms=%.3f rt_p99_ms=%.3f rt_max_ms=%.3f resumes=%zu dead_air=%zu "
+                "resume_p50_ms=%.3f resume_p99_ms=%.3f refused_creates=%zu after_hangup_rss_mib=%.1f "
                 "after_hangup_threads=%ld ramp_s=%.1f\n",
                 calls, accepted.load(), held, minOpen, idle.threads, peak.threads, idle.rssKb / 1024.0,
                 peak.rssKb / 1024.0, rssMeanKb / 1024.0, perCallKb, peak.fds, stats.count, stats.timeouts,
                 stats.p50.count() / 1000.0, stats.p90.count() / 1000.0, stats.p99.count() / 1000.0,
-                stats.max.count() / 1000.0, after.rssKb / 1024.0, after.threads, rampTook);
+                stats.max.count() / 1000.0, resumes.count, resumes.timeouts, resumes.p50.count() / 1000.0,
+                resumes.p99.count() / 1000.0, turns.responseCreatesRefused, after.rssKb / 1024.0, after.threads,
+                rampTook);
     return 0;
 }

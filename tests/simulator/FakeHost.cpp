@@ -141,16 +141,27 @@ void FakeHost::runSession(std::string callId) {
                 client.close();
                 return;
             }
+            // The turn protocol (reference §3): a response's function calls run once it completed;
+            // every output, then one response.create. A cancelled response's calls never run.
             const auto event = json::parse(frame.payload).extract<Poco::JSON::Object::Ptr>();
-            if (event->getValue<std::string>("type") != "response.function_call_arguments.done") continue;
-            const auto name = event->getValue<std::string>("name");
-            if (name == "transfer") {
-                TestHttpClient rest("127.0.0.1", simulatorPort_,
-                                    simulatorTls_ ? TestCertificates::shared().caFile() : "");
-                rest.request("POST", "/v1/realtime/calls/" + callId + "/refer", R"({"target_uri":"tel:+14155550123"})",
-                             {{"Authorization", "Bearer sk-test"}});
+            if (event->getValue<std::string>("type") != "response.done") continue;
+            const auto response = event->getObject("response");
+            if (response->getValue<std::string>("status") != "completed") continue;
+            const auto items = response->getArray("output");
+            bool ran = false;
+            for (std::size_t i = 0; i < items->size(); ++i) {
+                const auto item = items->getObject(i);
+                if (item->getValue<std::string>("type") != "function_call") continue;
+                if (item->getValue<std::string>("name") == "transfer") {
+                    TestHttpClient rest("127.0.0.1", simulatorPort_,
+                                        simulatorTls_ ? TestCertificates::shared().caFile() : "");
+                    rest.request("POST", "/v1/realtime/calls/" + callId + "/refer",
+                                 R"({"target_uri":"tel:+14155550123"})", {{"Authorization", "Bearer sk-test"}});
+                }
+                client.sendOutput(item->getValue<std::string>("call_id"), R"({"slot":"Tuesday 9am"})");
+                ran = true;
             }
-            client.sendFunctionOutput(event->getValue<std::string>("call_id"), R"({"slot":"Tuesday 9am"})");
+            if (ran) client.sendResponseCreate();
         }
     } catch (const std::exception&) {
     }

@@ -99,6 +99,11 @@ Poco::JSON::Object::Ptr SidebandTestClient::receiveUntil(const std::string& type
 }
 
 void SidebandTestClient::sendFunctionOutput(const std::string& callId, const std::string& output) {
+    sendOutput(callId, output);
+    sendResponseCreate();
+}
+
+void SidebandTestClient::sendOutput(const std::string& callId, const std::string& output) {
     auto item = json::object();
     item->set("type", "function_call_output");
     item->set("call_id", callId);
@@ -107,7 +112,46 @@ void SidebandTestClient::sendFunctionOutput(const std::string& callId, const std
     event->set("type", "conversation.item.create");
     event->set("item", item);
     send(json::stringify(event));
-    send(R"({"type":"response.create"})");
+}
+
+void SidebandTestClient::sendResponseCreate(const std::optional<std::string>& instructions) {
+    if (!instructions) {
+        send(R"({"type":"response.create"})");
+        return;
+    }
+    auto response = json::object();
+    response->set("instructions", *instructions);
+    auto event = json::object();
+    event->set("type", "response.create");
+    event->set("response", response);
+    send(json::stringify(event));
+}
+
+std::vector<std::string> SidebandTestClient::answerResponse(const std::string& output,
+                                                            std::chrono::milliseconds timeout,
+                                                            Poco::JSON::Object::Ptr* done) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::vector<std::string> callIds;
+    Poco::JSON::Object::Ptr response;
+    while (callIds.empty()) { // a spoken response's response.done (no function call) is skipped
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto event = receiveUntil("response.done", std::max(left, std::chrono::milliseconds(1)));
+        if (done) *done = event;
+        if (!event) return callIds;
+        response = event->getObject("response");
+        const auto items = response ? response->getArray("output") : nullptr;
+        for (std::size_t i = 0; items && i < items->size(); ++i) {
+            const auto item = items->getObject(i);
+            if (item && item->getValue<std::string>("type") == "function_call")
+                callIds.push_back(item->getValue<std::string>("call_id"));
+        }
+    }
+    if (response->getValue<std::string>("status") != "completed") return {}; // cancelled: run nothing
+    for (const auto& callId : callIds)
+        sendOutput(callId, output);
+    sendResponseCreate();
+    return callIds;
 }
 
 void SidebandTestClient::ping(const std::string& payload) {

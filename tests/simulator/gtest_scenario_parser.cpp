@@ -111,3 +111,77 @@ TEST(ScenarioParser, NetworkBehaviours) {
     EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"black_hole":false}]}]})"), "calls[0].steps[0].black_hole: must be true");
     EXPECT_EQ(errorOf(R"({"calls":[{"split_frames":"yes"}]})"), "calls[0].split_frames: must be true or false");
 }
+
+TEST(ScenarioParser, ParallelFunctionCallsAndBargeInSteps) {
+    const auto script = parseCallScript(R"([
+        {"function_calls":[{"name":"get_order","arguments":{"id":"A7"},"call_id":"call_a"},
+                           {"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}],
+         "await_output":false,"timeout_ms":2500},
+        {"barge_in":{"name":"book","arguments":{"time":"9"},"call_id":"call_b","quiet_ms":150,"caller_says":"wait"}},
+        {"barge_in":{"name":"book"}}])");
+    ASSERT_EQ(script.steps.size(), 3u);
+    const auto& parallel = script.steps[0];
+    EXPECT_EQ(parallel.kind, Step::Kind::FunctionCalls);
+    ASSERT_EQ(parallel.calls.size(), 2u);
+    EXPECT_EQ(parallel.calls[0].name, "get_order");
+    EXPECT_EQ(parallel.calls[0].argumentsJson, R"({"id":"A7"})");
+    EXPECT_EQ(parallel.calls[0].callId, "call_a");
+    EXPECT_EQ(parallel.calls[1].argumentsJson, R"({"city":"Oslo"})");
+    EXPECT_EQ(parallel.calls[1].callId, "");
+    EXPECT_FALSE(parallel.awaitOutput);
+    EXPECT_EQ(parallel.timeout, std::chrono::milliseconds(2500));
+    const auto& barge = script.steps[1];
+    EXPECT_EQ(barge.kind, Step::Kind::BargeIn);
+    EXPECT_EQ(barge.name, "book");
+    EXPECT_EQ(barge.argumentsJson, R"({"time":"9"})");
+    EXPECT_EQ(barge.callId, "call_b");
+    EXPECT_EQ(barge.quiet, std::chrono::milliseconds(150));
+    EXPECT_EQ(barge.text, "wait");
+    EXPECT_EQ(script.steps[2].quiet, std::chrono::milliseconds(300)); // the default
+    EXPECT_EQ(script.steps[2].argumentsJson, "{}");
+}
+
+TEST(ScenarioParser, BadParallelAndBargeInStepsNameTheField) {
+    EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"function_calls":[]}]}]})"),
+              "calls[0].steps[0].function_calls: must not be empty");
+    EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"function_calls":{"name":"a"}}]}]})"),
+              "calls[0].steps[0].function_calls: must be an array of {\"name\",\"arguments\"}");
+    EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"function_calls":[{"name":"a"},{"arguments":{}}]}]}]})"),
+              "calls[0].steps[0].function_calls[1].name: required string is missing");
+    EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"function_calls":[{"name":"a","timeout_ms":5}]}]}]})"),
+              "calls[0].steps[0].function_calls[0].timeout_ms: unknown field");
+    EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"function_calls":[{"name":"a"}],"await":true}]}]})"),
+              "calls[0].steps[0].await: unknown field");
+    EXPECT_EQ(
+        errorOf(
+            R"({"calls":[{"steps":[{"function_calls":[{"name":"a","call_id":"c"},{"name":"b","call_id":"c"}]}]}]})"),
+        "calls[0].steps[0].function_calls[1].call_id: repeats c");
+    EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"barge_in":{"arguments":{}}}]}]})"),
+              "calls[0].steps[0].barge_in.name: required string is missing");
+    EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"barge_in":{"name":"a","quiet_ms":-1}}]}]})"),
+              "calls[0].steps[0].barge_in.quiet_ms: must be >= 0");
+    EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"barge_in":{"name":"a","await_output":false}}]}]})"),
+              "calls[0].steps[0].barge_in.await_output: unknown field");
+    EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"barge_in":"now"}]}]})"),
+              "calls[0].steps[0].barge_in: must be an object");
+}
+
+TEST(ScenarioParser, RestFaultsMakeTheAcceptFail) {
+    const auto scenario = parseScenario(R"({"calls":[{"rest_faults":[{"action":"accept","status":401},
+        {"action":"hangup","delay_ms":300,"times":2}]}]})");
+    const auto& faults = scenario.calls[0].restFaults;
+    ASSERT_EQ(faults.size(), 2u);
+    EXPECT_EQ(faults[0].action, "accept");
+    EXPECT_EQ(faults[0].status, 401);
+    EXPECT_EQ(faults[0].times, 1);
+    EXPECT_EQ(faults[1].delay, std::chrono::milliseconds(300));
+    EXPECT_EQ(faults[1].times, 2);
+    EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":[{"action":"transfer","status":500}]}]})"),
+              "calls[0].rest_faults[0].action: must be accept, reject, refer, hangup or *");
+    EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":[{"action":"accept","status":200}]}]})"),
+              "calls[0].rest_faults[0].status: must be an HTTP error status (400-599)");
+    EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":[{"action":"accept"}]}]})"),
+              "calls[0].rest_faults[0]: needs a status or a delay_ms");
+    EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":{"action":"accept"}}]})"),
+              "calls[0].rest_faults: must be an array of {\"action\",\"status\"}");
+}

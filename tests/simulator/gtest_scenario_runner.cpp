@@ -116,3 +116,32 @@ TEST_F(ScenarioRunnerTest, RedeliveriesAreSent) {
     EXPECT_EQ(host_->deliveries()[0].headers.at("webhook-id"), host_->deliveries()[1].headers.at("webhook-id"));
     (void)report;
 }
+
+TEST_F(ScenarioRunnerTest, ParallelCallsAndABargeInPassWithAWellBehavedHost) {
+    const auto report = run(R"({"calls":[{"name":"two tools at once, then the caller interrupts",
+      "steps":[{"say":"caller","text":"Any slot Tuesday or Wednesday?"},
+               {"function_calls":[{"name":"find_slots","arguments":{"date":"2026-12-01"}},
+                                  {"name":"find_slots","arguments":{"date":"2026-12-02"}}]},
+               {"expect_output_contains":"Tuesday"},
+               {"barge_in":{"name":"book_appointment","arguments":{"slot":"9am"},"caller_says":"No, wait"}},
+               {"function_call":{"name":"find_slots","arguments":{"date":"2026-12-03"}}},
+               {"hangup":"caller","close_frame":false}]}]})");
+    ASSERT_EQ(report.calls.size(), 1u);
+    EXPECT_TRUE(report.calls[0].passed) << dump(report.calls[0]);
+    EXPECT_EQ(simulator_->resumeStats().count, 2u);
+    EXPECT_EQ(simulator_->turnStats().responsesCancelled, 1u);
+    EXPECT_EQ(simulator_->turnStats().responseCreatesRefused, 0u);
+}
+
+TEST_F(ScenarioRunnerTest, AScenarioCanMakeTheAcceptFail) {
+    const auto report = run(R"({"calls":[{"name":"accept answers 401",
+      "rest_faults":[{"action":"accept","status":401}],
+      "steps":[{"hangup":"caller"}]}]})");
+    ASSERT_EQ(report.calls.size(), 1u);
+    const auto requests = simulator_->restRequests(report.calls[0].callId);
+    ASSERT_FALSE(requests.empty());
+    EXPECT_EQ(requests[0].action, "accept");
+    EXPECT_EQ(requests[0].status, 401);
+    EXPECT_NE(dump(report.calls[0]).find("REST fault queued: accept x1 -> 401"), std::string::npos)
+        << dump(report.calls[0]);
+}

@@ -3,7 +3,9 @@
 #include "TestCertificates.h"
 #include "TestHttpClient.h"
 #include "TransportMode.h"
+#include "core/Json.h"
 
+#include <Poco/JSON/Object.h>
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -96,6 +98,50 @@ TEST_P(SimulatorRestTest, FailNextAnswersStatusThenRecovers) {
     EXPECT_EQ(post("rtc_1", "accept", kAccept).status, 500);
     EXPECT_EQ(post("rtc_1", "accept", kAccept).status, 200);
     EXPECT_EQ(post("rtc_1", "reject").status, 200);
+}
+
+TEST_P(SimulatorRestTest, FailNextAnswersOpenAiShapedErrorBodies) {
+    auto errorOf = [](const HttpResult& result) {
+        const auto body = sideband::json::parse(result.body).extract<Poco::JSON::Object::Ptr>();
+        return body->getObject("error");
+    };
+    simulator_->failNext("accept", 401);
+    const auto unauthorized = post("rtc_1", "accept", kAccept);
+    EXPECT_EQ(unauthorized.status, 401);
+    auto error = errorOf(unauthorized);
+    ASSERT_TRUE(error) << unauthorized.body;
+    EXPECT_FALSE(error->getValue<std::string>("message").empty());
+    EXPECT_EQ(error->getValue<std::string>("type"), "invalid_request_error");
+    EXPECT_EQ(error->getValue<std::string>("code"), "invalid_api_key");
+    EXPECT_TRUE(error->has("param") && error->isNull("param"));
+
+    simulator_->failNext("accept", 400);
+    const auto invalid = post("rtc_1", "accept", kAccept);
+    EXPECT_EQ(invalid.status, 400);
+    error = errorOf(invalid);
+    ASSERT_TRUE(error) << invalid.body;
+    EXPECT_FALSE(error->getValue<std::string>("message").empty());
+    EXPECT_EQ(error->getValue<std::string>("type"), "invalid_request_error");
+    EXPECT_TRUE(error->has("code"));
+    EXPECT_TRUE(error->has("param") && error->isNull("param"));
+
+    simulator_->failNext("accept", 429);
+    EXPECT_EQ(errorOf(post("rtc_1", "accept", kAccept))->getValue<std::string>("code"), "rate_limit_exceeded");
+    simulator_->failNext("accept", 503);
+    EXPECT_EQ(errorOf(post("rtc_1", "accept", kAccept))->getValue<std::string>("type"), "server_error");
+    EXPECT_EQ(post("rtc_1", "accept", kAccept).status, 200);
+}
+
+TEST_P(SimulatorRestTest, HangupIsRecordedWithItsIdempotencyKey) {
+    EXPECT_EQ(
+        post("rtc_h", "hangup", "", {{"Authorization", "Bearer sk-test"}, {"Idempotency-Key", "hangup_rtc_h"}}).status,
+        200);
+    const auto hangup = simulator_->waitForRestRequest("rtc_h", "hangup", 1s);
+    ASSERT_TRUE(hangup);
+    EXPECT_EQ(hangup->idempotencyKey, "hangup_rtc_h");
+    EXPECT_EQ(hangup->headers.at("idempotency-key"), "hangup_rtc_h");
+    EXPECT_EQ(hangup->path, "/v1/realtime/calls/rtc_h/hangup");
+    EXPECT_EQ(hangup->status, 200);
 }
 
 TEST_P(SimulatorRestTest, FaultsCanTargetOneCallId) {

@@ -1,4 +1,5 @@
 // The sideband WebSocket side of the simulator, driven by a small Poco client acting as the host.
+#include "Eventually.h"
 #include "RealtimeSimulator.h"
 #include "SidebandTestClient.h"
 #include "TestCertificates.h"
@@ -88,6 +89,9 @@ TEST_P(SidebandTest, FunctionCallAppearsInAllThreeEventsAndRoundTripIsMeasured) 
     auto session = sessionOf("rtc_1");
     const auto callId = session->sendFunctionCall("get_order", R"({"order_id":"A7"})");
 
+    const auto created = client->receiveEvent();
+    ASSERT_TRUE(created);
+    EXPECT_EQ(created->getValue<std::string>("type"), "response.created");
     const auto arguments = client->receiveEvent();
     ASSERT_TRUE(arguments);
     EXPECT_EQ(arguments->getValue<std::string>("type"), "response.function_call_arguments.done");
@@ -118,7 +122,7 @@ TEST_P(SidebandTest, FunctionCallAppearsInAllThreeEventsAndRoundTripIsMeasured) 
     EXPECT_EQ(output->getValue<std::string>("call_id"), callId);
     EXPECT_EQ(output->getValue<std::string>("name"), "get_order");
 
-    client->sendFunctionOutput(callId, R"({"status":"shipped"})");
+    client->sendFunctionOutput(callId, R"({"status":"shipped"})"); // after response.done: accepted
     EXPECT_EQ(session->waitForFunctionOutput(callId, 2s), std::optional<std::string>(R"({"status":"shipped"})"));
     ASSERT_TRUE(session->waitForEvent("response.create", 2s));
     const auto calls = session->functionCalls();
@@ -128,6 +132,8 @@ TEST_P(SidebandTest, FunctionCallAppearsInAllThreeEventsAndRoundTripIsMeasured) 
     EXPECT_GT(calls[0].roundTrip.count(), 0);
     EXPECT_LT(calls[0].roundTrip, 2s);
     EXPECT_EQ(simulator_->roundTripStats().count, 1u);
+    EXPECT_EQ(simulator_->resumeStats().count, 1u);
+    EXPECT_TRUE(session->failures().empty()) << session->failures().front();
 }
 
 TEST_P(SidebandTest, TranscriptsErrorsAndUnknownEventsGoOut) {
@@ -255,7 +261,8 @@ TEST_P(SidebandTest, ScriptedCallRunsToItsHangup) {
     const auto call = client->receiveUntil("response.function_call_arguments.done");
     ASSERT_TRUE(call);
     EXPECT_EQ(call->getValue<std::string>("name"), "find_slots");
-    client->sendFunctionOutput(call->getValue<std::string>("call_id"), R"({"slots":["9am"]})");
+    EXPECT_EQ(client->answerResponse(R"({"slots":["9am"]})"),
+              std::vector<std::string>{call->getValue<std::string>("call_id")});
     EXPECT_TRUE(client->receiveUntil("response.brand_new"));
     EXPECT_TRUE(client->receiveUntil("response.output_audio_transcript.done"));
     // session.updated came in between somewhere; the socket then ends without a close frame.
@@ -287,14 +294,12 @@ TEST_P(SidebandTest, RepeatedFunctionCallsEachNeedAnOutput) {
         {"repeat":{"times":5,"steps":[{"function_call":{"name":"tick"}}]}},
         {"hangup":"caller"}])"));
     auto client = connect("rtc_loop");
-    for (int i = 0; i < 5; ++i) {
-        const auto call =
-            client->receiveUntil("response.function_call_arguments.done", 15s); // roomy: sanitized, loaded runs
-        ASSERT_TRUE(call) << i;
-        client->sendFunctionOutput(call->getValue<std::string>("call_id"), "ok");
-    }
+    for (int i = 0; i < 5; ++i)
+        ASSERT_EQ(client->answerResponse("ok", 15s).size(), 1u) << i; // roomy: sanitized, loaded runs
     EXPECT_EQ(client->receiveUntil("never", 3s), nullptr); // ends with the close frame
     EXPECT_EQ(simulator_->roundTripStats().count, 5u);
+    EXPECT_EQ(simulator_->resumeStats().count, 5u);
+    EXPECT_TRUE(sessionOf("rtc_loop")->failures().empty()) << sessionOf("rtc_loop")->failures().front();
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, SidebandTest, bothTransports(), transportName);
@@ -318,16 +323,14 @@ TEST(SidebandScale, ServesManyConcurrentTlsSessions) {
         std::vector<std::string> callIds;
         for (int i = 0; i < kSessions; ++i)
             callIds.push_back(simulator.session("rtc_" + std::to_string(i))->sendFunctionCall("tick", "{}"));
-        for (int i = 0; i < kSessions; ++i) {
-            const auto call = clients[i]->receiveUntil("response.function_call_arguments.done");
-            ASSERT_TRUE(call);
-            EXPECT_EQ(call->getValue<std::string>("call_id"), callIds[i]);
-            clients[i]->sendFunctionOutput(callIds[i], "ok");
-        }
+        for (int i = 0; i < kSessions; ++i)
+            EXPECT_EQ(clients[i]->answerResponse("ok"), std::vector<std::string>{callIds[i]});
         for (int i = 0; i < kSessions; ++i)
             EXPECT_TRUE(simulator.session("rtc_" + std::to_string(i))->waitForFunctionOutput(callIds[i], 5s));
     }
     EXPECT_EQ(simulator.roundTripStats().count, 2u * kSessions);
+    EXPECT_TRUE(eventually([&] { return simulator.resumeStats().count == 2u * kSessions; }));
+    EXPECT_EQ(simulator.turnStats().responseCreatesRefused, 0u);
     simulator.stop();
 }
 
@@ -341,8 +344,7 @@ TEST(SidebandScale, WithoutTrafficRecordingTimingsAndTypesRemain) {
     auto session = simulator.waitForSession("rtc_quiet", 2s);
     ASSERT_TRUE(session);
     const auto callId = session->sendFunctionCall("tick", "{}");
-    ASSERT_TRUE(client.receiveUntil("response.function_call_arguments.done"));
-    client.sendFunctionOutput(callId, "ok");
+    ASSERT_EQ(client.answerResponse("ok"), std::vector<std::string>{callId});
     EXPECT_EQ(session->waitForFunctionOutput(callId, 2s), std::optional<std::string>("ok"));
     ASSERT_TRUE(session->waitForEvent("response.create", 2s));
     EXPECT_EQ(session->receivedEvents()[0].type, "conversation.item.create");

@@ -95,13 +95,33 @@ Object::Ptr requiredObject(const Poco::Dynamic::Var& value, const std::string& p
 
 const std::set<std::string> kRestActions = {"accept", "reject", "refer", "hangup"};
 
+// A function call's "arguments": an object (sent as its JSON text) or a JSON string (sent as is).
+std::string parseArguments(const Object::Ptr& call, const std::string& field) {
+    if (!call->has("arguments")) return "{}";
+    if (call->get("arguments").isString()) return call->get("arguments").extract<std::string>();
+    if (call->getObject("arguments")) return json::stringify(call->get("arguments"));
+    fail(field + ".arguments", "must be an object (or a JSON string)");
+}
+
+// {"name","arguments","call_id"} of one function call, plus the `extra` keys the caller reads itself.
+FunctionCallSpec parseCallSpec(const Object::Ptr& call, const std::string& field, std::set<std::string> extra = {}) {
+    extra.insert({"name", "arguments", "call_id"});
+    rejectUnknownKeys(call, field, extra);
+    FunctionCallSpec spec;
+    spec.name = requiredString(call, "name", field);
+    if (spec.name.empty()) fail(field + ".name", "must not be empty");
+    spec.argumentsJson = parseArguments(call, field);
+    spec.callId = optionalString(call, "call_id", field);
+    return spec;
+}
+
 void parseSteps(const Poco::Dynamic::Var& value, const std::string& path, std::vector<Step>& out);
 
 void parseStep(const Object::Ptr& object, const std::string& path, std::vector<Step>& out) {
-    static const std::set<std::string> kinds = {"say",     "function_call", "expect_output_contains",
-                                                "wait_ms", "idle_s",        "error",
-                                                "raw",     "unknown_event", "expect_rest",
-                                                "hangup",  "repeat",        "black_hole"};
+    static const std::set<std::string> kinds = {
+        "say",         "function_call", "function_calls", "barge_in",  "expect_output_contains",
+        "wait_ms",     "idle_s",        "error",          "raw",       "unknown_event",
+        "expect_rest", "hangup",        "repeat",         "black_hole"};
     std::string kind;
     for (const auto& [key, v] : *object) {
         (void)v;
@@ -110,8 +130,8 @@ void parseStep(const Object::Ptr& object, const std::string& path, std::vector<S
         kind = key;
     }
     if (kind.empty())
-        fail(path, "needs one of say, function_call, expect_output_contains, wait_ms, idle_s, error, raw, "
-                   "unknown_event, expect_rest, hangup, repeat, black_hole");
+        fail(path, "needs one of say, function_call, function_calls, barge_in, expect_output_contains, wait_ms, "
+                   "idle_s, error, raw, unknown_event, expect_rest, hangup, repeat, black_hole");
     Step step;
     const auto field = path + "." + kind;
     if (kind == "say") {
@@ -123,22 +143,39 @@ void parseStep(const Object::Ptr& object, const std::string& path, std::vector<S
     } else if (kind == "function_call") {
         rejectUnknownKeys(object, path, {"function_call"});
         const auto call = requiredObject(object->get(kind), field);
-        rejectUnknownKeys(call, field, {"name", "arguments", "call_id", "await_output", "timeout_ms"});
+        const auto spec = parseCallSpec(call, field, {"await_output", "timeout_ms"});
         step.kind = Step::Kind::FunctionCall;
-        step.name = requiredString(call, "name", field);
-        if (step.name.empty()) fail(field + ".name", "must not be empty");
-        if (!call->has("arguments")) {
-            step.argumentsJson = "{}";
-        } else if (call->get("arguments").isString()) {
-            step.argumentsJson = call->get("arguments").extract<std::string>(); // already JSON text, sent as is
-        } else if (call->getObject("arguments")) {
-            step.argumentsJson = json::stringify(call->get("arguments"));
-        } else {
-            fail(field + ".arguments", "must be an object (or a JSON string)");
-        }
-        step.callId = optionalString(call, "call_id", field);
+        step.name = spec.name;
+        step.argumentsJson = spec.argumentsJson;
+        step.callId = spec.callId;
         step.awaitOutput = optionalBool(call, "await_output", field, true);
         step.timeout = std::chrono::milliseconds(optionalInteger(call, "timeout_ms", field, 10000, 1));
+    } else if (kind == "function_calls") {
+        rejectUnknownKeys(object, path, {"function_calls", "await_output", "timeout_ms"});
+        step.kind = Step::Kind::FunctionCalls;
+        const auto value = object->get(kind);
+        if (value.type() != typeid(Array::Ptr)) fail(field, "must be an array of {\"name\",\"arguments\"}");
+        const auto array = value.extract<Array::Ptr>();
+        if (array->size() == 0) fail(field, "must not be empty");
+        std::set<std::string> fixedIds;
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            const auto callPath = field + "[" + std::to_string(i) + "]";
+            step.calls.push_back(parseCallSpec(requiredObject(array->get(i), callPath), callPath));
+            const auto& id = step.calls.back().callId;
+            if (!id.empty() && !fixedIds.insert(id).second) fail(callPath + ".call_id", "repeats " + id);
+        }
+        step.awaitOutput = optionalBool(object, "await_output", path, true);
+        step.timeout = std::chrono::milliseconds(optionalInteger(object, "timeout_ms", path, 10000, 1));
+    } else if (kind == "barge_in") {
+        rejectUnknownKeys(object, path, {"barge_in"});
+        const auto call = requiredObject(object->get(kind), field);
+        const auto spec = parseCallSpec(call, field, {"quiet_ms", "caller_says"});
+        step.kind = Step::Kind::BargeIn;
+        step.name = spec.name;
+        step.argumentsJson = spec.argumentsJson;
+        step.callId = spec.callId;
+        step.quiet = std::chrono::milliseconds(optionalInteger(call, "quiet_ms", field, 300, 0));
+        step.text = optionalString(call, "caller_says", field);
     } else if (kind == "expect_output_contains") {
         rejectUnknownKeys(object, path, {"expect_output_contains"});
         step.kind = Step::Kind::ExpectOutputContains;
@@ -240,6 +277,29 @@ ConnectBehaviour parseConnect(const std::string& value, const std::string& path)
     fail(path, "must be accept, refuse_403, refuse_404 or close_immediately");
 }
 
+std::vector<RestFault> parseRestFaults(const Poco::Dynamic::Var& value, const std::string& path) {
+    if (value.type() != typeid(Array::Ptr)) fail(path, "must be an array of {\"action\",\"status\"}");
+    const auto array = value.extract<Array::Ptr>();
+    std::vector<RestFault> faults;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const auto faultPath = path + "[" + std::to_string(i) + "]";
+        const auto object = requiredObject(array->get(i), faultPath);
+        rejectUnknownKeys(object, faultPath, {"action", "status", "times", "delay_ms"});
+        RestFault fault;
+        fault.action = requiredString(object, "action", faultPath);
+        if (fault.action != "*" && !kRestActions.count(fault.action))
+            fail(faultPath + ".action", "must be accept, reject, refer, hangup or *");
+        fault.status = static_cast<int>(optionalInteger(object, "status", faultPath, 0, 0));
+        if (fault.status != 0 && (fault.status < 400 || fault.status > 599))
+            fail(faultPath + ".status", "must be an HTTP error status (400-599)");
+        fault.times = static_cast<int>(optionalInteger(object, "times", faultPath, 1, 1));
+        fault.delay = std::chrono::milliseconds(optionalInteger(object, "delay_ms", faultPath, 0, 0));
+        if (fault.status == 0 && fault.delay.count() == 0) fail(faultPath, "needs a status or a delay_ms");
+        faults.push_back(fault);
+    }
+    return faults;
+}
+
 CallExpectations parseExpectations(const Object::Ptr& object, const std::string& path) {
     rejectUnknownKeys(object, path,
                       {"webhook_status", "webhook_body_contains", "outcome", "reject_status_code", "rest", "no_rest",
@@ -266,7 +326,7 @@ CallExpectations parseExpectations(const Object::Ptr& object, const std::string&
 ScenarioCall parseCall(const Object::Ptr& object, const std::string& path) {
     rejectUnknownKeys(object, path,
                       {"name", "call_id", "from", "from_name", "to", "sip_headers", "connect", "expect", "steps",
-                       "timeout_ms", "linger_ms", "ended_webhook", "redeliver", "split_frames"});
+                       "timeout_ms", "linger_ms", "ended_webhook", "redeliver", "split_frames", "rest_faults"});
     ScenarioCall call;
     call.name = optionalString(object, "name", path, path);
     call.callId = optionalString(object, "call_id", path);
@@ -294,6 +354,8 @@ ScenarioCall parseCall(const Object::Ptr& object, const std::string& path) {
     call.lingerMs = std::chrono::milliseconds(optionalInteger(object, "linger_ms", path, 1000, 0));
     call.sendEndedWebhook = optionalBool(object, "ended_webhook", path, false);
     call.redeliver = static_cast<int>(optionalInteger(object, "redeliver", path, 0, 0));
+    if (object->has("rest_faults"))
+        call.restFaults = parseRestFaults(object->get("rest_faults"), path + ".rest_faults");
     return call;
 }
 

@@ -27,12 +27,21 @@ enum class ConnectBehaviour {
     CloseImmediately, // completes the upgrade, then drops the TCP connection without a frame
 };
 
+// One function call of a model response (the `function_calls` step has several).
+struct FunctionCallSpec {
+    std::string name;
+    std::string argumentsJson = "{}"; // the arguments as a JSON text (sent as a JSON string)
+    std::string callId;               // fixed call_id (empty: generated)
+};
+
 // One instruction of a call's script. Scripts are flattened at parse time: `repeat` becomes its body
 // followed by a Loop step that jumps back `times - 1` times, so a session only keeps a program counter.
 struct Step {
     enum class Kind {
         Say,                  // speaker + text -> transcript event
-        FunctionCall,         // name + argumentsJson [+ callId] -> the three function-call events, then wait
+        FunctionCall,         // name + argumentsJson [+ callId] -> a response with one function call, then wait
+        FunctionCalls,        // calls -> one response with several function calls (parallel), then wait
+        BargeIn,              // name + argumentsJson [+ callId] -> a function call whose response ends cancelled
         ExpectOutputContains, // text must occur in the previous function call's output
         Wait,                 // duration: keep the call open and quiet (idle calls for load tests)
         Error,                // errorCode/errorType/text -> an `error` event
@@ -44,12 +53,15 @@ struct Step {
     };
     Kind kind = Kind::Wait;
     std::string speaker;       // Say: "caller" | "agent"
-    std::string text;          // Say text, ExpectOutputContains needle, Error message, ExpectRest body needle
+    std::string text;          // Say text, ExpectOutputContains needle, Error message, ExpectRest body needle,
+                               // BargeIn: what the caller says after the cancel (empty: nothing)
     std::string name;          // FunctionCall
     std::string argumentsJson; // FunctionCall: the arguments as a JSON text (sent as a JSON string)
     std::string callId;        // FunctionCall: fixed call_id (empty: generated)
-    bool awaitOutput = true;   // FunctionCall: wait for function_call_output + response.create
-    std::chrono::milliseconds timeout{10000};    // FunctionCall / ExpectRest
+    bool awaitOutput = true;   // FunctionCall(s): wait for every function_call_output + the response.create
+    std::vector<FunctionCallSpec> calls;         // FunctionCalls
+    std::chrono::milliseconds timeout{10000};    // FunctionCall(s) / ExpectRest
+    std::chrono::milliseconds quiet{300};        // BargeIn: no output, no response.create this long after the cancel
     std::chrono::milliseconds duration{0};       // Wait
     std::string errorCode;                       // Error
     std::string errorType;                       // Error
@@ -80,6 +92,15 @@ struct CallExpectations {
     bool allowAcceptWarnings = false;               // accept body without "type":"realtime" fails by default
 };
 
+// A REST fault a scenario queues for its call before the webhook (RealtimeSimulator::failNext /
+// delayNext): e.g. the accept answers 401 once.
+struct RestFault {
+    std::string action; // accept | reject | refer | hangup | *
+    int status = 0;     // 0: only a delay
+    int times = 1;
+    std::chrono::milliseconds delay{0};
+};
+
 // One simulated phone call of a scenario file.
 struct ScenarioCall {
     std::string name;
@@ -94,6 +115,7 @@ struct ScenarioCall {
     std::chrono::milliseconds lingerMs{1000}; // after the script, before the simulator hangs up itself
     bool sendEndedWebhook = false;            // realtime.call.ended after the call closed
     int redeliver = 0;                        // extra deliveries of the same incoming event
+    std::vector<RestFault> restFaults;        // queued for this call id before the webhook goes out
 };
 
 struct Scenario {

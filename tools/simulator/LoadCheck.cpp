@@ -1,6 +1,7 @@
 // sideband-sim-load: checks the simulator itself under the benchmark's shape - N concurrent sideband
 // WebSockets, each getting a function call every few seconds - with in-process clients that answer
-// at once, so the reported round trips are the simulator's own overhead (the floor under any host).
+// as soon as each response completes, so the reported round trips are the simulator's own overhead
+// plus its response.done delay (the floor under any host).
 //   sideband-sim-load [--sessions N] [--seconds S] [--interval-ms I] [--tls-cert C --tls-key K --ca-file F]
 #include "RealtimeSimulator.h"
 
@@ -74,16 +75,26 @@ void answerLoop(std::vector<Client>& clients, std::atomic<bool>& running, std::a
             if (n <= 0 || (flags & Poco::Net::WebSocket::FRAME_OP_BITMASK) != Poco::Net::WebSocket::FRAME_OP_TEXT)
                 return;
             const std::string text(buffer.begin(), buffer.size());
-            if (text.find("\"response.function_call_arguments.done\"") == std::string::npos) continue;
+            // The turn protocol: run the calls once their response completed, send every output,
+            // then one response.create.
+            if (text.find("\"response.done\"") == std::string::npos ||
+                text.find("\"function_call\"") == std::string::npos)
+                continue;
             Poco::JSON::Parser parser;
-            const auto event = parser.parse(text).extract<Poco::JSON::Object::Ptr>();
-            const auto output = R"({"type":"conversation.item.create","item":{"type":"function_call_output",)"
-                                R"("call_id":")" +
-                                event->getValue<std::string>("call_id") + R"(","output":"{\"ok\":true}"}})";
-            client.socket->sendFrame(output.data(), static_cast<int>(output.size()));
+            const auto response = parser.parse(text).extract<Poco::JSON::Object::Ptr>()->getObject("response");
+            if (!response || response->getValue<std::string>("status") != "completed") continue;
+            const auto items = response->getArray("output");
+            for (std::size_t i = 0; items && i < items->size(); ++i) {
+                const auto item = items->getObject(i);
+                if (!item || item->getValue<std::string>("type") != "function_call") continue;
+                const auto output = R"({"type":"conversation.item.create","item":{"type":"function_call_output",)"
+                                    R"("call_id":")" +
+                                    item->getValue<std::string>("call_id") + R"(","output":"{\"ok\":true}"}})";
+                client.socket->sendFrame(output.data(), static_cast<int>(output.size()));
+                ++answered;
+            }
             const std::string create = R"({"type":"response.create"})";
             client.socket->sendFrame(create.data(), static_cast<int>(create.size()));
-            ++answered;
         }
     };
     // The client's HTTP session may have read the first frames together with the 101 answer; they
@@ -164,9 +175,13 @@ int main(int argc, char** argv) {
     simulator.resetRoundTrips();
     std::this_thread::sleep_for(std::chrono::seconds(seconds));
     const auto stats = simulator.roundTripStats();
+    const auto resumes = simulator.resumeStats();
     std::cout << "after " << seconds << " s: open " << simulator.openSessions() << ", round trips " << stats.count
               << ", timeouts " << stats.timeouts << ", p50 " << stats.p50.count() << " us, p90 " << stats.p90.count()
-              << " us, p99 " << stats.p99.count() << " us, max " << stats.max.count() << " us" << std::endl;
+              << " us, p99 " << stats.p99.count() << " us, max " << stats.max.count() << " us; resumes "
+              << resumes.count << ", dead air " << resumes.timeouts << ", p50 " << resumes.p50.count() << " us, p99 "
+              << resumes.p99.count() << " us (includes the " << options.responseDoneDelay.count()
+              << " ms response.done delay)" << std::endl;
     running = false;
     for (auto& thread : threads)
         thread.join();

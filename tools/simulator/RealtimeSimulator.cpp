@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <stdexcept>
 
@@ -48,6 +49,50 @@ std::string errorBody(const std::string& message, const std::string& type, const
 
 std::string notFoundBody() {
     return errorBody("call_id_not_found", "invalid_request_error", "call_id_not_found");
+}
+
+// What the real API answers with this status (failNext without a body of its own).
+std::string faultBody(int status) {
+    switch (status) {
+    case 400:
+        return errorBody("Simulated failure 400: the request is invalid", "invalid_request_error", "");
+    case 401:
+        return errorBody("Incorrect API key provided: sk-****. You can find your API key at "
+                         "https://platform.openai.com/account/api-keys.",
+                         "invalid_request_error", "invalid_api_key");
+    case 403:
+        return errorBody("Simulated failure 403: you are not allowed to make this request", "invalid_request_error",
+                         "");
+    case 404:
+        return notFoundBody();
+    case 429:
+        return errorBody("Simulated failure 429: rate limit reached, please try again later", "requests",
+                         "rate_limit_exceeded");
+    default:
+        break;
+    }
+    if (status >= 500)
+        return errorBody("Simulated failure " + std::to_string(status) + ": the server had an error", "server_error",
+                         "");
+    return errorBody("Simulated failure " + std::to_string(status), "invalid_request_error", "");
+}
+
+// Nearest-rank percentiles: the value at or below which p% of the samples lie.
+RoundTripStats percentiles(std::vector<std::chrono::microseconds> sorted, std::size_t timeouts) {
+    RoundTripStats stats;
+    stats.timeouts = timeouts;
+    stats.count = sorted.size();
+    if (sorted.empty()) return stats;
+    std::sort(sorted.begin(), sorted.end());
+    auto rank = [&](double p) {
+        auto index = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+        return sorted[std::min(sorted.size() - 1, index == 0 ? 0 : index - 1)];
+    };
+    stats.p50 = rank(0.50);
+    stats.p90 = rank(0.90);
+    stats.p99 = rank(0.99);
+    stats.max = sorted.back();
+    return stats;
 }
 
 void answer(Poco::Net::HTTPServerResponse& response, int status, const std::string& body) {
@@ -430,6 +475,8 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poc
     network.splitFrames = script && script->splitFrames ? *script->splitFrames : options_.splitFrames;
     network.splitFrameDelay = options_.splitFrameDelay;
     network.pingInterval = options_.pingInterval;
+    network.responseDoneDelay = options_.responseDoneDelay;
+    network.spokenReply = options_.spokenReply;
     auto session =
         std::make_shared<SimulatedSession>(callId, socket, transport, script, *reactor_,
                                            static_cast<SessionObserver*>(this), options_.recordTraffic, network);
@@ -492,9 +539,7 @@ void RealtimeSimulator::failNext(const std::string& action, int status, int time
                                  const std::string& body) {
     std::lock_guard<std::mutex> lock(mutex_);
     faults_.push_back(
-        Fault{action, callId, status,
-              body.empty() ? errorBody("Simulated failure " + std::to_string(status), "server_error", "") : body,
-              std::chrono::milliseconds(0), times});
+        Fault{action, callId, status, body.empty() ? faultBody(status) : body, std::chrono::milliseconds(0), times});
 }
 
 void RealtimeSimulator::notFoundNext(const std::string& action, int times, const std::string& callId) {
@@ -613,32 +658,43 @@ std::vector<std::chrono::microseconds> RealtimeSimulator::roundTrips() const {
 }
 
 RoundTripStats RealtimeSimulator::roundTripStats() const {
-    RoundTripStats stats;
-    std::vector<std::chrono::microseconds> sorted;
-    {
-        std::lock_guard<std::mutex> lock(statsMutex_);
-        sorted = roundTrips_;
-        stats.timeouts = timeouts_;
-    }
-    stats.count = sorted.size();
-    if (sorted.empty()) return stats;
-    std::sort(sorted.begin(), sorted.end());
-    // Nearest-rank percentiles: the value at or below which p% of the samples lie.
-    auto rank = [&](double p) {
-        auto index = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-        return sorted[std::min(sorted.size() - 1, index == 0 ? 0 : index - 1)];
-    };
-    stats.p50 = rank(0.50);
-    stats.p90 = rank(0.90);
-    stats.p99 = rank(0.99);
-    stats.max = sorted.back();
-    return stats;
+    std::lock_guard<std::mutex> lock(statsMutex_);
+    return percentiles(roundTrips_, timeouts_);
+}
+
+std::vector<std::chrono::microseconds> RealtimeSimulator::resumes() const {
+    std::lock_guard<std::mutex> lock(statsMutex_);
+    return resumes_;
+}
+
+RoundTripStats RealtimeSimulator::resumeStats() const {
+    std::lock_guard<std::mutex> lock(statsMutex_);
+    return percentiles(resumes_, deadAir_);
 }
 
 void RealtimeSimulator::resetRoundTrips() {
     std::lock_guard<std::mutex> lock(statsMutex_);
     roundTrips_.clear();
     timeouts_ = 0;
+    resumes_.clear();
+    deadAir_ = 0;
+}
+
+TurnStats RealtimeSimulator::turnStats() const {
+    TurnStats total;
+    for (const auto& session : sessions()) {
+        const auto stats = session->turnStats();
+        total.responsesCompleted += stats.responsesCompleted;
+        total.responsesCancelled += stats.responsesCancelled;
+        total.responsesFailed += stats.responsesFailed;
+        total.responsesIncomplete += stats.responsesIncomplete;
+        total.responseCreatesAccepted += stats.responseCreatesAccepted;
+        total.responseCreatesRefused += stats.responseCreatesRefused;
+        total.deadAir += stats.deadAir;
+        total.extraResponseCreates += stats.extraResponseCreates;
+        total.bargeInViolations += stats.bargeInViolations;
+    }
+    return total;
 }
 
 void RealtimeSimulator::setTraceSink(std::function<void(const std::string&, const std::string&)> sink) {
@@ -666,6 +722,16 @@ void RealtimeSimulator::onRoundTrip(std::chrono::microseconds roundTrip) {
 void RealtimeSimulator::onOutputTimeout() {
     std::lock_guard<std::mutex> lock(statsMutex_);
     ++timeouts_;
+}
+
+void RealtimeSimulator::onResumed(std::chrono::microseconds resumedAfter) {
+    std::lock_guard<std::mutex> lock(statsMutex_);
+    resumes_.push_back(resumedAfter);
+}
+
+void RealtimeSimulator::onDeadAir() {
+    std::lock_guard<std::mutex> lock(statsMutex_);
+    ++deadAir_;
 }
 
 bool RealtimeSimulator::restSeen(const std::string& callId, const std::string& action, const std::string& needle) {

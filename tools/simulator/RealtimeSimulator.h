@@ -50,6 +50,11 @@ struct SimulatorOptions {
     std::chrono::milliseconds splitFrameDelay{1};
     // ... and, > 0, a PING to the host this often on every session (PONGs counted; 0: no pings).
     std::chrono::milliseconds pingInterval{0};
+    // The model (docs/simulator.md, "Responses"): response.done follows a response's last item this
+    // much later (0: at once); a response.create before it is refused. And what a spoken response (the
+    // answer to an accepted response.create) says; empty: no transcript event.
+    std::chrono::milliseconds responseDoneDelay{20};
+    std::string spokenReply = "Simulated spoken reply.";
 };
 
 // One REST call the host made, exactly as received.
@@ -69,8 +74,8 @@ struct RestRequest {
 };
 
 struct RoundTripStats {
-    std::size_t count = 0;    // function outputs received
-    std::size_t timeouts = 0; // scripted function calls whose output never came
+    std::size_t count = 0;    // samples: function outputs received (roundTripStats), or resumes (resumeStats)
+    std::size_t timeouts = 0; // roundTripStats: scripted calls whose output never came; resumeStats: dead air
     std::chrono::microseconds p50{0}, p90{0}, p99{0}, max{0};
 };
 
@@ -105,6 +110,9 @@ public:
     void clearRestRequests();
 
     // --- REST faults: the next `times` matching requests (action "*" = any; callId empty = any) ---
+    // Without `body`, an OpenAI-shaped {"error":{"message","type","code","param":null}} for `status`
+    // (401: invalid_request_error / invalid_api_key; 404: call_id_not_found; 429: rate_limit_exceeded;
+    // 5xx: server_error; other 4xx: invalid_request_error).
     void failNext(const std::string& action, int status, int times = 1, const std::string& callId = {},
                   const std::string& body = {});
     // 404 {"error":{"message":"call_id_not_found",...}}: the caller already hung up.
@@ -141,9 +149,16 @@ public:
     std::size_t pingsReceived(const std::string& callId) const; // PINGs the host sent (0: no session)
 
     // --- measurements ---
+    // Tool round trips: first function-call event written -> its function_call_output read.
     std::vector<std::chrono::microseconds> roundTrips() const;
     RoundTripStats roundTripStats() const;
-    void resetRoundTrips();
+    // Resumes: a function-call response's first arguments.done written -> the accepted response.create
+    // after all its outputs read (what the caller hears as the tool's delay); timeouts = dead air.
+    std::vector<std::chrono::microseconds> resumes() const;
+    RoundTripStats resumeStats() const;
+    void resetRoundTrips(); // both
+    // The turn-protocol counters of every session so far, summed.
+    TurnStats turnStats() const;
 
     // Every trace line of every session (and each REST call), as it happens; from server threads.
     void setTraceSink(std::function<void(const std::string& callId, const std::string& line)> sink);
@@ -176,6 +191,8 @@ private:
     void onTrace(const std::string& callId, const std::string& line) override;
     void onRoundTrip(std::chrono::microseconds roundTrip) override;
     void onOutputTimeout() override;
+    void onResumed(std::chrono::microseconds resumedAfter) override;
+    void onDeadAir() override;
     bool restSeen(const std::string& callId, const std::string& action, const std::string& needle) override;
 
     const SimulatorOptions options_;
@@ -203,6 +220,8 @@ private:
     mutable std::mutex statsMutex_;
     std::vector<std::chrono::microseconds> roundTrips_;
     std::size_t timeouts_ = 0;
+    std::vector<std::chrono::microseconds> resumes_;
+    std::size_t deadAir_ = 0;
 
     mutable std::mutex sinkMutex_;
     std::function<void(const std::string&, const std::string&)> sink_;

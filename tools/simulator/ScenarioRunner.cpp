@@ -72,6 +72,13 @@ CallResult ScenarioRunner::runCall(const ScenarioCall& call) {
         note("FAIL: " + message);
     };
     simulator_.setScript(event.callId, call.script);
+    for (const auto& fault : call.restFaults) {
+        if (fault.delay.count() > 0) simulator_.delayNext(fault.action, fault.delay, fault.times, event.callId);
+        if (fault.status != 0) simulator_.failNext(fault.action, fault.status, fault.times, event.callId);
+        note("REST fault queued: " + fault.action + " x" + std::to_string(fault.times) +
+             (fault.status ? " -> " + std::to_string(fault.status) : std::string()) +
+             (fault.delay.count() ? " after " + std::to_string(fault.delay.count()) + " ms" : std::string()));
+    }
 
     // 1. The signed incoming-call webhook, and any redeliveries of the very same event.
     note("webhook realtime.call.incoming " + event.eventId + " (webhook-id " + event.webhookId + ") from " + call.from +

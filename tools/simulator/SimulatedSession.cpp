@@ -27,6 +27,9 @@ constexpr std::size_t kMaxRecorded = 200000; // per session; a bound for week-lo
 constexpr auto kCloseHandshakeTimeout = std::chrono::seconds(2);
 // How often a black-holed session looks (without reading) whether the host closed the connection.
 constexpr auto kBlackHoleWatchInterval = std::chrono::milliseconds(100);
+// A function-call response whose outputs came less than this long before the call ended (or the
+// next response began) is not dead air yet: its response.create may still be on its way.
+constexpr auto kDeadAirGrace = std::chrono::milliseconds(500);
 
 std::string shorten(const std::string& text, std::size_t max = 400) {
     if (text.size() <= max) return text;
@@ -197,88 +200,390 @@ void SimulatedSession::start() {
     advanceLocked();
 }
 
-std::string SimulatedSession::sendFunctionCallLocked(const std::string& name, const std::string& argumentsJson,
-                                                     const std::string& wantedCallId) {
-    FunctionCallRecord record;
-    record.callId = wantedCallId.empty() ? nextId("call") : wantedCallId;
-    record.name = name;
-    record.arguments = argumentsJson;
-    record.responseId = nextId("resp");
-    record.itemId = nextId("item");
+// --- model responses (reference §3, "The turn protocol") -------------------------------------------
 
-    // The same function call appears in all three events (reference §3); hosts must run it once.
-    auto argumentsDone = json::object();
-    argumentsDone->set("type", "response.function_call_arguments.done");
-    argumentsDone->set("event_id", nextId("event"));
-    argumentsDone->set("response_id", record.responseId);
-    argumentsDone->set("item_id", record.itemId);
-    argumentsDone->set("output_index", 0);
-    argumentsDone->set("call_id", record.callId);
-    argumentsDone->set("name", name);
-    argumentsDone->set("arguments", argumentsJson);
+void SimulatedSession::countResponseStatusLocked(const std::string& status) {
+    if (status == "completed")
+        ++turn_.responsesCompleted;
+    else if (status == "cancelled")
+        ++turn_.responsesCancelled;
+    else if (status == "failed")
+        ++turn_.responsesFailed;
+    else
+        ++turn_.responsesIncomplete;
+}
 
-    auto makeItem = [&] {
-        auto item = json::object();
-        item->set("id", record.itemId);
-        item->set("object", "realtime.item");
-        item->set("type", "function_call");
-        item->set("status", "completed");
-        item->set("name", name);
-        item->set("call_id", record.callId);
-        item->set("arguments", argumentsJson);
-        return item;
-    };
-    auto itemDone = json::object();
-    itemDone->set("type", "response.output_item.done");
-    itemDone->set("event_id", nextId("event"));
-    itemDone->set("response_id", record.responseId);
-    itemDone->set("output_index", 0);
-    itemDone->set("item", makeItem());
-
+std::size_t SimulatedSession::beginResponseLocked(ResponseRecord record) {
+    record.createdAt = Clock::now();
+    record.status = "in_progress";
+    const auto index = responses_.size();
+    responses_.push_back(std::move(record));
+    active_ = index;
     auto response = json::object();
     response->set("object", "realtime.response");
-    response->set("id", record.responseId);
-    response->set("status", "completed");
-    response->set("status_details", Poco::Dynamic::Var());
+    response->set("id", responses_[index].id);
+    response->set("status", "in_progress");
+    response->set("output", Array::Ptr(new Array));
+    auto created = json::object();
+    created->set("type", "response.created");
+    created->set("event_id", nextId("event"));
+    created->set("response", response);
+    if (connected_ && !closing_) sendEventLocked(created);
+    return index;
+}
+
+// The model ends a response a little after its last item (responseDoneDelay), on the reactor's timer
+// thread; split frames: after the frames queued so far have left.
+void SimulatedSession::scheduleResponseDoneLocked() {
+    if (!active_) return;
+    if (network_.responseDoneDelay.count() <= 0 || !connected_) {
+        finishActiveResponseLocked();
+        return;
+    }
+    responseTimerGeneration_ = ++timersScheduled_;
+    reactor_.schedule(Clock::now() + splitFrameBacklogLocked() + network_.responseDoneDelay, weak_from_this(),
+                      responseTimerGeneration_);
+}
+
+Object::Ptr SimulatedSession::functionCallItemLocked(const FunctionCallRecord& call) const {
+    auto item = json::object();
+    item->set("id", call.itemId);
+    item->set("object", "realtime.item");
+    item->set("type", "function_call");
+    item->set("status", "completed");
+    item->set("name", call.name);
+    item->set("call_id", call.callId);
+    item->set("arguments", call.arguments);
+    return item;
+}
+
+std::size_t SimulatedSession::startFunctionCallResponseLocked(const std::vector<FunctionCallSpec>& specs,
+                                                              ResponseRecord response) {
+    if (active_) finishActiveResponseLocked(); // the model ends one response before it starts the next
+    settleToolResponseLocked(false);
+    response.id = nextId("resp");
+    std::vector<FunctionCallRecord> records;
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        FunctionCallRecord record;
+        record.callId = specs[i].callId.empty() ? nextId("call") : specs[i].callId;
+        record.name = specs[i].name;
+        record.arguments = specs[i].argumentsJson;
+        record.responseId = response.id;
+        record.itemId = nextId("item");
+        record.outputIndex = static_cast<int>(i);
+        response.callIds.push_back(record.callId);
+        records.push_back(std::move(record));
+    }
+    const auto index = beginResponseLocked(std::move(response));
+    toolResponse_ = index;
+    lastCallIds_ = responses_[index].callIds;
+    if (!records.empty()) lastCallId_ = records.back().callId;
+
+    // Each call appears in response.function_call_arguments.done, response.output_item.done and,
+    // later, response.done (reference §3); hosts must run it once, and only once the response completed.
+    for (auto& record : records) {
+        auto argumentsDone = json::object();
+        argumentsDone->set("type", "response.function_call_arguments.done");
+        argumentsDone->set("event_id", nextId("event"));
+        argumentsDone->set("response_id", record.responseId);
+        argumentsDone->set("item_id", record.itemId);
+        argumentsDone->set("output_index", record.outputIndex);
+        argumentsDone->set("call_id", record.callId);
+        argumentsDone->set("name", record.name);
+        argumentsDone->set("arguments", record.arguments);
+        auto itemDone = json::object();
+        itemDone->set("type", "response.output_item.done");
+        itemDone->set("event_id", nextId("event"));
+        itemDone->set("response_id", record.responseId);
+        itemDone->set("output_index", record.outputIndex);
+        itemDone->set("item", functionCallItemLocked(record));
+
+        record.sentAt = Clock::now();
+        callIndex_[record.callId] = calls_.size();
+        calls_.push_back(record);
+        if (!connected_ || closing_) {
+            traceLocked("!! function call " + record.name + " not sent: the sideband socket is closed");
+            continue;
+        }
+        bool first = true;
+        for (const auto& text : {json::stringify(argumentsDone), json::stringify(itemDone)}) {
+            try {
+                const auto at = sendTextLocked(text);
+                if (first && at) calls_.back().sentAt = *at; // the host may act on the first of them
+                first = false;
+            } catch (const Poco::Exception& e) {
+                traceLocked("!! function call " + record.name + " not sent: " + e.displayText());
+                if (connected_ && !closing_) finishLocked("host", "send failed: " + e.displayText());
+                break;
+            }
+        }
+        if (connected_ && !blackHoled_)
+            traceLocked("-> function call " + record.name + " (" + record.callId + ", " + record.responseId +
+                        ") arguments " + shorten(record.arguments));
+    }
+    if (!calls_.empty() && !records.empty())
+        responses_[index].firstCallSentAt = calls_[calls_.size() - records.size()].sentAt;
+    if (active_ && *active_ == index) scheduleResponseDoneLocked();
+    return index;
+}
+
+std::size_t SimulatedSession::startSpokenResponseLocked() {
+    ResponseRecord response;
+    response.id = nextId("resp");
+    response.kind = ResponseRecord::Kind::Spoken;
+    response.awaitOutput = false;
+    response.transcript = network_.spokenReply;
+    response.itemId = nextId("item");
+    const auto index = beginResponseLocked(response);
+    if (!response.transcript.empty() && connected_ && !closing_) {
+        auto event = json::object();
+        event->set("type", "response.output_audio_transcript.done");
+        event->set("event_id", nextId("event"));
+        event->set("response_id", response.id);
+        event->set("item_id", response.itemId);
+        event->set("output_index", 0);
+        event->set("content_index", 0);
+        event->set("transcript", response.transcript);
+        sendEventLocked(event);
+    }
+    if (active_ && *active_ == index) scheduleResponseDoneLocked();
+    return index;
+}
+
+void SimulatedSession::finishActiveResponseLocked(const std::string& wantedStatus, const std::string& wantedReason) {
+    if (!active_) return;
+    const auto index = *active_;
+    active_.reset();
+    responseTimerGeneration_ = 0; // a pending response.done timer finds nothing to do
+    if (!connected_ || closing_) {
+        changed_.notify_all(); // the call is ending: the response stays unfinished (in_progress)
+        return;
+    }
+    auto& response = responses_[index];
+    const bool bargeIn = response.kind == ResponseRecord::Kind::BargeIn;
+    response.status = !wantedStatus.empty() ? wantedStatus : bargeIn ? "cancelled" : "completed";
+    response.reason = !wantedStatus.empty() ? wantedReason : bargeIn ? "turn_detected" : "";
+    response.doneAt = Clock::now();
+    countResponseStatusLocked(response.status);
+
     Array::Ptr output = new Array;
-    output->add(makeItem());
-    response->set("output", output);
+    if (response.kind == ResponseRecord::Kind::Spoken) {
+        auto content = json::object();
+        content->set("type", "output_audio");
+        content->set("transcript", response.transcript);
+        Array::Ptr contents = new Array;
+        contents->add(content);
+        auto item = json::object();
+        item->set("id", response.itemId);
+        item->set("object", "realtime.item");
+        item->set("type", "message");
+        item->set("role", "assistant");
+        item->set("status", response.status == "completed" ? "completed" : "incomplete");
+        item->set("content", contents);
+        output->add(item);
+    } else {
+        for (const auto& callId : response.callIds) {
+            const auto it = callIndex_.find(callId);
+            if (it != callIndex_.end()) output->add(functionCallItemLocked(calls_[it->second]));
+        }
+    }
+    auto body = json::object();
+    body->set("object", "realtime.response");
+    body->set("id", response.id);
+    body->set("status", response.status);
+    if (response.status == "completed") {
+        body->set("status_details", Poco::Dynamic::Var());
+    } else {
+        auto details = json::object();
+        details->set("type", response.status);
+        if (!response.reason.empty()) details->set("reason", response.reason);
+        body->set("status_details", details);
+    }
+    body->set("output", output);
     auto usage = json::object();
     usage->set("total_tokens", 120);
     usage->set("input_tokens", 100);
     usage->set("output_tokens", 20);
-    response->set("usage", usage);
-    auto responseDone = json::object();
-    responseDone->set("type", "response.done");
-    responseDone->set("event_id", nextId("event"));
-    responseDone->set("response", response);
+    body->set("usage", usage);
+    auto done = json::object();
+    done->set("type", "response.done");
+    done->set("event_id", nextId("event"));
+    done->set("response", body);
+    if (connected_ && !closing_) sendEventLocked(done);
 
-    const auto texts = {json::stringify(argumentsDone), json::stringify(itemDone), json::stringify(responseDone)};
-    record.sentAt = Clock::now();
-    lastCallId_ = record.callId;
-    callIndex_[record.callId] = calls_.size();
-    calls_.push_back(record);
-    bool first = true;
-    for (const auto& text : texts) {
-        try {
-            const auto at = sendTextLocked(text);
-            if (first && at) calls_.back().sentAt = *at; // the host may act on the first of the three
-            first = false;
-        } catch (const Poco::Exception& e) {
-            traceLocked("!! function call " + name + " not sent: " + e.displayText());
-            if (connected_ && !closing_) finishLocked("host", "send failed: " + e.displayText());
-            return record.callId;
+    if (response.status != "completed" && response.kind != ResponseRecord::Kind::Spoken) {
+        // Its function calls were not meant to run: an output for one (even one sent before the
+        // cancel, by a host that ran it on arguments.done) is a failure.
+        for (const auto& callId : response.callIds) {
+            const auto it = callIndex_.find(callId);
+            if (it == callIndex_.end()) continue;
+            calls_[it->second].cancelled = true;
+            if (calls_[it->second].outputReceived) {
+                ++turn_.bargeInViolations;
+                failLocked("output for a function call of a cancelled response: " + callId + " (" + response.id + ")");
+            }
         }
     }
-    if (!blackHoled_)
-        traceLocked("-> function call " + name + " (" + record.callId + ") arguments " + shorten(argumentsJson));
-    return record.callId;
+    const auto callerSays = response.callerSays;
+    const auto quiet = response.quiet;
+    if (bargeIn && !callerSays.empty() && connected_ && !closing_) sendTranscriptLocked("caller", callerSays);
+    if ((wait_ == Wait::Output || wait_ == Wait::ResponseCreate) && waitResponse_ == index &&
+        response.status != "completed") {
+        wait_ = Wait::None; // e.g. the host's response.cancel: these calls will never run
+        timerGeneration_ = 0;
+    }
+    if (wait_ == Wait::ResponseDone && waitResponse_ == index) {
+        wait_ = Wait::None;
+        if (bargeIn && quiet.count() > 0 && connected_ && !closing_) {
+            wait_ = Wait::Timer; // the caller is talking: the script stays quiet too
+            scheduleLocked(Clock::now() + quiet);
+        }
+    }
+    changed_.notify_all();
+}
+
+bool SimulatedSession::allOutputsInLocked(const ResponseRecord& response) const {
+    for (const auto& callId : response.callIds) {
+        const auto it = callIndex_.find(callId);
+        if (it == callIndex_.end() || !calls_[it->second].outputReceived) return false;
+    }
+    return true;
+}
+
+std::string SimulatedSession::missingOutputsLocked(const ResponseRecord& response) const {
+    std::string missing;
+    for (const auto& callId : response.callIds) {
+        const auto it = callIndex_.find(callId);
+        if (it != callIndex_.end() && calls_[it->second].outputReceived) continue;
+        missing += (missing.empty() ? "" : ", ") + callId;
+    }
+    return missing;
+}
+
+// Dead air: the latest completed function-call response got every output but no response.create.
+// Checked when the next function-call response starts and when the call ends; a grace period after
+// the last output (or the response.done) keeps a response.create still on its way from counting.
+void SimulatedSession::settleToolResponseLocked(bool callEnding) {
+    if (!toolResponse_ || blackHoled_) return;
+    auto& response = responses_[*toolResponse_];
+    if (response.kind != ResponseRecord::Kind::FunctionCalls || response.status != "completed" ||
+        !response.awaitOutput || response.responseCreates > 0 || response.deadAir)
+        return;
+    if (!allOutputsInLocked(response)) return; // an output never came (or the call ended first): not dead air
+    SteadyTime since = response.doneAt;
+    for (const auto& callId : response.callIds)
+        since = std::max(since, calls_[callIndex_[callId]].outputAt);
+    const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - since);
+    if (waited < kDeadAirGrace) {
+        traceLocked(std::string(callEnding ? "call ended" : "next response") + " " + milliseconds(waited) +
+                    " ms after the outputs of " + response.id + ", before its response.create");
+        return;
+    }
+    response.deadAir = true;
+    ++turn_.deadAir;
+    failLocked("dead air after " + response.id + ": no response.create after its outputs");
+    if (observer_) observer_->onDeadAir();
+}
+
+void SimulatedSession::handleResponseCreateLocked(const Object::Ptr& event, SteadyTime at) {
+    ResponseCreateRecord record;
+    record.at = at;
+    const auto request = event->has("response") ? event->getObject("response") : Object::Ptr();
+    if (request && request->has("instructions") && !request->isNull("instructions"))
+        record.instructions = stringField(request, "instructions");
+    record.sessionInstructions = stringField(session_, "instructions");
+    if (active_) {
+        // One response at a time: the real API drops this request and says so.
+        const auto activeId = responses_[*active_].id;
+        record.refused = true;
+        record.activeResponseId = activeId;
+        if (creates_.size() < kMaxRecorded) creates_.push_back(record);
+        ++turn_.responseCreatesRefused;
+        traceLocked("refused response.create: " + activeId + " is still in progress");
+        sendErrorLocked("conversation_already_has_active_response",
+                        "Conversation already has an active response in progress: " + activeId +
+                            ". Wait until the response is finished before creating a new one.",
+                        "invalid_request_error");
+        return;
+    }
+    ++turn_.responseCreatesAccepted;
+    if (toolResponse_) {
+        const auto toolIndex = *toolResponse_;
+        auto& response = responses_[toolIndex];
+        if (response.kind == ResponseRecord::Kind::BargeIn) {
+            if (response.status != "in_progress" && at < response.doneAt + response.quiet) {
+                ++turn_.bargeInViolations;
+                failLocked("response.create after a cancelled response talks over the caller (" + response.id + ")");
+            }
+        } else if (response.status == "completed") {
+            if (!allOutputsInLocked(response)) {
+                // Some outputs came, not all: the model would answer without the rest. (None yet: a
+                // response.create of its own, e.g. a late greeting, not one for these calls.)
+                bool someIn = false;
+                for (const auto& callId : response.callIds)
+                    someIn = someIn || calls_[callIndex_[callId]].outputReceived;
+                if (response.awaitOutput && someIn)
+                    failLocked("response.create after " + response.id + " before all its outputs (missing " +
+                               missingOutputsLocked(response) + ")");
+            } else if (++response.responseCreates == 1) {
+                response.resumedAfter =
+                    std::chrono::duration_cast<std::chrono::microseconds>(at - response.firstCallSentAt);
+                for (const auto& callId : response.callIds)
+                    calls_[callIndex_[callId]].responseCreateFollowed = true;
+                traceLocked("<- response.create after the outputs of " + response.id + ": the caller hears the model " +
+                            milliseconds(response.resumedAfter) + " ms after its function call");
+                if (observer_) observer_->onResumed(response.resumedAfter);
+                if (wait_ == Wait::ResponseCreate && waitResponse_ == toolIndex) wait_ = Wait::None;
+            } else {
+                ++turn_.extraResponseCreates;
+                failLocked(std::string(response.responseCreates == 2 ? "two" : "another") + " response.create after " +
+                           response.id);
+            }
+        }
+    }
+    record.responseId = responses_[startSpokenResponseLocked()].id;
+    if (creates_.size() < kMaxRecorded) creates_.push_back(record);
+}
+
+void SimulatedSession::handleResponseCancelLocked() {
+    if (!active_) {
+        sendErrorLocked("response_cancel_not_active", "Cancellation failed: no active response found",
+                        "invalid_request_error");
+        return;
+    }
+    finishActiveResponseLocked("cancelled", "client_cancelled");
 }
 
 std::string SimulatedSession::sendFunctionCall(const std::string& name, const std::string& argumentsJson,
                                                const std::string& callId) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return sendFunctionCallLocked(name, argumentsJson, callId);
+    const auto index = startFunctionCallResponseLocked({FunctionCallSpec{name, argumentsJson, callId}}, {});
+    const auto id = responses_[index].callIds.front();
+    advanceLocked(); // a script waiting for the response it finished goes on
+    return id;
+}
+
+std::vector<std::string> SimulatedSession::sendFunctionCalls(const std::vector<FunctionCallSpec>& calls) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto index = startFunctionCallResponseLocked(calls, {});
+    const auto ids = responses_[index].callIds;
+    advanceLocked();
+    return ids;
+}
+
+std::string SimulatedSession::sendBargeIn(const std::string& name, const std::string& argumentsJson,
+                                          const std::string& callId, std::chrono::milliseconds quiet,
+                                          const std::string& callerSays) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ResponseRecord response;
+    response.kind = ResponseRecord::Kind::BargeIn;
+    response.awaitOutput = false;
+    response.quiet = quiet;
+    response.callerSays = callerSays;
+    const auto index = startFunctionCallResponseLocked({FunctionCallSpec{name, argumentsJson, callId}}, response);
+    const auto id = responses_[index].callIds.front();
+    advanceLocked();
+    return id;
 }
 
 void SimulatedSession::sendTranscript(const std::string& speaker, const std::string& text) {
@@ -407,7 +712,13 @@ void SimulatedSession::finishLocked(const std::string& initiator, const std::str
         } catch (const Poco::Exception&) {
         }
     }
-    if (wait_ == Wait::Output) failLocked("socket closed while waiting for the output of " + waitCallId_);
+    if (wait_ == Wait::Output && waitResponse_ < responses_.size())
+        failLocked("socket closed while waiting for the output of " + missingOutputsLocked(responses_[waitResponse_]));
+    if (active_) {
+        active_.reset(); // never finished: the socket closed first
+        responseTimerGeneration_ = 0;
+    }
+    settleToolResponseLocked(true);
     wait_ = Wait::None;
     scriptDone_ = true;
     traceLocked("sideband closed by " + close_.initiator + ": " + close_.reason +
@@ -536,35 +847,16 @@ void SimulatedSession::handleEvent(const std::string& text, SteadyTime at) {
 
     if (type == "conversation.item.create") {
         const auto item = event->getObject("item");
-        if (item && stringField(item, "type") == "function_call_output") {
-            const auto callId = stringField(item, "call_id");
-            const auto output = stringField(item, "output");
-            const auto it = callIndex_.find(callId);
-            if (it == callIndex_.end()) {
-                traceLocked("<- function_call_output for unknown call_id " + callId);
-                failLocked("function_call_output for a call_id the model never sent: " + callId);
-            } else {
-                auto& record = calls_[it->second];
-                if (record.outputReceived) failLocked("second function_call_output for " + callId);
-                record.outputReceived = true;
-                record.output = output;
-                record.outputAt = at;
-                record.roundTrip = std::chrono::duration_cast<std::chrono::microseconds>(at - record.sentAt);
-                traceLocked("<- output of " + record.name + " (" + callId + ") after " +
-                            milliseconds(record.roundTrip) + " ms: " + shorten(output));
-                if (observer_) observer_->onRoundTrip(record.roundTrip);
-                if (wait_ == Wait::Output && waitCallId_ == callId) wait_ = Wait::ResponseCreate;
-            }
-        } else {
+        if (item && stringField(item, "type") == "function_call_output")
+            handleOutputLocked(item, at);
+        else
             traceLocked("<- " + shorten(text));
-        }
     } else if (type == "response.create") {
         traceLocked("<- " + shorten(text));
-        if (!lastCallId_.empty()) {
-            auto& record = calls_[callIndex_[lastCallId_]];
-            if (record.outputReceived) record.responseCreateFollowed = true;
-        }
-        if (wait_ == Wait::ResponseCreate) wait_ = Wait::None;
+        handleResponseCreateLocked(event, at);
+    } else if (type == "response.cancel") {
+        traceLocked("<- " + shorten(text));
+        handleResponseCancelLocked();
     } else if (type == "session.update") {
         traceLocked("<- " + shorten(text, 1000));
         const auto update = event->getObject("session");
@@ -581,6 +873,33 @@ void SimulatedSession::handleEvent(const std::string& text, SteadyTime at) {
     }
     changed_.notify_all();
     advanceLocked();
+}
+
+void SimulatedSession::handleOutputLocked(const Object::Ptr& item, SteadyTime at) {
+    const auto callId = stringField(item, "call_id");
+    const auto output = stringField(item, "output");
+    const auto it = callIndex_.find(callId);
+    if (it == callIndex_.end()) {
+        traceLocked("<- function_call_output for unknown call_id " + callId);
+        failLocked("function_call_output for a call_id the model never sent: " + callId);
+        return;
+    }
+    auto& record = calls_[it->second];
+    if (record.outputReceived) failLocked("second function_call_output for " + callId);
+    record.outputReceived = true;
+    record.output = output;
+    record.outputAt = at;
+    record.roundTrip = std::chrono::duration_cast<std::chrono::microseconds>(at - record.sentAt);
+    traceLocked("<- output of " + record.name + " (" + callId + ") after " + milliseconds(record.roundTrip) +
+                " ms: " + shorten(output));
+    if (record.cancelled) {
+        ++turn_.bargeInViolations;
+        failLocked("output for a function call of a cancelled response: " + callId + " (" + record.responseId + ")");
+    }
+    if (observer_) observer_->onRoundTrip(record.roundTrip);
+    if (wait_ == Wait::Output && waitResponse_ < responses_.size() &&
+        responses_[waitResponse_].id == record.responseId && allOutputsInLocked(responses_[waitResponse_]))
+        wait_ = Wait::ResponseCreate;
 }
 
 void SimulatedSession::onRestRequest(const std::string& action, const std::string& body) {
@@ -606,6 +925,11 @@ void SimulatedSession::onTimer(std::uint64_t generation) {
         pingLocked();
         return;
     }
+    if (generation == responseTimerGeneration_) {
+        finishActiveResponseLocked();
+        advanceLocked();
+        return;
+    }
     if (generation != timerGeneration_) return;
     if (blackHoled_) {
         if (hostClosedBlackHoleLocked())
@@ -619,13 +943,26 @@ void SimulatedSession::onTimer(std::uint64_t generation) {
         return;
     }
     switch (wait_) {
-    case Wait::Output:
-        failLocked("no function_call_output for " + waitCallId_ + " within the timeout");
-        if (observer_) observer_->onOutputTimeout();
+    case Wait::Output: {
+        const auto& response = responses_[waitResponse_];
+        failLocked("no function_call_output for " + missingOutputsLocked(response) + " within the timeout");
+        if (observer_)
+            for (const auto& callId : response.callIds)
+                if (!calls_[callIndex_[callId]].outputReceived) observer_->onOutputTimeout();
         break;
-    case Wait::ResponseCreate:
-        failLocked("no response.create after the output of " + waitCallId_ + " (the output alone starts nothing)");
+    }
+    case Wait::ResponseCreate: {
+        auto& response = responses_[waitResponse_];
+        if (response.status == "completed" && !response.deadAir && response.responseCreates == 0) {
+            response.deadAir = true;
+            ++turn_.deadAir;
+            failLocked("dead air after " + response.id + ": no response.create after its outputs");
+            if (observer_) observer_->onDeadAir();
+        } else if (response.status == "in_progress") {
+            failLocked(response.id + " still in progress at the step's timeout");
+        }
         break;
+    }
     case Wait::Rest:
         failLocked("the host made no REST " + waitAction_ + " call within the timeout");
         break;
@@ -651,27 +988,77 @@ void SimulatedSession::advanceLocked() {
         const Step& step = script_->steps[pc_++];
         switch (step.kind) {
         case Step::Kind::Say:
+            if (step.speaker == "agent" && active_) {
+                // The model says one thing at a time: after the response in progress.
+                --pc_;
+                wait_ = Wait::ResponseDone;
+                waitResponse_ = *active_;
+                timerGeneration_ = 0;
+                break;
+            }
             sendTranscriptLocked(step.speaker, step.text);
             break;
-        case Step::Kind::FunctionCall: {
-            const auto id = sendFunctionCallLocked(step.name, step.argumentsJson, step.callId);
-            if (step.awaitOutput && connected_) {
+        case Step::Kind::FunctionCall:
+        case Step::Kind::FunctionCalls:
+        case Step::Kind::BargeIn: {
+            if (active_) {
+                // The model starts no response while one is in progress: this step waits for its end.
+                --pc_;
+                wait_ = Wait::ResponseDone;
+                waitResponse_ = *active_;
+                timerGeneration_ = 0; // an earlier step's timeout must not end this wait
+                break;
+            }
+            ResponseRecord response;
+            if (step.kind == Step::Kind::BargeIn) {
+                response.kind = ResponseRecord::Kind::BargeIn;
+                response.awaitOutput = false;
+                response.quiet = step.quiet;
+                response.callerSays = step.text;
+            } else {
+                response.awaitOutput = step.awaitOutput;
+            }
+            const auto calls = step.kind == Step::Kind::FunctionCalls
+                                   ? step.calls
+                                   : std::vector<FunctionCallSpec>{{step.name, step.argumentsJson, step.callId}};
+            const auto index = startFunctionCallResponseLocked(calls, response);
+            if (!connected_ || closing_) break;
+            if (step.kind == Step::Kind::BargeIn) {
+                if (active_ && *active_ == index) {
+                    wait_ = Wait::ResponseDone; // then the quiet window (finishActiveResponseLocked)
+                    waitResponse_ = index;
+                    timerGeneration_ = 0;
+                } else if (step.quiet.count() > 0) {
+                    wait_ = Wait::Timer;
+                    scheduleLocked(Clock::now() + step.quiet);
+                }
+            } else if (step.awaitOutput) {
                 wait_ = Wait::Output;
-                waitCallId_ = id;
+                waitResponse_ = index;
+                waitCallId_ = responses_[index].callIds.front();
                 scheduleLocked(Clock::now() + step.timeout);
             }
             break;
         }
         case Step::Kind::ExpectOutputContains: {
-            const auto it = callIndex_.find(lastCallId_);
-            if (it == callIndex_.end()) {
+            if (lastCallIds_.empty()) {
                 failLocked("expect_output_contains \"" + step.text + "\" but no function call was made");
-            } else if (calls_[it->second].output.find(step.text) == std::string::npos) {
-                failLocked("output of " + calls_[it->second].name + " lacks \"" + step.text +
-                           "\": " + shorten(calls_[it->second].output, 200));
-            } else {
-                traceLocked("ok: output of " + calls_[it->second].name + " contains \"" + step.text + "\"");
+                break;
             }
+            // Parallel calls: one of the previous step's outputs must contain it.
+            std::string names;
+            std::string outputs;
+            bool found = false;
+            for (const auto& callId : lastCallIds_) {
+                const auto& call = calls_[callIndex_[callId]];
+                names += (names.empty() ? "" : ", ") + call.name;
+                outputs += (outputs.empty() ? "" : " | ") + call.output;
+                found = found || call.output.find(step.text) != std::string::npos;
+            }
+            if (found)
+                traceLocked("ok: output of " + names + " contains \"" + step.text + "\"");
+            else
+                failLocked("output of " + names + " lacks \"" + step.text + "\": " + shorten(outputs, 200));
             break;
         }
         case Step::Kind::Wait:
@@ -838,6 +1225,42 @@ std::optional<std::string> SimulatedSession::waitForFunctionOutput(const std::st
 std::vector<FunctionCallRecord> SimulatedSession::functionCalls() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return calls_;
+}
+
+std::vector<ResponseRecord> SimulatedSession::responses() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return responses_;
+}
+
+std::optional<std::string> SimulatedSession::activeResponseId() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!active_) return std::nullopt;
+    return responses_[*active_].id;
+}
+
+std::optional<ResponseRecord> SimulatedSession::waitForResponseDone(const std::string& responseId,
+                                                                    std::chrono::milliseconds timeout) const {
+    std::unique_lock<std::mutex> lock(mutex_);
+    std::optional<ResponseRecord> found;
+    changed_.wait_for(lock, timeout, [&] {
+        for (const auto& response : responses_)
+            if (response.id == responseId && response.status != "in_progress") {
+                found = response;
+                return true;
+            }
+        return !connected_;
+    });
+    return found;
+}
+
+std::vector<ResponseCreateRecord> SimulatedSession::responseCreates() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return creates_;
+}
+
+TurnStats SimulatedSession::turnStats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return turn_;
 }
 
 bool SimulatedSession::waitForClose(std::chrono::milliseconds timeout) const {

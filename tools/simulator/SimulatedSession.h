@@ -36,12 +36,65 @@ struct FunctionCallRecord {
     std::string arguments;
     std::string responseId;
     std::string itemId;
-    SteadyTime sentAt; // right before the first of the three events went out
+    int outputIndex = 0; // its place in the response's output (parallel calls: 0, 1, ...)
+    SteadyTime sentAt;   // right before its response.function_call_arguments.done went out
     bool outputReceived = false;
     std::string output;
     SteadyTime outputAt; // right after the function_call_output frame was read
     std::chrono::microseconds roundTrip{0};
-    bool responseCreateFollowed = false; // the host sent response.create after the output
+    // Its response completed, every output of the response came, and then an accepted response.create.
+    bool responseCreateFollowed = false;
+    bool cancelled = false; // its response ended cancelled (barge-in): the host must not run it
+};
+
+// One model response (response.created ... response.done).
+struct ResponseRecord {
+    enum class Kind {
+        FunctionCalls, // one or more function calls (the function_call / function_calls steps)
+        Spoken,        // started by the host's accepted response.create: a transcript
+        BargeIn,       // a function call, then cancelled because the caller spoke (turn_detected)
+    };
+    std::string id;
+    Kind kind = Kind::FunctionCalls;
+    std::string status = "in_progress"; // then completed | cancelled | failed | incomplete
+    std::string reason;                 // status_details.reason when not completed (e.g. turn_detected)
+    std::vector<std::string> callIds;   // its function calls, in output_index order
+    bool awaitOutput = true;            // false: a tool that ends the call; no dead-air check
+    SteadyTime createdAt{};
+    SteadyTime doneAt{}; // when response.done went out (default-constructed while in progress)
+    // Accepted response.create events after all of its outputs (exactly one is right) and, for the
+    // first, the time from its first arguments.done to that response.create.
+    std::size_t responseCreates = 0;
+    std::chrono::microseconds resumedAfter{0};
+    SteadyTime firstCallSentAt{};       // its first response.function_call_arguments.done
+    bool deadAir = false;               // reported as dead air
+    std::string transcript;             // Spoken: what the model said
+    std::string callerSays;             // BargeIn: the caller's transcript after the cancel
+    std::chrono::milliseconds quiet{0}; // BargeIn: the quiet window after the cancel
+    std::string itemId;                 // Spoken: its message item
+};
+
+// A response.create the host sent.
+struct ResponseCreateRecord {
+    SteadyTime at;                           // right after its frame was read
+    bool refused = false;                    // a response was active: error conversation_already_has_active_response
+    std::string activeResponseId;            // refused: the response that was in progress
+    std::string responseId;                  // accepted: the spoken response it started
+    std::optional<std::string> instructions; // its response.instructions, if present
+    std::string sessionInstructions;         // the session's instructions (session.update) in force then
+};
+
+// The turn protocol on one session, counted.
+struct TurnStats {
+    std::size_t responsesCompleted = 0;
+    std::size_t responsesCancelled = 0;
+    std::size_t responsesFailed = 0;
+    std::size_t responsesIncomplete = 0;
+    std::size_t responseCreatesAccepted = 0;
+    std::size_t responseCreatesRefused = 0; // conversation_already_has_active_response
+    std::size_t deadAir = 0;                // completed function-call responses never followed by a response.create
+    std::size_t extraResponseCreates = 0;   // a second (third, ...) response.create after one response
+    std::size_t bargeInViolations = 0;      // outputs for cancelled calls, response.create over the caller
 };
 
 struct TraceEntry {
@@ -66,6 +119,13 @@ struct NetworkBehaviour {
     std::chrono::milliseconds splitFrameDelay{1};
     // > 0: the simulator sends the host a PING this often and counts the PONGs.
     std::chrono::milliseconds pingInterval{0};
+    // The model's pace (not the network's, but per session like the rest): response.done follows a
+    // response's last item this much later (0: at once), so a response stays active for a while and a
+    // response.create sent before its response.done is refused, as the real API does.
+    std::chrono::milliseconds responseDoneDelay{20};
+    // What a spoken response (the answer to an accepted response.create) says in its
+    // response.output_audio_transcript.done; empty: no transcript event.
+    std::string spokenReply = "Simulated spoken reply.";
 };
 
 struct NetworkStats {
@@ -86,6 +146,12 @@ public:
     virtual void onTrace(const std::string& callId, const std::string& line) = 0;
     virtual void onRoundTrip(std::chrono::microseconds roundTrip) = 0;
     virtual void onOutputTimeout() = 0;
+    // The accepted response.create after a completed function-call response (all outputs in), timed
+    // from that response's first response.function_call_arguments.done: the tool round trip as the
+    // caller feels it.
+    virtual void onResumed(std::chrono::microseconds) {}
+    // A completed function-call response was never followed by a response.create (dead air).
+    virtual void onDeadAir() {}
     // True if the host already made REST `action` on this call (and its body contains `needle`).
     virtual bool restSeen(const std::string& callId, const std::string& action, const std::string& needle) = 0;
 };
@@ -119,14 +185,33 @@ public:
     // Every server event sent so far (JSON text), in order.
     std::vector<std::string> sentEvents() const;
 
-    // Emits response.function_call_arguments.done, response.output_item.done and response.done for
-    // one call; returns its call_id (`callId` if given, else a fresh call_...).
+    // A model response with one function call: response.created, response.function_call_arguments.done,
+    // response.output_item.done, then response.done (completed) responseDoneDelay later. A response
+    // still in progress is finished first. Returns the call_id (`callId` if given, else a fresh call_...).
     std::string sendFunctionCall(const std::string& name, const std::string& argumentsJson,
                                  const std::string& callId = {});
+    // One response with several function calls (output_index 0, 1, ...), then one response.done;
+    // returns their call_ids.
+    std::vector<std::string> sendFunctionCalls(const std::vector<FunctionCallSpec>& calls);
+    // A barge-in: a response with one function call that ends response.done `cancelled`
+    // (turn_detected), then `callerSays` as the caller's transcript (if not empty). For `quiet`
+    // after the cancel a response.create is a failure; an output for the call is always one.
+    std::string sendBargeIn(const std::string& name, const std::string& argumentsJson, const std::string& callId = {},
+                            std::chrono::milliseconds quiet = std::chrono::milliseconds(300),
+                            const std::string& callerSays = {});
     // The output the host sent for that call_id, or nullopt on timeout / socket closed.
     std::optional<std::string> waitForFunctionOutput(const std::string& functionCallId,
                                                      std::chrono::milliseconds timeout) const;
     std::vector<FunctionCallRecord> functionCalls() const;
+    // Every model response so far, oldest first; the one in progress (if any) by id.
+    std::vector<ResponseRecord> responses() const;
+    std::optional<std::string> activeResponseId() const;
+    // Waits until the response `responseId` sent its response.done; its record, or nullopt.
+    std::optional<ResponseRecord> waitForResponseDone(const std::string& responseId,
+                                                      std::chrono::milliseconds timeout) const;
+    // Every response.create the host sent, accepted or refused, in order.
+    std::vector<ResponseCreateRecord> responseCreates() const;
+    TurnStats turnStats() const;
 
     // speaker "caller": conversation.item.input_audio_transcription.completed; "agent":
     // response.output_audio_transcript.done.
@@ -152,7 +237,8 @@ public:
     // The script ran to its end (or the socket closed first).
     bool waitForScript(std::chrono::milliseconds timeout) const;
     bool scriptFinished() const;
-    // Unmet script expectations (timeouts, expect_output_contains), one readable line each.
+    // Unmet script expectations (timeouts, expect_output_contains) and turn-protocol faults (dead
+    // air, a second response.create, barge-in violations), one readable line each.
     std::vector<std::string> failures() const;
     std::vector<TraceEntry> trace() const;
 
@@ -167,7 +253,9 @@ public:
     void detach();                                                          // the simulator is going away
 
 private:
-    enum class Wait { None, Output, ResponseCreate, Timer, Rest };
+    // Output: the outputs of waitResponse_; ResponseCreate: the response.create after them;
+    // ResponseDone: the response in progress must end before the step at pc_ (or after a barge-in).
+    enum class Wait { None, Output, ResponseCreate, Timer, Rest, ResponseDone };
 
     void handleEvent(const std::string& text, SteadyTime at);
     void sendEventLocked(Poco::JSON::Object::Ptr event);
@@ -183,8 +271,24 @@ private:
     void schedulePingLocked();
     void blackHoleLocked(const std::string& why);
     bool hostClosedBlackHoleLocked();
-    std::string sendFunctionCallLocked(const std::string& name, const std::string& argumentsJson,
-                                       const std::string& callId);
+    // Starts a response with these function calls (finishing one in progress first); its index.
+    // `response` gives the kind, awaitOutput and the barge-in fields.
+    std::size_t startFunctionCallResponseLocked(const std::vector<FunctionCallSpec>& calls, ResponseRecord response);
+    std::size_t startSpokenResponseLocked();
+    std::size_t beginResponseLocked(ResponseRecord record); // response.created; becomes the active one
+    void scheduleResponseDoneLocked();
+    // response.done for the active response: completed (barge-in: cancelled, turn_detected) unless
+    // `status` says otherwise.
+    void finishActiveResponseLocked(const std::string& status = {}, const std::string& reason = {});
+    Poco::JSON::Object::Ptr functionCallItemLocked(const FunctionCallRecord& call) const;
+    void handleResponseCreateLocked(const Poco::JSON::Object::Ptr& event, SteadyTime at);
+    void handleResponseCancelLocked();
+    void handleOutputLocked(const Poco::JSON::Object::Ptr& item, SteadyTime at);
+    // The latest function-call response is about to be superseded (or the call ends): dead air?
+    void settleToolResponseLocked(bool callEnding);
+    bool allOutputsInLocked(const ResponseRecord& response) const;
+    std::string missingOutputsLocked(const ResponseRecord& response) const;
+    void countResponseStatusLocked(const std::string& status);
     void hangupLocked(CloseMode mode, const std::string& initiator, const std::string& reason);
     void finishLocked(const std::string& initiator, const std::string& reason);
     void advanceLocked();
@@ -216,6 +320,7 @@ private:
     std::uint64_t timersScheduled_ = 0; // both timers take their generation from this count
     std::uint64_t timerGeneration_ = 0; // the script's (and the close handshake's) timer
     std::uint64_t pingTimerGeneration_ = 0;
+    std::uint64_t responseTimerGeneration_ = 0; // the active response's response.done
     // Set under mutex_; read without it where a stale read is harmless (the reader re-checks).
     std::atomic<bool> blackHoled_{false};
     NetworkStats stats_; // splitWrites lives in splitWrites_ (ioMutex_)
@@ -231,6 +336,11 @@ private:
     std::vector<std::string> sent_;
     std::vector<FunctionCallRecord> calls_;
     std::map<std::string, std::size_t> callIndex_;
+    std::vector<ResponseRecord> responses_;
+    std::optional<std::size_t> active_;       // the response in progress (response.created sent, no response.done)
+    std::optional<std::size_t> toolResponse_; // the latest response with function calls
+    std::vector<ResponseCreateRecord> creates_;
+    TurnStats turn_;
     std::vector<TraceEntry> trace_;
     std::vector<std::string> failures_;
     std::string fragment_; // a text message split over CONT frames
@@ -239,6 +349,8 @@ private:
     std::size_t pc_ = 0;
     Wait wait_ = Wait::None;
     std::string waitCallId_;
+    std::size_t waitResponse_ = 0;         // Output / ResponseCreate: the response waited on
+    std::vector<std::string> lastCallIds_; // the previous function-call step's calls (expect_output_contains)
     std::string waitAction_;
     std::string waitNeedle_;
     std::string lastCallId_;

@@ -28,7 +28,8 @@ void usage(std::ostream& out) {
            "\n"
            "NETWORK (a hostile network for every call): --split-frames (each frame to the host as 1-byte\n"
            "writes) [--split-frame-delay-ms N] (between bytes, default 1), --ping-interval-ms N (a PING\n"
-           "to the host every N ms; default 0: none).\n"
+           "to the host every N ms; default 0: none). The model's pace: --response-done-delay-ms N\n"
+           "(response.done this long after a response's last item, default 20).\n"
            "\n"
            "The webhook secret comes from OPENAI_WEBHOOK_SECRET (never the command line). The expected API\n"
            "key may also come from SIDEBAND_SIM_API_KEY, which `ps` does not show. Point the host's\n"
@@ -80,8 +81,11 @@ SimulatorOptions simulatorOptions(const Arguments& args) {
     options.splitFrames = args.has("--split-frames");
     options.splitFrameDelay = std::chrono::milliseconds(std::stoi(args.get("--split-frame-delay-ms", "1")));
     options.pingInterval = std::chrono::milliseconds(std::stoi(args.get("--ping-interval-ms", "0")));
-    if (options.splitFrameDelay.count() < 0 || options.pingInterval.count() < 0)
-        throw std::invalid_argument("--split-frame-delay-ms and --ping-interval-ms must not be negative");
+    options.responseDoneDelay = std::chrono::milliseconds(std::stoi(args.get("--response-done-delay-ms", "20")));
+    if (options.splitFrameDelay.count() < 0 || options.pingInterval.count() < 0 ||
+        options.responseDoneDelay.count() < 0)
+        throw std::invalid_argument(
+            "--split-frame-delay-ms, --ping-interval-ms and --response-done-delay-ms must not be negative");
     if (options.tlsCert.empty() != options.tlsKey.empty())
         throw std::invalid_argument("--tls-cert and --tls-key go together");
     return options;
@@ -106,6 +110,10 @@ int serve(const Arguments& args) {
                 continue;
             }
             simulator.setScript(call.callId, call.script);
+            for (const auto& fault : call.restFaults) {
+                if (fault.delay.count() > 0) simulator.delayNext(fault.action, fault.delay, fault.times, call.callId);
+                if (fault.status != 0) simulator.failNext(fault.action, fault.status, fault.times, call.callId);
+            }
         }
     }
     simulator.start();
@@ -118,6 +126,17 @@ int serve(const Arguments& args) {
     if (stats.count)
         spdlog::info("sideband-sim: tool round trips {} p50 {} us p99 {} us max {} us, {} timeouts", stats.count,
                      stats.p50.count(), stats.p99.count(), stats.max.count(), stats.timeouts);
+    const auto resumes = simulator.resumeStats();
+    const auto turns = simulator.turnStats();
+    if (resumes.count || resumes.timeouts)
+        spdlog::info("sideband-sim: resumes (function call -> response.create) {} p50 {} us p99 {} us max {} us, "
+                     "{} dead air",
+                     resumes.count, resumes.p50.count(), resumes.p99.count(), resumes.max.count(), resumes.timeouts);
+    spdlog::info("sideband-sim: responses {} completed, {} cancelled, {} failed, {} incomplete; response.create {} "
+                 "accepted, {} refused, {} extra; {} barge-in violations",
+                 turns.responsesCompleted, turns.responsesCancelled, turns.responsesFailed, turns.responsesIncomplete,
+                 turns.responseCreatesAccepted, turns.responseCreatesRefused, turns.extraResponseCreates,
+                 turns.bargeInViolations);
     simulator.stop();
     return 0;
 }
@@ -159,6 +178,11 @@ int run(const Arguments& args) {
     if (stats.count)
         std::cout << "; tool round trips: " << stats.count << ", p50 " << stats.p50.count() / 1000.0 << " ms, p99 "
                   << stats.p99.count() / 1000.0 << " ms";
+    const auto resumes = simulator.resumeStats();
+    if (resumes.count)
+        std::cout << "; resumes (function call -> response.create): " << resumes.count << ", p50 "
+                  << resumes.p50.count() / 1000.0 << " ms, p99 " << resumes.p99.count() / 1000.0 << " ms";
+    if (resumes.timeouts) std::cout << "; dead air: " << resumes.timeouts;
     std::cout << std::endl;
     return failed ? 1 : 0;
 }
