@@ -565,6 +565,32 @@ webhook_outcomes() {
   metrics_text | awk '/^sideband_webhooks_total\{/ { if ($0 ~ /outcome="deduped"/) d += $NF; else o += $NF; n++ }
     END { if (n) printf "%d %d", d, o; else printf "? ?" }'
 }
+# histogram_bounds BEFORE_FILE AFTER_FILE NAME FILTER: "p50 / p99 / max" in ms of the histogram NAME's
+# observations between two scrapes, series whose labels contain FILTER, each as the upper bound of its
+# bucket ("<= 50"): what the server itself measured, without the load generator's own queueing.
+histogram_bounds() {
+  python3 - "$@" <<'PY'
+import re, sys
+before, after, name, flt = sys.argv[1:5]
+def buckets(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'^' + re.escape(name) + r'_bucket\{(.*)\} (\S+)$', line.strip())
+        if not m or flt not in m.group(1): continue
+        le = re.search(r'le="([^"]+)"', m.group(1)).group(1)
+        bound = float('inf') if le == '+Inf' else float(le)
+        out[bound] = out.get(bound, 0) + float(m.group(2))
+    return out
+b, a = buckets(before), buckets(after)
+delta = sorted((k, a[k] - b.get(k, 0)) for k in a)
+total = delta[-1][1] if delta else 0
+def q(p):
+    for bound, count in delta:
+        if count >= p * total: return "<= %g" % (bound * 1000) if bound != float('inf') else "> %g" % (delta[-2][0] * 1000)
+    return "?"
+print("?" if not total else "%s / %s / %s" % (q(0.5), q(0.99), q(1.0)))
+PY
+}
 # diff_cell BEFORE AFTER: AFTER - BEFORE, or "?" when either is unknown.
 diff_cell() { if [ "$1" = "?" ] || [ "$2" = "?" ]; then echo "?"; else echo $(($2 - $1)); fi; }
 cpu_share() { # TICKS_BEFORE TICKS_AFTER T0 T1 -> host CPU in % of one core
@@ -711,7 +737,7 @@ node_driver() {
 bench_calls() {
   prepare_server_hosts
   need_node_driver
-  local out=$results/calls.md rows=() c pool name n=0 line load before after t0 t1 cpu left
+  local out=$results/calls.md rows=() c pool name n=0 line load before after t0 t1 cpu left served
   host_notes=()
   local concurrencies=${BENCH_CONCURRENCY:-$([ "$quick" = 1 ] && echo 32 || echo "32 256")}
   start_sim 0
@@ -722,6 +748,7 @@ bench_calls() {
       start_server_host "$name" "calls-$c-$name" MAX_CONCURRENT_CALLS=100000
       start_helpers
       load=$(load1)
+      metrics_text >"$work/metrics.before"
       before=$(cpu_ticks "$host_pid")
       t0=$(date +%s.%N)
       line=$(node_driver --mode whole --concurrency "$c" --connections "$pool" --seconds "$seconds" --warmup-seconds 2 | grep '^BENCH ' || true)
@@ -729,10 +756,12 @@ bench_calls() {
       after=$(cpu_ticks "$host_pid")
       sleep 3 # then: calls still active (their session open) or pending (session not started) 3 s after the last answer
       left="$(metric_value sideband_calls_active_all) / $(metric_value sideband_calls_pending_all)"
+      metrics_text >"$work/metrics.after"
+      served=$(histogram_bounds "$work/metrics.before" "$work/metrics.after" sideband_webhook_duration_seconds 'type="realtime.call.incoming"')
       stop_helpers
       stop_host
       cpu=$(cpu_share "$before" "$after" "$t0" "$t1")
-      rows+=("| $c | $pool | ${host_labels[$name]} | $(val "$line" calls_per_s) | $(val "$line" accept_p50_ms) | $(val "$line" accept_p99_ms) | $(val "$line" accept_max_ms) | $(val "$line" completed) / $(val "$line" started) | $(val "$line" not_accepted) | $(val "$line" incoming_statuses) | $(val "$line" ended_statuses) | $(val "$line" errors) | $left | ${peak% *} | ${peak#* } | ${cpu}% | $(idle_cell) | $load |")
+      rows+=("| $c | $pool | ${host_labels[$name]} | $(val "$line" calls_per_s) | $(val "$line" accept_p50_ms) | $(val "$line" accept_p99_ms) | $(val "$line" accept_max_ms) | $served | $(val "$line" completed) / $(val "$line" started) | $(val "$line" not_accepted) | $(val "$line" incoming_statuses) | $(val "$line" ended_statuses) | $(val "$line" errors) | $left | ${peak% *} | ${peak#* } | ${cpu}% | $(idle_cell) | $load |")
       echo "${rows[-1]}"
     done
   done
@@ -754,9 +783,12 @@ bench_calls() {
       "left = \`sideband_calls_active_all\` / \`sideband_calls_pending_all\` 3 s after the last answer (calls whose session is still open / never started)." \
       "Each row is a fresh host with default settings plus MAX_CONCURRENT_CALLS=100000 and /metrics on its own listener;" \
       "idle and slow connections, threads, RSS, CPU and load as in http.md." "" \
-      "Issue 11's floor for the new server: max accept latency < 100 ms in every run." "" \
-      "| concurrency | pool | host | whole calls/s | accept p50 ms | accept p99 ms | accept max ms | completed / started | not accepted | incoming statuses | ended statuses | errors | left active / pending | host threads | host RSS MiB | host CPU | idle, slow open (closed by host) | load |" \
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+      "host-side accept ms = the same deliveries as the host timed them (\`sideband_webhook_duration_seconds{type=\"realtime.call.incoming\"}\`," \
+      "from request complete to answer written, the accept REST call included), p50 / p99 / max as histogram bucket bounds:" \
+      "the client's figures minus the time requests and answers waited outside the host's handling (in the client, the kernel's queues)." \
+      "" "Issue 11's floor for the new server: max accept latency < 100 ms in every run." "" \
+      "| concurrency | pool | host | whole calls/s | accept p50 ms | accept p99 ms | accept max ms | host-side accept p50 / p99 / max ms | completed / started | not accepted | incoming statuses | ended statuses | errors | left active / pending | host threads | host RSS MiB | host CPU | idle, slow open (closed by host) | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     header "" "Simulator totals over all rows: $sim"
     notes

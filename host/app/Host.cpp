@@ -116,12 +116,15 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
         store_ = std::move(cache);
     }
     ledger_ = std::make_unique<calls::InMemoryCallLedger>(clock);
-    callControl_ = std::make_unique<openai::OpenAIRestClient>(restOptions(settings));
+    auto rest = restOptions(settings);
+    rest.metrics = &metrics_; // sideband_openai_requests_total
+    callControl_ = std::make_unique<openai::OpenAIRestClient>(rest);
     toolBuilder_ = std::make_unique<plugins::PluginToolBuilder>(settings.pluginDir, metrics_,
                                                                 static_cast<std::size_t>(settings.toolThreads));
     auto sessionSettings = sessionOptions(settings);
     sessionSettings.loops = loops_.get();
-    sessions_ = std::make_unique<sessions::SessionManager>(sessionSettings, *ledger_, *store_, metrics_, clock);
+    sessions_ = std::make_unique<sessions::SessionManager>(sessionSettings, *ledger_, *store_, metrics_, clock,
+                                                           callControl_.get());
     launcher_ = std::move(launcher);
     launches_ = launcher_ ? launcher_.get() : static_cast<calls::SessionLauncher*>(sessions_.get());
     declareLiveMetrics();
@@ -278,7 +281,7 @@ void Host::sweepLoop() {
         for (const auto& swept : ledger_->sweep(std::chrono::seconds(settings_.pendingTimeoutSeconds),
                                                 std::chrono::seconds(settings_.maxCallSeconds))) {
             logging::forCall(swept.callId, swept.tenantId).warn("slot freed by the sweeper: {}", swept.reason);
-            launches_->endCall(swept.callId, swept.reason);
+            launches_->hangUp(swept.callId, swept.reason); // OpenAI still has the call
             calls::recordCallEnd(*store_, metrics_, clock_, swept.callId, swept.tenantId, swept.reason);
         }
     }

@@ -36,6 +36,12 @@ WebhookResponse duplicateCall() {
     return {200, R"({"ok":true,"duplicate_call_id":true,"reason":"already_accepted"})"};
 }
 
+// A failed REST call's status label: its HTTP status, or why there was none.
+std::string statusLabel(const openai::RestResult& result) {
+    if (result.status != 0) return std::to_string(result.status);
+    return result.timedOut ? "timeout" : "error";
+}
+
 } // namespace
 
 struct IncomingCallHandler::Call {
@@ -184,11 +190,12 @@ WebhookResponse IncomingCallHandler::accept(Call& call) {
     accepted.caller = record.caller;
     accepted.dialed = record.dialed;
 
+    // Shared with the session: after a tool transferred or hung up, the model is not asked to speak.
+    accepted.actions = std::make_shared<openai::RestCallActions>(services_.callControl, record.callId);
     if (services_.toolBuilder && !accepted.config.plugin.empty()) {
         try {
             accepted.tools = services_.toolBuilder->build(
-                accepted.config, {record.callId, record.tenantId, record.caller, record.dialed},
-                std::make_shared<openai::RestCallActions>(services_.callControl, record.callId));
+                accepted.config, {record.callId, record.tenantId, record.caller, record.dialed}, accepted.actions);
             accepted.tools->decorateInstructions(accepted.instructions);
         } catch (const std::exception& e) {
             // Spec step 8: a tool build failure is logged and the call goes on without tools.
@@ -204,20 +211,7 @@ WebhookResponse IncomingCallHandler::accept(Call& call) {
     services_.metrics.observe(metrics::name::kAcceptSeconds, elapsed.count());
     record.fallback = accepted.fallback;
 
-    if (!result.ok()) {
-        services_.ledger.release(record.callId);
-        const bool callerGone = result.notFound();
-        record.outcome = callerGone ? "caller_gone" : "accept_failed";
-        services_.metrics.increment(metrics::name::kAcceptFailures,
-                                    {{"tenant", record.tenantId}, {"reason", callerGone ? "call_not_found" : "error"}});
-        saveRecord(record);
-        if (callerGone) {
-            logging::forCall(record.callId, record.tenantId).info("caller hung up before accept");
-            return {200, R"({"ok":true,"accepted":false,"error":"call_id_not_found"})"};
-        }
-        logging::forCall(record.callId, record.tenantId).error("accept failed: {}", result.error);
-        return {502, json::detail("Call accept failed")}; // not marked seen: the redelivery retries
-    }
+    if (!result.ok()) return acceptFailed(call, result);
 
     services_.ledger.markAccepted(record.callId);
     record.outcome = "accepted";
@@ -236,6 +230,57 @@ WebhookResponse IncomingCallHandler::accept(Call& call) {
     body->set("fallback", accepted.fallback);
     services_.sessions.launch(std::move(accepted));
     return {200, json::stringify(body)};
+}
+
+// Every failed accept frees the slot (nothing holds the call id: a redelivery is not a duplicate).
+// Then, by what OpenAI answered:
+// - 404: the caller hung up. 200, so nothing is redelivered.
+// - another 4xx but 408/409/429 (400 a refused session body, 401 a bad key, 403, 422...): asking
+//   again cannot change the answer. 200 stating the refusal, so OpenAI does not redeliver into the
+//   same failure; the webhook id is then remembered as processed.
+// - 5xx, 408, 409, 429, a timeout or no answer: 502 and the id is not remembered, so OpenAI's
+//   redelivery accepts again with the same Idempotency-Key (accept_{webhook id}). An accept that
+//   succeeded at OpenAI but timed out here is thus served by the redelivery, once.
+WebhookResponse IncomingCallHandler::acceptFailed(Call& call, const openai::RestResult& result) {
+    auto& record = call.record;
+    services_.ledger.release(record.callId);
+    const auto log = logging::forCall(record.callId, record.tenantId);
+    const auto status = statusLabel(result);
+
+    if (result.notFound()) {
+        record.outcome = "caller_gone";
+        services_.metrics.increment(metrics::name::kAcceptFailures,
+                                    {{"tenant", record.tenantId}, {"reason", "call_not_found"}, {"status", status}});
+        saveRecord(record);
+        log.info("caller hung up before accept");
+        return {200, R"({"ok":true,"accepted":false,"error":"call_id_not_found"})"};
+    }
+
+    if (result.permanentFailure()) {
+        record.outcome = "accept_refused";
+        services_.metrics.increment(metrics::name::kAcceptFailures,
+                                    {{"tenant", record.tenantId}, {"reason", "refused"}, {"status", status}});
+        saveRecord(record);
+        std::string why = result.apiType;
+        if (!result.apiCode.empty()) why += (why.empty() ? "" : "/") + result.apiCode;
+        log.error("accept refused by OpenAI, not retried (HTTP {}{}{}): {}", result.status, why.empty() ? "" : " ", why,
+                  result.apiMessage.empty() ? result.error : result.apiMessage);
+        auto body = json::object();
+        body->set("ok", true);
+        body->set("accepted", false);
+        body->set("error", "accept_refused");
+        body->set("status", result.status);
+        return {200, json::stringify(body)};
+    }
+
+    record.outcome = "accept_failed";
+    services_.metrics.increment(
+        metrics::name::kAcceptFailures,
+        {{"tenant", record.tenantId}, {"reason", result.timedOut ? "timeout" : "error"}, {"status", status}});
+    saveRecord(record);
+    log.error("accept failed after {} attempt(s), answered 502 for OpenAI to redeliver: {}", result.attempts,
+              result.error);
+    return {502, json::detail("Call accept failed")}; // not marked seen: the redelivery retries
 }
 
 void IncomingCallHandler::saveRecord(const tenants::CallRecord& record) {

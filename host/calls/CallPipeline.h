@@ -44,8 +44,10 @@ struct PipelineServices {
 
 // realtime.call.incoming, steps 4-10 of the product spec: caller and dialed number, tenant,
 // capacity, instructions, config, tools, accept or reject. The webhook answer is 200 for every
-// decided call (accepted or rejected), so OpenAI does not redeliver it; an accept that failed for
-// a reason worth retrying is answered 502, so the redelivery gets another chance.
+// decided call (accepted, rejected, caller gone, or accept refused by OpenAI with a 4xx that a
+// retry cannot change), so OpenAI does not redeliver it; an accept that failed for a reason worth
+// retrying (5xx, 408, 409, 429, timeout, no answer) is answered 502, so the redelivery gets
+// another chance with the same Idempotency-Key.
 class IncomingCallHandler final : public webhook::WebhookEventHandler {
 public:
     IncomingCallHandler(PipelineServices services, PipelineOptions options);
@@ -58,6 +60,7 @@ private:
     webhook::WebhookResponse reject(Call& call, const std::string& reason, int sipStatus,
                                     const std::string& idempotencyKey);
     webhook::WebhookResponse accept(Call& call);
+    webhook::WebhookResponse acceptFailed(Call& call, const openai::RestResult& result);
     std::optional<std::string> resolveTenant(Call& call);
     void saveRecord(const tenants::CallRecord& record);
     void storeError(const std::string& callId, const std::string& tenantId, const char* operation,

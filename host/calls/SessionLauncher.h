@@ -17,7 +17,8 @@ struct AcceptedCall {
     std::string dialed;
     tenants::Instructions instructions;
     tenants::TenantConfig config;
-    std::shared_ptr<plugins::CallTools> tools; // null: the call runs without tools
+    std::shared_ptr<plugins::CallTools> tools;     // null: the call runs without tools
+    std::shared_ptr<plugins::CallActions> actions; // what the tools may do to the call (transfer, hang up)
     bool fallback = false;
 };
 
@@ -30,6 +31,9 @@ public:
     virtual void launch(AcceptedCall call) = 0;
     // An ended/hangup webhook: close the call's session if there is one.
     virtual void endCall(const std::string& callId, const std::string& reason) = 0;
+    // The host ends a call OpenAI still has (the sweeper's maximum duration or pending timeout):
+    // close its session if there is one, and send REST hangup once.
+    virtual void hangUp(const std::string& callId, const std::string& reason) { endCall(callId, reason); }
 };
 
 } // namespace sideband::calls

@@ -9,8 +9,13 @@ void declareSidebandMetrics(MetricsRegistry& r) {
     r.declareCounter(name::kCallsAccepted, "Calls accepted, per tenant.");
     r.declareCounter(name::kCallsRejected, "Calls rejected, per tenant and reason.");
     r.declareCounter(name::kCallsEnded, "Calls ended, per tenant and end reason.");
-    r.declareCounter(name::kAcceptFailures, "Accept REST calls that failed, per tenant and reason.");
+    r.declareCounter(name::kAcceptFailures,
+                     "Calls whose accept failed (after the REST client's retries), per tenant, reason "
+                     "(call_not_found, refused, error, timeout) and status (HTTP status, timeout or error).");
     r.declareHistogram(name::kAcceptSeconds, "Time spent in the accept REST call, in seconds.", latency);
+    r.declareCounter(name::kOpenAIRequests,
+                     "OpenAI call-control REST requests, one per HTTP attempt (retries included), per operation "
+                     "(accept, reject, refer, hangup) and status (HTTP status, timeout or error when no answer).");
     r.declareCounter(name::kStoreErrors, "Tenant store errors, per tenant and operation.");
     r.declareCounter(name::kFallbacks, "Calls accepted with the downtime fallback instructions.");
     r.declareCounter(name::kToolCalls, "Tool calls, per tenant, tool and outcome.");
@@ -22,6 +27,20 @@ void declareSidebandMetrics(MetricsRegistry& r) {
     r.declareCounter(name::kHttpRequestsRefused, "Requests refused before routing, per listener and status.");
     r.declareCounter(name::kHttpSaturated, "Requests answered 503 because every worker was busy and the queue full.");
     r.declareCounter(name::kSessionPingTimeouts, "Sideband sessions ended because the peer stopped answering pings.");
+    r.declareCounter(name::kRealtimeErrors, "Realtime API error events on sideband sessions, by error code.");
+    r.declareCounter(name::kRealtimeResponses, "Model responses finished (response.done), by status.");
+    r.declareCounter(name::kFunctionOutputs, "function_call_output items sent to the model.");
+    r.declareCounter(name::kFunctionCallsSkipped,
+                     "Function calls not run because their response was not completed (barge-in), by status.");
+    r.declareCounter(name::kResponseCreateRetries,
+                     "response.create sent again after conversation_already_has_active_response.");
+    r.declareHistogram(name::kSessionConnectSeconds,
+                       "Sideband connect (TCP, TLS, upgrade) of a call, retries included.",
+                       {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+    r.declareCounter(name::kSessionConnectFailures, "Sideband connects that failed for good, by reason.");
+    r.declareCounter(
+        name::kHangups,
+        "REST hangups the host sent for calls it ended itself, by reason and result (ok, failed, skipped).");
 }
 
 } // namespace sideband::metrics

@@ -11,8 +11,9 @@ inline constexpr const char* kWebhookSeconds = "sideband_webhook_duration_second
 inline constexpr const char* kCallsAccepted = "sideband_calls_accepted_total";      // tenant
 inline constexpr const char* kCallsRejected = "sideband_calls_rejected_total";      // tenant, reason
 inline constexpr const char* kCallsEnded = "sideband_calls_ended_total";            // tenant, reason
-inline constexpr const char* kAcceptFailures = "sideband_accept_failures_total";    // tenant, reason
+inline constexpr const char* kAcceptFailures = "sideband_accept_failures_total";    // tenant, reason, status
 inline constexpr const char* kAcceptSeconds = "sideband_accept_duration_seconds";   // (none)
+inline constexpr const char* kOpenAIRequests = "sideband_openai_requests_total";    // operation, status
 inline constexpr const char* kStoreErrors = "sideband_store_errors_total";          // tenant, operation
 inline constexpr const char* kFallbacks = "sideband_fallback_instructions_total";   // tenant
 inline constexpr const char* kToolCalls = "sideband_tool_calls_total";              // tenant, tool, outcome
@@ -33,6 +34,15 @@ inline constexpr const char* kHttpWorkerQueue = "sideband_http_worker_queue_dept
 inline constexpr const char* kSessionsOpen = "sideband_sessions_open";                          // state
 inline constexpr const char* kSessionPingTimeouts = "sideband_session_ping_timeouts_total";    // (none)
 inline constexpr const char* kSessionWorkerQueue = "sideband_session_worker_queue_depth";      // (none)
+// The Realtime turn protocol (issue 12) and host-ended calls.
+inline constexpr const char* kRealtimeErrors = "sideband_realtime_errors_total";                  // code
+inline constexpr const char* kRealtimeResponses = "sideband_realtime_responses_total";            // status
+inline constexpr const char* kFunctionOutputs = "sideband_function_outputs_total";                // (none)
+inline constexpr const char* kFunctionCallsSkipped = "sideband_function_calls_skipped_total";     // reason
+inline constexpr const char* kResponseCreateRetries = "sideband_response_create_retries_total";   // (none)
+inline constexpr const char* kSessionConnectSeconds = "sideband_session_connect_seconds";         // (none)
+inline constexpr const char* kSessionConnectFailures = "sideband_session_connect_failures_total"; // reason
+inline constexpr const char* kHangups = "sideband_hangups_total";                                 // reason, result
 } // namespace name
 
 // Declares the families whose help text and buckets do not depend on live state.

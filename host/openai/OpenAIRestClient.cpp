@@ -2,6 +2,7 @@
 
 #include "core/Json.h"
 #include "core/Logging.h"
+#include "metrics/SidebandMetrics.h"
 
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -15,14 +16,80 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
 #include <thread>
 
 namespace sideband::openai {
 namespace {
 
+// No answer, or an answer that says "not now": the same request (same Idempotency-Key) may succeed.
 bool retryable(int status) {
-    return status == 0 || status == 429 || status >= 500;
+    return status == 0 || status == 408 || status == 409 || status == 429 || status >= 500;
+}
+
+// Text from OpenAI made fit for a log line: one line, bounded, and no credential. A 401's message
+// quotes the key it refused, masked but with its ends visible ("Incorrect API key provided:
+// sk-proj-ab***...***xY9."): every `sk-...` token and the configured key itself are redacted.
+std::string sanitize(const std::string& text, const std::string& apiKey, std::size_t limit) {
+    std::string redacted = text;
+    if (apiKey.size() >= 8)
+        for (auto at = redacted.find(apiKey); at != std::string::npos; at = redacted.find(apiKey, at))
+            redacted.replace(at, apiKey.size(), "<redacted>");
+    const auto tokenChar = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '*' || c == '.';
+    };
+    std::string out;
+    out.reserve(std::min(redacted.size(), limit + 16));
+    for (std::size_t i = 0; i < redacted.size() && out.size() < limit;) {
+        const bool wordStart = i == 0 || !std::isalnum(static_cast<unsigned char>(redacted[i - 1]));
+        if (wordStart && redacted.compare(i, 3, "sk-") == 0) {
+            out += "sk-<redacted>";
+            i += 3;
+            while (i < redacted.size() && tokenChar(redacted[i]))
+                ++i;
+            continue;
+        }
+        const auto c = static_cast<unsigned char>(redacted[i++]);
+        out += (c < 0x20 || c == 0x7f) ? ' ' : static_cast<char>(c);
+    }
+    if (out.size() >= limit && redacted.size() > limit) out += "...";
+    return out;
+}
+
+// {"error":{"message":"...","type":"...","code":"..."}} -> the result's api* fields.
+void parseApiError(const std::string& body, const std::string& apiKey, RestResult& result) {
+    const auto root = json::parse(body);
+    if (root.isEmpty() || root.type() != typeid(Poco::JSON::Object::Ptr)) return;
+    try {
+        const auto error = root.extract<Poco::JSON::Object::Ptr>()->getObject("error");
+        if (!error) return;
+        const auto field = [&](const char* name, std::size_t limit) -> std::string {
+            if (!error->has(name) || error->isNull(name)) return {};
+            const auto value = error->get(name);
+            if (value.isString() || value.isNumeric()) return sanitize(value.convert<std::string>(), apiKey, limit);
+            return {};
+        };
+        result.apiMessage = field("message", 300);
+        result.apiType = field("type", 64);
+        result.apiCode = field("code", 64);
+    } catch (const Poco::Exception&) {
+        // not the documented shape: the raw excerpt in `error` is all there is
+    }
+}
+
+// "HTTP 400 invalid_request_error/invalid_value: Invalid 'tools[0]'..." (or the raw body's start).
+std::string describeAnswer(const RestResult& result, const std::string& answer, const std::string& apiKey) {
+    std::string line = "HTTP " + std::to_string(result.status);
+    if (!result.apiType.empty() || !result.apiCode.empty()) {
+        line += " " + result.apiType;
+        if (!result.apiType.empty() && !result.apiCode.empty()) line += "/";
+        line += result.apiCode;
+    }
+    if (!result.apiMessage.empty()) return line + ": " + result.apiMessage;
+    if (!answer.empty()) return line + ": " + sanitize(answer, apiKey, 200);
+    return line;
 }
 
 // An idle kept-alive connection has nothing to say: if it is readable, the server has closed it
@@ -98,6 +165,11 @@ void OpenAIRestClient::recycle(std::unique_ptr<Poco::Net::HTTPClientSession> ses
     if (idle_.size() < options_.maxIdleConnections) idle_.push_back(std::move(session));
 }
 
+void OpenAIRestClient::count(const std::string& action, const std::string& status) {
+    if (options_.metrics)
+        options_.metrics->increment(metrics::name::kOpenAIRequests, {{"operation", action}, {"status", status}});
+}
+
 RestResult OpenAIRestClient::post(const std::string& callId, const std::string& action, const std::string& body,
                                   const std::string& idempotencyKey) {
     std::string encodedId;
@@ -117,8 +189,13 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
         bool reused = false;
         auto session = acquire(freshConnection, reused);
         freshConnection = false;
+        // Over TLS, Poco 1.11 waits twice per blocked read or write: the socket's own timeout
+        // (SO_RCVTIMEO / SO_SNDTIMEO) runs out, OpenSSL reports WANT_READ/WANT_WRITE, and Poco
+        // polls once more for the same time before throwing. Half of what is left keeps a hung
+        // answer within the operation's deadline. Never 0: to Poco that means no timeout at all.
+        const auto io = context_ ? std::max(remaining / 2, std::chrono::milliseconds(1)) : remaining;
         session->setTimeout(Poco::Timespan(std::min(options_.connectTimeout, remaining).count() * 1000),
-                            Poco::Timespan(remaining.count() * 1000), Poco::Timespan(remaining.count() * 1000));
+                            Poco::Timespan(io.count() * 1000), Poco::Timespan(io.count() * 1000));
         try {
             Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, path, Poco::Net::HTTPMessage::HTTP_1_1);
             request.set("Authorization", "Bearer " + options_.apiKey);
@@ -132,16 +209,28 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
             std::string answer;
             Poco::StreamCopier::copyToString(session->receiveResponse(response), answer);
             result.status = response.getStatus();
+            result.timedOut = false;
             result.error.clear();
+            result.apiMessage.clear();
+            result.apiType.clear();
+            result.apiCode.clear();
+            count(action, std::to_string(result.status));
             if (response.getKeepAlive()) recycle(std::move(session));
+            if (!result.ok()) {
+                parseApiError(answer, options_.apiKey, result);
+                result.error = describeAnswer(result, answer, options_.apiKey);
+            }
             if (!retryable(result.status)) break;
-            result.error = "HTTP " + std::to_string(result.status) + ": " + answer.substr(0, 200);
         } catch (const Poco::TimeoutException& e) {
             result.status = 0;
+            result.timedOut = true;
             result.error = e.displayText();
+            count(action, "timeout");
         } catch (const Poco::Exception& e) {
             result.status = 0;
+            result.timedOut = false;
             result.error = e.displayText();
+            count(action, "error");
             // A kept-alive connection the server closed just as it was taken from the pool fails
             // before any answer. The request is sent again at once on a fresh connection, once per
             // call and without spending a retry: its Idempotency-Key makes the resend safe, and the
@@ -154,16 +243,21 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
             }
         }
         if (attempt < options_.retries) {
-            const auto wait = std::min(backoff, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                    deadline - std::chrono::steady_clock::now()));
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) break; // no time for another attempt: not "retrying"
+            const auto wait = std::min(backoff, left);
             logging::forCall(callId).info("openai {} attempt {} failed ({}), retrying in {} ms", action,
-                                          result.attempts, result.error, std::max<long long>(0, wait.count()));
+                                          result.attempts, result.error, wait.count());
             if (wait.count() > 0) std::this_thread::sleep_for(wait);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
         }
     }
+    if (result.attempts == 0) { // the deadline passed before the first attempt (a zero timeout)
+        result.timedOut = true;
+        result.error = "timed out before the first attempt";
+    }
     if (!result.ok() && result.error.empty()) result.error = "HTTP " + std::to_string(result.status);
-    if (result.status == 0 && result.attempts > 0 && result.error.empty()) result.error = "timed out";
     if (!result.ok())
         logging::forCall(callId).warn("openai {} failed after {} attempt(s): {}", action, result.attempts,
                                       result.error);

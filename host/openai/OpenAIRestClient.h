@@ -1,5 +1,6 @@
 #pragma once
 
+#include "metrics/MetricsRegistry.h"
 #include "openai/CallControl.h"
 #include "openai/TlsSessionCache.h"
 
@@ -23,6 +24,8 @@ struct RestClientOptions {
     int retries = 2;                              // extra attempts after the first
     std::chrono::milliseconds backoff{100};       // doubled per retry, capped at 1 s
     std::size_t maxIdleConnections = 32;          // kept-alive connections; size it to the webhook threads
+    // Set: every HTTP attempt is counted in sideband_openai_requests_total{operation,status}.
+    metrics::MetricsRegistry* metrics = nullptr;
 };
 
 // Builds the TLS client context every OpenAI connection uses: the server certificate is always
@@ -32,8 +35,10 @@ Poco::Net::Context::Ptr makeVerifyingClientContext(const std::string& caFile);
 // Call control over Poco's HTTP(S) client. Connections are kept alive and reused from a small
 // pool (one the server has closed is dropped, and a request that fails on a reused connection
 // before any answer is resent at once on a fresh one, outside the retry budget); connection
-// errors, 429 and 5xx are retried with bounded backoff and the same Idempotency-Key; a 404 is
-// final (the caller is gone).
+// errors, timeouts, 408, 409, 429 and 5xx are retried with bounded backoff and the same
+// Idempotency-Key, for every operation (accept, reject, refer, hangup); any other 4xx is final
+// (404: the caller is gone; 400, 401, 403, 422...: the request is refused). The API's error
+// message of a failed answer is returned in the result, redacted.
 class OpenAIRestClient final : public CallControl {
 public:
     explicit OpenAIRestClient(RestClientOptions options);
@@ -49,6 +54,7 @@ public:
 private:
     RestResult post(const std::string& callId, const std::string& action, const std::string& body,
                     const std::string& idempotencyKey);
+    void count(const std::string& action, const std::string& status); // one HTTP attempt's outcome
     // A pooled connection when one is still open (reused = true), else - or when `fresh` - a new one.
     std::unique_ptr<Poco::Net::HTTPClientSession> acquire(bool fresh, bool& reused);
     void recycle(std::unique_ptr<Poco::Net::HTTPClientSession> session);

@@ -62,9 +62,12 @@ Poco::JSON::Object::Ptr sessionUpdate(const calls::AcceptedCall& call) {
     return update;
 }
 
-Poco::JSON::Object::Ptr greeting(const std::string& greeting) {
+Poco::JSON::Object::Ptr greeting(const tenants::Instructions& instructions) {
+    // A response's instructions replace the session's for that response: without the tenant's
+    // prompt the first words would lose its persona, language and rules.
     auto response = json::object();
-    response->set("instructions", "Greet the caller: " + greeting);
+    response->set("instructions", instructions.prompt + "\n\nStart the call now: greet the caller with \"" +
+                                      instructions.greeting + "\"");
     auto create = event("response.create");
     create->set("response", response);
     return create;

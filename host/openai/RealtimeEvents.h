@@ -17,8 +17,9 @@ std::string acceptBody(const calls::AcceptedCall& call, const std::string& defau
 // {"type":"session.update","session":{"type":"realtime","instructions",...,"tools":[...],"tool_choice":"auto"}}
 Poco::JSON::Object::Ptr sessionUpdate(const calls::AcceptedCall& call);
 
-// {"type":"response.create","response":{"instructions":"Greet the caller: ..."}}
-Poco::JSON::Object::Ptr greeting(const std::string& greeting);
+// {"type":"response.create","response":{"instructions":"<the session's instructions>\n\nStart the call
+// now: greet the caller with \"...\""}}: spoken under the tenant's instructions, not instead of them.
+Poco::JSON::Object::Ptr greeting(const tenants::Instructions& instructions);
 
 // {"type":"conversation.item.create","item":{"type":"function_call_output","call_id":...,"output":...}}
 Poco::JSON::Object::Ptr functionCallOutput(const std::string& functionCallId, const std::string& output);

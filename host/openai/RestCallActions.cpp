@@ -11,11 +11,13 @@ void RestCallActions::transfer(const std::string& targetUri) {
     const auto key = "refer_" + callId_ + "_" + std::to_string(++referCount_);
     const auto result = control_.refer(callId_, targetUri, key);
     if (!result.ok()) throw std::runtime_error("transfer failed: " + result.error);
+    endedCall_ = true;
 }
 
 void RestCallActions::hangup() {
     const auto result = control_.hangup(callId_, "hangup_" + callId_);
     if (!result.ok() && !result.notFound()) throw std::runtime_error("hangup failed: " + result.error);
+    endedCall_ = true;
 }
 
 } // namespace sideband::openai

@@ -16,11 +16,13 @@ public:
 
     void transfer(const std::string& targetUri) override;
     void hangup() override;
+    bool endedCall() const override { return endedCall_; }
 
 private:
     CallControl& control_;
     std::string callId_;
     std::atomic<int> referCount_{0};
+    std::atomic<bool> endedCall_{false};
 };
 
 } // namespace sideband::openai

@@ -27,6 +27,9 @@ public:
     virtual ~CallActions() = default;
     virtual void transfer(const std::string& targetUri) = 0; // tel: or sip: URI
     virtual void hangup() = 0;
+    // True once transfer() or hangup() succeeded: the call is leaving, so the model is not asked
+    // to speak again after the tool's output.
+    virtual bool endedCall() const { return false; }
 };
 
 // One tool as the model sees it (session.update / accept "tools" entries).

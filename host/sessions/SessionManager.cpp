@@ -1,5 +1,7 @@
 #include "sessions/SessionManager.h"
 
+#include "core/Logging.h"
+#include "metrics/SidebandMetrics.h"
 #include "openai/OpenAIRestClient.h"
 #include "sessions/SidebandSession.h"
 
@@ -45,9 +47,9 @@ Poco::URI realtimeSocketUri(const std::string& baseUrl) {
 } // namespace
 
 SessionManager::SessionManager(SessionOptions options, calls::CallLedger& ledger, tenants::TenantStore& store,
-                               metrics::MetricsRegistry& metrics, const Clock& clock)
+                               metrics::MetricsRegistry& metrics, const Clock& clock, openai::CallControl* callControl)
     : options_(std::move(options)), ledger_(ledger), store_(store), metrics_(metrics), clock_(clock),
-      socketUri_(realtimeSocketUri(options_.baseUrl)) {
+      socketUri_(realtimeSocketUri(options_.baseUrl)), callControl_(callControl) {
     if (socketUri_.getScheme() == "wss") {
         context_ = openai::makeVerifyingClientContext(options_.caFile);
         // Idle calls are the common case: let OpenSSL free a connection's buffers between reads.
@@ -80,7 +82,8 @@ void SessionManager::launch(calls::AcceptedCall call) {
         std::lock_guard lock(sessionsMutex_);
         sessions_[session->callId()] = session;
     }
-    if (!connectors_->trySubmit([session] { session->connect(); })) session->close("session_connect_failed");
+    if (!connectors_->trySubmit([session] { session->connect(); }))
+        session->close("session_connect_failed", SidebandSession::EndedBy::Host);
 }
 
 void SessionManager::endCall(const std::string& callId, const std::string& reason) {
@@ -93,6 +96,40 @@ void SessionManager::endCall(const std::string& callId, const std::string& reaso
     }
     // On a worker: ending runs the plugin's callEnded hook and writes the call record.
     runOnWorker([session, reason] { session->close(reason); });
+}
+
+void SessionManager::hangUp(const std::string& callId, const std::string& reason) {
+    std::shared_ptr<SidebandSession> session;
+    {
+        std::lock_guard lock(sessionsMutex_);
+        if (auto it = sessions_.find(callId); it != sessions_.end()) session = it->second;
+    }
+    // With a session, its end sends the hangup (once); without one (never connected), here.
+    if (session)
+        runOnWorker([session, reason] { session->close(reason, SidebandSession::EndedBy::Host); });
+    else
+        hangUpAtOpenAI(callId, "", reason);
+}
+
+void SessionManager::hangUpAtOpenAI(const std::string& callId, const std::string& tenantId, const std::string& reason) {
+    if (!callControl_) return;
+    auto task = [this, callId, tenantId, reason] {
+        const auto until = hangupsUntil_.load();
+        if (until != 0 && std::chrono::steady_clock::now().time_since_epoch().count() > until) {
+            metrics_.increment(metrics::name::kHangups, {{"reason", reason}, {"result", "skipped"}});
+            logging::forCall(callId, tenantId)
+                .warn("REST hangup ({}) not sent: the shutdown's time for it is over", reason);
+            return;
+        }
+        const auto result = callControl_->hangup(callId, "hangup_" + callId);
+        const char* outcome = result.ok() ? "ok" : result.notFound() ? "not_found" : "failed";
+        metrics_.increment(metrics::name::kHangups, {{"reason", reason}, {"result", outcome}});
+        if (result.ok() || result.notFound())
+            logging::forCall(callId, tenantId).info("hung up at OpenAI ({})", reason);
+        else
+            logging::forCall(callId, tenantId).error("REST hangup ({}) failed: {}", reason, result.error);
+    };
+    if (!connectors_->trySubmit(task)) task();
 }
 
 void SessionManager::runOnWorker(std::function<void()> task) {
@@ -115,9 +152,10 @@ void SessionManager::stop() {
         for (const auto& [id, session] : sessions_)
             open.push_back(session);
     }
+    hangupsUntil_ = (std::chrono::steady_clock::now() + kShutdownHangupBudget).time_since_epoch().count();
     for (const auto& session : open)
-        session->close("shutdown");
-    connectors_->stop(); // queued connects find their call closed
+        session->close("shutdown", SidebandSession::EndedBy::Host);
+    connectors_->stop(); // queued connects find their call closed; queued hangups go out (within the budget)
     workers_->stop();
     // The close frames have been queued on the loops; whatever is still open now is dropped.
     for (const auto& session : open)

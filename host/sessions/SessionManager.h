@@ -6,6 +6,7 @@
 #include "io/EventLoop.h"
 #include "io/WorkerPool.h"
 #include "metrics/MetricsRegistry.h"
+#include "openai/CallControl.h"
 #include "openai/TlsSessionCache.h"
 #include "tenants/TenantStore.h"
 
@@ -48,12 +49,14 @@ struct SessionOptions {
 // ends.
 class SessionManager final : public calls::SessionLauncher {
 public:
+    // `callControl` (may be null: nothing is hung up) sends REST hangup for calls the host ends.
     SessionManager(SessionOptions options, calls::CallLedger& ledger, tenants::TenantStore& store,
-                   metrics::MetricsRegistry& metrics, const Clock& clock);
+                   metrics::MetricsRegistry& metrics, const Clock& clock, openai::CallControl* callControl = nullptr);
     ~SessionManager() override;
 
     void launch(calls::AcceptedCall call) override;
     void endCall(const std::string& callId, const std::string& reason) override;
+    void hangUp(const std::string& callId, const std::string& reason) override;
 
     // Closes every session (reason "shutdown") and stops the threads.
     void stop();
@@ -67,6 +70,9 @@ public:
     // For SidebandSession.
     void runOnWorker(std::function<void()> task);
     void finished(const std::string& callId, const std::string& reason);
+    // REST hangup (key hangup_{call id}) on a connector thread, for a call the host ended itself.
+    // After stop() has begun, only within kShutdownHangupBudget: a hung API cannot hold the exit.
+    void hangUpAtOpenAI(const std::string& callId, const std::string& tenantId, const std::string& reason);
     calls::CallLedger& ledger() { return ledger_; }
     tenants::TenantStore& store() { return store_; }
     metrics::MetricsRegistry& metrics() { return metrics_; }
@@ -93,8 +99,11 @@ private:
     std::unordered_map<std::string, std::shared_ptr<SidebandSession>> sessions_;
 
     std::unique_ptr<io::WorkerPool> workers_;    // at most one task per session is queued at a time
-    std::unique_ptr<io::WorkerPool> connectors_; // session connects, at a lower CPU priority
+    std::unique_ptr<io::WorkerPool> connectors_; // session connects and hangups, at a lower CPU priority
+    openai::CallControl* callControl_ = nullptr;
     std::atomic<bool> stopped_{false};
+    static constexpr std::chrono::seconds kShutdownHangupBudget{5};
+    std::atomic<std::chrono::steady_clock::rep> hangupsUntil_{0}; // 0: no deadline (not stopping)
 };
 
 } // namespace sideband::sessions

@@ -12,9 +12,11 @@
 
 #include <Poco/JSON/Array.h>
 #include <Poco/Net/NetException.h>
+#include <Poco/Net/SSLException.h>
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <thread>
 
 namespace sideband::sessions {
@@ -27,6 +29,38 @@ std::string field(const Poco::JSON::Object::Ptr& object, const std::string& key)
     if (!object || !object->has(key)) return {};
     const auto value = object->get(key);
     return value.isString() ? value.extract<std::string>() : std::string();
+}
+
+// Metric label values from the API's text: known shapes only, and a bounded number of them.
+std::string statusLabel(const std::string& status) {
+    return status == "completed" || status == "cancelled" || status == "failed" || status == "incomplete" ? status
+                                                                                                          : "other";
+}
+
+std::string errorCodeLabel(const std::string& code) {
+    if (code.empty()) return "none";
+    if (code.size() > 64) return "other";
+    for (char c : code)
+        if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_'))
+            return "other";
+    static std::mutex mutex;
+    static std::set<std::string> seen;
+    std::lock_guard lock(mutex);
+    if (seen.count(code) || seen.size() < 32) {
+        seen.insert(code);
+        return code;
+    }
+    return "other";
+}
+
+// The part of an end reason before any detail ("read_error: ..." -> "read_error"): a label value.
+std::string reasonLabel(const std::string& reason) {
+    return reason.substr(0, reason.find(':'));
+}
+
+const std::string& plainResponseCreate() {
+    static const std::string text = json::stringify(openai::realtime::responseCreate());
+    return text;
 }
 
 } // namespace
@@ -55,8 +89,10 @@ bool SidebandSession::connect() {
     // is over, its slot released and its plugin told; opening its socket now would only start it again.
     if (ended_) return false;
     const auto& uri = manager_.socketUri();
+    const auto connectStarted = std::chrono::steady_clock::now();
     auto backoff = std::chrono::milliseconds(200);
     std::shared_ptr<websocket::UpgradedSocket> socket;
+    std::string failure;
     for (int attempt = 1;; ++attempt) {
         try {
             socket = std::make_shared<websocket::UpgradedSocket>(open());
@@ -64,9 +100,15 @@ bool SidebandSession::connect() {
         } catch (const Poco::Exception& e) {
             // The call is accepted and the caller is listening: a timeout or a refused connection
             // is worth another try. A bad certificate or an HTTP refusal of the upgrade is not.
-            const bool transient = dynamic_cast<const Poco::TimeoutException*>(&e) ||
-                                   dynamic_cast<const Poco::Net::ConnectionRefusedException*>(&e) ||
-                                   dynamic_cast<const Poco::Net::ConnectionResetException*>(&e);
+            const bool timeout = dynamic_cast<const Poco::TimeoutException*>(&e) != nullptr;
+            const bool refused = dynamic_cast<const Poco::Net::ConnectionRefusedException*>(&e) != nullptr;
+            const bool reset = dynamic_cast<const Poco::Net::ConnectionResetException*>(&e) != nullptr;
+            const bool transient = timeout || refused || reset;
+            failure = timeout                                            ? "timeout"
+                      : refused                                          ? "refused"
+                      : reset                                            ? "reset"
+                      : dynamic_cast<const Poco::Net::SSLException*>(&e) ? "tls"
+                                                                         : "network";
             if (transient && attempt < manager_.options().connectAttempts && !ended_) {
                 logging::forCall(call_.callId, call_.tenantId)
                     .warn("sideband connect attempt {} failed ({}), retrying", attempt, e.displayText());
@@ -78,14 +120,19 @@ bool SidebandSession::connect() {
                 .error("sideband connect to {}://{}:{} failed: {}", uri.getScheme(), uri.getHost(), uri.getPort(),
                        e.displayText());
         } catch (const websocket::UpgradeRefused& e) {
+            failure = "upgrade_refused";
             logging::forCall(call_.callId, call_.tenantId)
                 .error("sideband connect to {}://{}:{} failed: {}", uri.getScheme(), uri.getHost(), uri.getPort(),
                        e.what());
         }
         manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "connect_failed"}});
+        manager_.metrics().increment(metrics::name::kSessionConnectFailures, {{"reason", failure}});
         end("session_connect_failed");
         return false;
     }
+    manager_.metrics().observe(
+        metrics::name::kSessionConnectSeconds,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - connectStarted).count());
 
     if (ended_) return false; // ended during the handshake: it is over already; the socket just closes
     startedAt_ = std::chrono::steady_clock::now().time_since_epoch().count();
@@ -100,8 +147,11 @@ bool SidebandSession::connect() {
         }
     }
     std::vector<std::string> firstFrames{json::stringify(openai::realtime::sessionUpdate(call_))};
-    if (!call_.instructions.greeting.empty())
-        firstFrames.push_back(json::stringify(openai::realtime::greeting(call_.instructions.greeting)));
+    if (!call_.instructions.greeting.empty()) {
+        firstFrames.push_back(json::stringify(openai::realtime::greeting(call_.instructions)));
+        std::lock_guard lock(turnMutex_);
+        lastCreate_ = firstFrames.back(); // refused (a response already running): sent again after it
+    }
     auto self = shared_from_this();
     loop_.post([self, socket, frames = std::move(firstFrames)]() mutable { self->attach(socket, std::move(frames)); });
     return true;
@@ -162,6 +212,7 @@ void SidebandSession::schedulePing() {
             {
                 std::lock_guard lock(self->closeMutex_);
                 if (self->closeReason_.empty()) self->closeReason_ = "peer_unresponsive";
+                if (self->endedBy_ == EndedBy::Unknown) self->endedBy_ = EndedBy::Host;
             }
             self->channel_->abort("peer_unresponsive");
         });
@@ -226,21 +277,22 @@ void SidebandSession::handleEvent(const std::string& text) {
     const auto event = parsed.extract<Poco::JSON::Object::Ptr>();
     const auto type = field(event, "type");
 
-    // The same function call arrives in up to three events; runFunctionCall keeps it to one run.
-    if (type == "response.function_call_arguments.done") {
-        runFunctionCall(field(event, "call_id"), field(event, "name"), field(event, "arguments"));
+    // The same function call arrives in up to three events; it is noted under its response and
+    // run (once, by call_id) when that response is done and completed.
+    if (type == "response.created") {
+        const auto response = event->getObject("response");
+        std::lock_guard lock(turnMutex_);
+        activeResponse_ = field(response, "id");
+    } else if (type == "response.function_call_arguments.done") {
+        noteFunctionCall(field(event, "response_id"),
+                         {field(event, "call_id"), field(event, "name"), field(event, "arguments")});
     } else if (type == "response.output_item.done") {
         const auto item = event->getObject("item");
         if (field(item, "type") == "function_call")
-            runFunctionCall(field(item, "call_id"), field(item, "name"), field(item, "arguments"));
+            noteFunctionCall(field(event, "response_id"),
+                             {field(item, "call_id"), field(item, "name"), field(item, "arguments")});
     } else if (type == "response.done") {
-        const auto response = event->getObject("response");
-        const auto output = response ? response->getArray("output") : nullptr;
-        for (std::size_t i = 0; output && i < output->size(); ++i) {
-            const auto item = output->getObject(static_cast<unsigned>(i));
-            if (field(item, "type") == "function_call")
-                runFunctionCall(field(item, "call_id"), field(item, "name"), field(item, "arguments"));
-        }
+        onResponseDone(event->getObject("response"));
     } else if (type == "conversation.item.input_audio_transcription.completed") {
         recordTranscript("caller", field(event, "transcript"));
     } else if (type == "response.output_audio_transcript.done") {
@@ -248,43 +300,135 @@ void SidebandSession::handleEvent(const std::string& text) {
     } else if (type == "error") {
         const auto error = event->getObject("error");
         const auto code = field(error, "code");
-        if (code == "conversation_already_has_active_response")
-            logging::forCall(call_.callId, call_.tenantId).debug("{}", code);
-        else
+        manager_.metrics().increment(metrics::name::kRealtimeErrors, {{"code", errorCodeLabel(code)}});
+        if (code == "conversation_already_has_active_response") {
+            onActiveResponseConflict();
+        } else {
             logging::forCall(call_.callId, call_.tenantId)
                 .warn("realtime error {}: {:.200}", code, field(error, "message"));
+        }
     } else if (type == "session.created" || type == "session.updated") {
         logging::forCall(call_.callId, call_.tenantId).debug("{}", type);
     }
     // Every other event type is ignored quietly, as the protocol expects.
 }
 
-void SidebandSession::runFunctionCall(const std::string& functionCallId, const std::string& name,
-                                      const std::string& arguments) {
-    if (functionCallId.empty()) return;
-    {
-        std::lock_guard lock(functionCallsMutex_);
-        if (!functionCalls_.insert(functionCallId).second) return;
+void SidebandSession::noteFunctionCall(const std::string& responseId, FunctionCall call) {
+    if (call.callId.empty()) return;
+    std::lock_guard lock(turnMutex_);
+    if (functionCalls_.count(call.callId)) return; // already run or skipped
+    auto& calls = responseCalls_[responseId];
+    for (const auto& known : calls)
+        if (known.callId == call.callId) return;
+    calls.push_back(std::move(call));
+}
+
+void SidebandSession::onResponseDone(const Poco::JSON::Object::Ptr& response) {
+    const auto responseId = field(response, "id");
+    const auto status = field(response, "status");
+    const auto output = response ? response->getArray("output") : nullptr;
+    for (std::size_t i = 0; output && i < output->size(); ++i) {
+        const auto item = output->getObject(static_cast<unsigned>(i));
+        if (field(item, "type") == "function_call")
+            noteFunctionCall(responseId, {field(item, "call_id"), field(item, "name"), field(item, "arguments")});
     }
-    logging::forCall(call_.callId, call_.tenantId).info("tool {} ({})", name, functionCallId);
+    manager_.metrics().increment(metrics::name::kRealtimeResponses, {{"status", statusLabel(status)}});
+
+    std::vector<FunctionCall> toRun;
+    std::vector<FunctionCall> skipped;
+    std::string createNow;
+    {
+        std::lock_guard lock(turnMutex_);
+        if (activeResponse_ == responseId || responseId.empty()) activeResponse_.clear();
+        std::vector<FunctionCall> calls;
+        if (auto it = responseCalls_.find(responseId); it != responseCalls_.end()) {
+            calls = std::move(it->second);
+            responseCalls_.erase(it);
+        }
+        for (auto& call : calls) {
+            if (!functionCalls_.insert(call.callId).second) continue;
+            (status == "completed" ? toRun : skipped).push_back(std::move(call));
+        }
+        if (!toRun.empty()) {
+            outputsAwaited_ += toRun.size();
+            createWanted_.clear(); // the response.create after these outputs serves a waiting one too
+        } else if (status == "cancelled" || status == "incomplete") {
+            // The caller spoke over the model: the next response follows the caller's turn, and a
+            // response.create now would talk over them.
+            createWanted_.clear();
+        } else if (!createWanted_.empty() && outputsAwaited_ == 0 && activeResponse_.empty()) {
+            createNow = std::move(createWanted_);
+            createWanted_.clear();
+        }
+    }
+    for (const auto& call : skipped) {
+        manager_.metrics().increment(metrics::name::kFunctionCallsSkipped, {{"reason", statusLabel(status)}});
+        logging::forCall(call_.callId, call_.tenantId)
+            .info("tool {} ({}) not run: its response {} ended {}", call.name, call.callId, responseId, status);
+    }
+    for (const auto& call : toRun)
+        runFunctionCall(call);
+    if (!createNow.empty()) sendResponseCreate(std::move(createNow));
+}
+
+void SidebandSession::onActiveResponseConflict() {
+    // Our response.create came while a response was running and was dropped: send it again when
+    // that response is done, or the caller hears nothing.
+    manager_.metrics().increment(metrics::name::kResponseCreateRetries);
+    std::lock_guard lock(turnMutex_);
+    createWanted_ = lastCreate_.empty() ? plainResponseCreate() : lastCreate_;
+    logging::forCall(call_.callId, call_.tenantId)
+        .info("response.create refused while response {} runs; sent again after it",
+              activeResponse_.empty() ? "(unknown)" : activeResponse_);
+}
+
+void SidebandSession::runFunctionCall(const FunctionCall& call) {
+    logging::forCall(call_.callId, call_.tenantId).info("tool {} ({})", call.name, call.callId);
     if (!call_.tools) {
-        sendFunctionOutput(functionCallId, R"({"error":"no tools are available on this call"})");
+        onFunctionOutput(call.callId, R"({"error":"no tools are available on this call"})");
         return;
     }
     auto self = shared_from_this();
-    call_.tools->invoke(name, arguments, [self, functionCallId](const std::string& output) {
-        self->sendFunctionOutput(functionCallId, output);
+    call_.tools->invoke(call.name, call.arguments, [self, functionCallId = call.callId](const std::string& output) {
+        self->onFunctionOutput(functionCallId, output);
     });
 }
 
-void SidebandSession::sendFunctionOutput(const std::string& functionCallId, const std::string& output) {
+void SidebandSession::onFunctionOutput(const std::string& functionCallId, const std::string& output) {
+    std::string createNow;
+    {
+        std::lock_guard lock(turnMutex_);
+        if (outputsAwaited_ > 0) --outputsAwaited_;
+        if (outputsAwaited_ == 0 && !ended_) {
+            if (call_.actions && call_.actions->endedCall()) {
+                createWanted_.clear(); // transferred or hung up: nothing more to say
+            } else if (!activeResponse_.empty()) {
+                createWanted_ = plainResponseCreate(); // after the running response's response.done
+            } else {
+                createNow = plainResponseCreate();
+            }
+        }
+    }
     if (ended_) {
         logging::forCall(call_.callId, call_.tenantId)
             .info("tool output for {} dropped: the call has ended", functionCallId);
         return;
     }
+    // Posted in order to the loop: every output goes out before the response.create.
     send(openai::realtime::functionCallOutput(functionCallId, output));
-    send(openai::realtime::responseCreate());
+    manager_.metrics().increment(metrics::name::kFunctionOutputs);
+    if (!createNow.empty()) sendResponseCreate(std::move(createNow));
+}
+
+void SidebandSession::sendResponseCreate(std::string text) {
+    if (ended_) return;
+    {
+        std::lock_guard lock(turnMutex_);
+        lastCreate_ = text;
+    }
+    loop_.post([self = shared_from_this(), text = std::move(text)] {
+        if (self->channel_ && !self->ended_) self->channel_->sendText(text);
+    });
 }
 
 void SidebandSession::recordTranscript(const std::string& speaker, const std::string& text) {
@@ -314,12 +458,13 @@ void SidebandSession::send(const Poco::JSON::Object::Ptr& event) {
     });
 }
 
-void SidebandSession::close(const std::string& reason) {
+void SidebandSession::close(const std::string& reason, EndedBy by) {
     if (ended_) return;
     {
         // Before the close frame goes out: the peer's answering CLOSE may be read first.
         std::lock_guard lock(closeMutex_);
         if (closeReason_.empty()) closeReason_ = reason;
+        if (endedBy_ == EndedBy::Unknown) endedBy_ = by;
     }
     loop_.post([self = shared_from_this(), reason] {
         if (self->channel_) self->channel_->close(1000, reason);
@@ -342,6 +487,16 @@ void SidebandSession::end(const std::string& reason) {
     if (ended_.exchange(true)) return;
     state_ = State::Ended;
     manager_.finished(call_.callId, reason);
+    EndedBy by;
+    {
+        std::lock_guard lock(closeMutex_);
+        by = endedBy_;
+    }
+    // A socket the peer closed (with or without a close frame) is OpenAI ending the call; anything
+    // else the host saw or decided (no connect, no answer to pings, a broken stream) leaves the
+    // call up at OpenAI, with a caller on a line nobody serves, unless it is hung up.
+    if (by == EndedBy::Unknown) by = reason == "closed" || reason == "disconnected" ? EndedBy::OpenAI : EndedBy::Host;
+    if (by == EndedBy::Host) manager_.hangUpAtOpenAI(call_.callId, call_.tenantId, reasonLabel(reason));
     const std::chrono::steady_clock::time_point started{std::chrono::steady_clock::duration(startedAt_.load())};
     const auto seconds = started.time_since_epoch().count() == 0
                              ? 0.0

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace sideband::websocket {
 class WebSocketChannel;
@@ -44,8 +46,13 @@ public:
     // On a connector: opens the socket (retrying transient failures), then hands it to the loop and
     // sends session.update and the greeting. False (and the call ended) on failure.
     bool connect();
+    // Who ended the call: OpenAI (an ended webhook, the socket closed by the peer) or the host
+    // itself (maximum duration, shutdown, a dead or broken socket), which then tells OpenAI.
+    enum class EndedBy { Unknown, OpenAI, Host };
+
     // Any thread: ends the call from outside (ended webhook, sweeper, shutdown) with a close frame.
-    void close(const std::string& reason);
+    // EndedBy::Host also sends REST hangup once, as every call the host ends on its own does.
+    void close(const std::string& reason, EndedBy by = EndedBy::OpenAI);
     // Any thread: drops the socket at once (stop after the drain).
     void abort();
 
@@ -57,8 +64,21 @@ private:
     void drainInbox();                               // worker
     void schedulePing();                             // loop
     void handleEvent(const std::string& text);
-    void runFunctionCall(const std::string& functionCallId, const std::string& name, const std::string& arguments);
-    void sendFunctionOutput(const std::string& functionCallId, const std::string& output);
+
+    // The turn protocol (reference §3): a response's function calls run once its response.done
+    // says `completed`; after all their outputs, exactly one response.create. Function calls of a
+    // cancelled or incomplete response (the caller spoke over the model) are not run.
+    struct FunctionCall {
+        std::string callId;
+        std::string name;
+        std::string arguments;
+    };
+    void noteFunctionCall(const std::string& responseId, FunctionCall call);
+    void onResponseDone(const Poco::JSON::Object::Ptr& response);
+    void onActiveResponseConflict();
+    void runFunctionCall(const FunctionCall& call);
+    void onFunctionOutput(const std::string& functionCallId, const std::string& output);
+    void sendResponseCreate(std::string text);
     void recordTranscript(const std::string& speaker, const std::string& text);
     void send(const Poco::JSON::Object::Ptr& event); // any thread: posted to the loop
     void end(const std::string& reason);
@@ -81,11 +101,19 @@ private:
     bool draining_ = false;
     std::string closedBy_; // the socket ended (reason): handled after the messages before it
 
-    std::mutex functionCallsMutex_;
-    std::set<std::string> functionCalls_; // call_ids already run
+    // Turn state: events on a worker, tool outputs on tool threads.
+    std::mutex turnMutex_;
+    std::string activeResponse_; // between its response.created and response.done
+    std::unordered_map<std::string, std::vector<FunctionCall>> responseCalls_; // until their response.done
+    std::set<std::string> functionCalls_; // call_ids handled: run, or skipped with their response
+    std::size_t outputsAwaited_ = 0;      // outputs of completed responses' calls still running
+    std::string createWanted_;            // a response.create to send at the active response's response.done
+    std::string lastCreate_;              // the last response.create sent: sent again if refused
+
     std::atomic<bool> ended_{false};
     std::mutex closeMutex_;
     std::string closeReason_;                                  // set by close() before the close frame is sent
+    EndedBy endedBy_ = EndedBy::Unknown;                       // closeMutex_
     std::atomic<std::chrono::steady_clock::rep> startedAt_{0}; // set by the connect, read by end() on any thread
 };
 

@@ -62,7 +62,7 @@ struct CallRecord {
     std::string tenantId;
     std::string caller;
     std::string dialed;
-    std::string outcome;      // accepted | rejected | accept_failed | caller_gone
+    std::string outcome;      // accepted | rejected | accept_failed | accept_refused | caller_gone
     std::string rejectReason; // the spec's reason when rejected
     bool fallback = false;
     std::optional<time_point> receivedAt;

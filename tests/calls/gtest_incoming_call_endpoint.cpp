@@ -168,6 +168,8 @@ TEST_F(IncomingCallEndpointTest, RestErrorThenSuccessAcceptsOnceWithTheSameKey) 
     EXPECT_EQ(requests[0].status, 500);
     EXPECT_EQ(requests[1].status, 200);
     EXPECT_EQ(requests[0].idempotencyKey, requests[1].idempotencyKey);
+    EXPECT_EQ(metric(metrics::name::kOpenAIRequests, {{"operation", "accept"}, {"status", "500"}}), 1);
+    EXPECT_EQ(metric(metrics::name::kOpenAIRequests, {{"operation", "accept"}, {"status", "200"}}), 1);
 }
 
 TEST_F(IncomingCallEndpointTest, CallerGoneBeforeAcceptReleasesTheSlot) {
@@ -178,6 +180,58 @@ TEST_F(IncomingCallEndpointTest, CallerGoneBeforeAcceptReleasesTheSlot) {
     EXPECT_EQ(rest("rtc_g").size(), 1u); // no retry after 404
     EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
     EXPECT_EQ(env_.host().store().findCall("rtc_g")->outcome, "caller_gone");
+}
+
+// An accept OpenAI refuses with a 4xx a retry cannot change: answered 200 so OpenAI does not
+// redeliver into the same failure, and a redelivery that comes anyway is deduped.
+TEST_F(IncomingCallEndpointTest, AcceptRefused400IsAnswered200AndItsRedeliveryIsDeduped) {
+    env_.simulator().failNext("accept", 400, 1, "rtc_400",
+                              R"({"error":{"message":"Invalid 'tools[0].parameters'.","type":"invalid_request_error",)"
+                              R"("param":"tools[0].parameters","code":"invalid_value"}})");
+    simulator::IncomingCall call;
+    call.callId = "rtc_400";
+    const auto event = simulator::makeIncomingCallEvent(call);
+    const auto answer = env_.sender().deliver(event);
+    EXPECT_EQ(answer.status, 200);
+    EXPECT_EQ(answer.body, R"({"ok":true,"accepted":false,"error":"accept_refused","status":400})");
+    const auto again = env_.sender().deliver(event);
+    EXPECT_EQ(again.status, 200);
+    EXPECT_EQ(again.body, R"({"ok":true,"deduped":true})");
+
+    const auto requests = rest("rtc_400");
+    ASSERT_EQ(requests.size(), 1u); // one accept: no retry, no redelivery loop
+    EXPECT_EQ(requests[0].action, "accept");
+    EXPECT_EQ(requests[0].status, 400);
+    const auto record = env_.host().store().findCall("rtc_400");
+    ASSERT_TRUE(record);
+    EXPECT_EQ(requests[0].idempotencyKey, "accept_" + record->webhookId);
+    EXPECT_EQ(record->outcome, "accept_refused");
+    EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
+    EXPECT_FALSE(env_.host().ledger().isKnown("rtc_400"));
+    EXPECT_EQ(
+        metric(metrics::name::kAcceptFailures, {{"tenant", "tenant_123"}, {"reason", "refused"}, {"status", "400"}}),
+        1);
+    EXPECT_EQ(metric(metrics::name::kOpenAIRequests, {{"operation", "accept"}, {"status", "400"}}), 1);
+    EXPECT_EQ(metric(metrics::name::kWebhooks, {{"type", "realtime.call.incoming"}, {"outcome", "deduped"}}), 1);
+}
+
+TEST_F(IncomingCallEndpointTest, AcceptRefused401IsAnswered200AndItsRedeliveryIsDeduped) {
+    env_.simulator().failNext("accept", 401, 1, "rtc_401",
+                              R"({"error":{"message":"Incorrect API key provided: sk-test***e2e.","type":)"
+                              R"("invalid_request_error","param":null,"code":"invalid_api_key"}})");
+    simulator::IncomingCall call;
+    call.callId = "rtc_401";
+    const auto event = simulator::makeIncomingCallEvent(call);
+    const auto answer = env_.sender().deliver(event);
+    EXPECT_EQ(answer.status, 200);
+    EXPECT_EQ(answer.body, R"({"ok":true,"accepted":false,"error":"accept_refused","status":401})");
+    EXPECT_EQ(env_.sender().deliver(event).body, R"({"ok":true,"deduped":true})");
+    EXPECT_EQ(rest("rtc_401").size(), 1u);
+    EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
+    EXPECT_EQ(env_.host().store().findCall("rtc_401")->outcome, "accept_refused");
+    EXPECT_EQ(
+        metric(metrics::name::kAcceptFailures, {{"tenant", "tenant_123"}, {"reason", "refused"}, {"status", "401"}}),
+        1);
 }
 
 class HangingOpenAITest : public IncomingCallEndpointTest {
@@ -197,6 +251,54 @@ TEST_F(HangingOpenAITest, RestHangingPastTheTimeoutReleasesAndAsksForRedelivery)
     EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
     EXPECT_FALSE(env_.host().ledger().isKnown("rtc_h"));
     EXPECT_EQ(env_.host().store().findCall("rtc_h")->outcome, "accept_failed");
+    EXPECT_EQ(metric(metrics::name::kAcceptFailures,
+                     {{"tenant", "tenant_123"}, {"reason", "timeout"}, {"status", "timeout"}}),
+              1);
+    EXPECT_EQ(metric(metrics::name::kOpenAIRequests, {{"operation", "accept"}, {"status", "timeout"}}), 1);
+}
+
+// OpenAI accepted the call, but only after the host stopped waiting: the webhook was answered 502,
+// and OpenAI's redelivery (same event, so the same Idempotency-Key) is accepted and served - one
+// sideband session, not two, and not refused as a duplicate call id.
+TEST_F(HangingOpenAITest, AcceptThatTimedOutButSucceededIsServedOnRedelivery) {
+    env_.simulator().delayNext("accept", 1500ms, 1, "rtc_late");
+    simulator::IncomingCall call;
+    call.callId = "rtc_late";
+    const auto event = simulator::makeIncomingCallEvent(call);
+    const auto first = env_.sender().deliver(event);
+    EXPECT_EQ(first.status, 502);
+    EXPECT_EQ(first.body, R"({"detail":"Call accept failed"})");
+    EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
+    const auto late = env_.simulator().waitForRestRequest("rtc_late", "accept", 5000ms);
+    ASSERT_TRUE(late);
+    EXPECT_EQ(late->status, 200) << "the simulator accepted the call after the host gave up";
+
+    const auto redelivery = env_.sender().deliver(event);
+    EXPECT_EQ(redelivery.status, 200);
+    EXPECT_EQ(redelivery.body, R"({"ok":true,"accepted":true,"tenant_id":"tenant_123","fallback":false})");
+    const auto requests = rest("rtc_late");
+    ASSERT_EQ(requests.size(), 2u);
+    const auto record = env_.host().store().findCall("rtc_late");
+    ASSERT_TRUE(record);
+    EXPECT_EQ(requests[0].idempotencyKey, "accept_" + record->webhookId);
+    EXPECT_EQ(requests[1].idempotencyKey, requests[0].idempotencyKey);
+    EXPECT_EQ(requests[1].action, "accept");
+    EXPECT_EQ(record->outcome, "accepted");
+
+    EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().active == 1; }));
+    ASSERT_TRUE(env_.simulator().waitForSession("rtc_late", 5000ms));
+    std::size_t sessions = 0;
+    for (const auto& session : env_.simulator().sessions())
+        if (session->callId() == "rtc_late") ++sessions;
+    EXPECT_EQ(sessions, 1u);
+    EXPECT_EQ(metric(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}}), 1);
+    EXPECT_EQ(metric(metrics::name::kAcceptFailures,
+                     {{"tenant", "tenant_123"}, {"reason", "timeout"}, {"status", "timeout"}}),
+              1);
+    EXPECT_EQ(metric(metrics::name::kOpenAIRequests, {{"operation", "accept"}, {"status", "timeout"}}), 1);
+    EXPECT_EQ(metric(metrics::name::kOpenAIRequests, {{"operation", "accept"}, {"status", "200"}}), 1);
+    // A third delivery of the same event is now a duplicate.
+    EXPECT_EQ(env_.sender().deliver(event).body, R"({"ok":true,"deduped":true})");
 }
 
 class StoreDownTest : public IncomingCallEndpointTest {

@@ -3,6 +3,8 @@
 // connection earns the free resend.
 #include "openai/OpenAIRestClient.h"
 
+#include "metrics/SidebandMetrics.h"
+
 #include "Eventually.h"
 #include "RealtimeSimulator.h"
 #include "TestCertificates.h"
@@ -10,6 +12,7 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/StreamSocket.h>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -166,5 +169,218 @@ TEST(OpenAIRestClientTest, NewConnectionsResumeTheTlsSessionOfEarlierOnes) {
     }
     EXPECT_EQ(sim.restRequests().size(), 3u);
     EXPECT_EQ(sim.resumedTlsRestRequests(), 2u) << "the first connection's handshake is the only full one";
+    sim.stop();
+}
+
+// --- retry policy, the API's error, and sideband_openai_requests_total (one count per HTTP attempt) ---
+
+namespace {
+
+class RestOutcomeTest : public ::testing::Test {
+protected:
+    RestOutcomeTest() {
+        metrics::declareSidebandMetrics(metrics_);
+        sim_.start();
+    }
+    ~RestOutcomeTest() override { sim_.stop(); }
+
+    openai::RestClientOptions options() {
+        openai::RestClientOptions options;
+        options.baseUrl = sim_.baseUrl();
+        options.apiKey = "sk-test-0123456789abcdef";
+        options.retries = 2;
+        options.backoff = 10ms;
+        options.totalTimeout = 5000ms;
+        options.metrics = &metrics_;
+        return options;
+    }
+    double requests(const std::string& operation, const std::string& status) const {
+        return metrics_.value(metrics::name::kOpenAIRequests, {{"operation", operation}, {"status", status}});
+    }
+    static std::string apiError(const std::string& message, const std::string& type, const std::string& code) {
+        return R"({"error":{"message":")" + message + R"(","type":")" + type + R"(","param":null,"code":")" + code +
+               R"("}})";
+    }
+
+    metrics::MetricsRegistry metrics_;
+    simulator::RealtimeSimulator sim_;
+};
+
+} // namespace
+
+TEST_F(RestOutcomeTest, EveryAttemptIsCountedByOperationAndStatus) {
+    sim_.failNext("accept", 500, 1);
+    openai::OpenAIRestClient client(options());
+    const auto result = client.accept("rtc_1", R"({"type":"realtime"})", "accept_evt_1");
+    EXPECT_TRUE(result.ok()) << result.error;
+    EXPECT_EQ(result.attempts, 2);
+    EXPECT_EQ(requests("accept", "500"), 1);
+    EXPECT_EQ(requests("accept", "200"), 1);
+}
+
+TEST_F(RestOutcomeTest, EachOperationHasItsOwnLabel) {
+    openai::OpenAIRestClient client(options());
+    ASSERT_TRUE(client.accept("rtc_1", R"({"type":"realtime"})", "accept_evt_1").ok());
+    ASSERT_TRUE(client.refer("rtc_1", "tel:+14155550123", "refer_rtc_1_1").ok());
+    ASSERT_TRUE(client.reject("rtc_2", 486, "reject_evt_2").ok());
+    ASSERT_TRUE(client.hangup("rtc_3", "hangup_rtc_3").ok());
+    for (const char* operation : {"accept", "reject", "refer", "hangup"})
+        EXPECT_EQ(requests(operation, "200"), 1) << operation;
+}
+
+TEST_F(RestOutcomeTest, HangupFailureIsRetriedWithTheSameKeyAndCounted) {
+    sim_.failNext("hangup", 503, 1);
+    openai::OpenAIRestClient client(options());
+    const auto result = client.hangup("rtc_1", "hangup_rtc_1");
+    EXPECT_TRUE(result.ok()) << result.error;
+    EXPECT_EQ(result.attempts, 2);
+    const auto sent = sim_.restRequests("rtc_1");
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(sent[0].action, "hangup");
+    EXPECT_EQ(sent[0].idempotencyKey, "hangup_rtc_1");
+    EXPECT_EQ(sent[1].idempotencyKey, "hangup_rtc_1");
+    EXPECT_EQ(requests("hangup", "503"), 1);
+    EXPECT_EQ(requests("hangup", "200"), 1);
+}
+
+TEST_F(RestOutcomeTest, HangupThatKeepsFailingIsCountedOncePerAttempt) {
+    sim_.failNext("hangup", 500, 3);
+    openai::OpenAIRestClient client(options());
+    const auto result = client.hangup("rtc_1", "hangup_rtc_1");
+    EXPECT_FALSE(result.ok());
+    EXPECT_EQ(result.status, 500);
+    EXPECT_EQ(result.attempts, 3);
+    EXPECT_EQ(requests("hangup", "500"), 3);
+}
+
+TEST_F(RestOutcomeTest, ConflictIsRetried) {
+    sim_.failNext("accept", 409, 1);
+    openai::OpenAIRestClient client(options());
+    const auto result = client.accept("rtc_1", R"({"type":"realtime"})", "accept_evt_1");
+    EXPECT_TRUE(result.ok()) << result.error;
+    EXPECT_EQ(result.attempts, 2);
+    EXPECT_EQ(requests("accept", "409"), 1);
+}
+
+TEST_F(RestOutcomeTest, RequestTimeout408IsRetried) {
+    sim_.failNext("accept", 408, 1);
+    openai::OpenAIRestClient client(options());
+    EXPECT_TRUE(client.accept("rtc_1", R"({"type":"realtime"})", "accept_evt_1").ok());
+    EXPECT_EQ(requests("accept", "408"), 1);
+    EXPECT_EQ(requests("accept", "200"), 1);
+}
+
+TEST_F(RestOutcomeTest, RefusedRequestIsNotRetriedAndCarriesTheApiError) {
+    sim_.failNext("accept", 400, 1, {},
+                  apiError("Invalid 'tools[0].parameters': schema must be of type object.", "invalid_request_error",
+                           "invalid_function_parameters"));
+    openai::OpenAIRestClient client(options());
+    const auto result = client.accept("rtc_1", R"({"type":"realtime"})", "accept_evt_1");
+    EXPECT_EQ(result.status, 400);
+    EXPECT_EQ(result.attempts, 1);
+    EXPECT_TRUE(result.permanentFailure());
+    EXPECT_FALSE(result.timedOut);
+    EXPECT_EQ(result.apiMessage, "Invalid 'tools[0].parameters': schema must be of type object.");
+    EXPECT_EQ(result.apiType, "invalid_request_error");
+    EXPECT_EQ(result.apiCode, "invalid_function_parameters");
+    EXPECT_EQ(result.error, "HTTP 400 invalid_request_error/invalid_function_parameters: Invalid "
+                            "'tools[0].parameters': schema must be of type object.");
+    EXPECT_EQ(sim_.restRequests("rtc_1").size(), 1u);
+    EXPECT_EQ(requests("accept", "400"), 1);
+}
+
+TEST_F(RestOutcomeTest, TheKeyQuotedInAnUnauthorizedAnswerIsRedacted) {
+    sim_.failNext("accept", 401, 1, {},
+                  apiError("Incorrect API key provided: sk-proj-AbCd****************************wXyZ. You can find "
+                           "your API key at https://platform.openai.com/account/api-keys.",
+                           "invalid_request_error", "invalid_api_key"));
+    openai::OpenAIRestClient client(options());
+    const auto result = client.accept("rtc_1", R"({"type":"realtime"})", "accept_evt_1");
+    EXPECT_EQ(result.status, 401);
+    EXPECT_EQ(result.attempts, 1);
+    EXPECT_EQ(result.apiMessage, "Incorrect API key provided: sk-<redacted> You can find your API key at "
+                                 "https://platform.openai.com/account/api-keys.");
+    EXPECT_EQ(result.apiCode, "invalid_api_key");
+    for (const auto& text : {result.apiMessage, result.error}) {
+        EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("AbCd")));
+        EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("wXyZ")));
+    }
+}
+
+TEST_F(RestOutcomeTest, TheConfiguredKeyNeverLeavesInTheError) {
+    auto settings = options();
+    settings.apiKey = "custom-token-0123456789"; // not an sk- key: redacted by value
+    sim_.failNext(
+        "accept", 403, 1, {},
+        apiError("Key custom-token-0123456789 may not use this project\\nsecond line", "invalid_request_error", ""));
+    openai::OpenAIRestClient client(settings);
+    const auto result = client.accept("rtc_1", R"({"type":"realtime"})", "accept_evt_1");
+    EXPECT_EQ(result.apiMessage, "Key <redacted> may not use this project second line");
+    EXPECT_THAT(result.error, ::testing::Not(::testing::HasSubstr("custom-token")));
+}
+
+TEST_F(RestOutcomeTest, AnErrorBodyThatIsNotTheApisShapeIsQuotedRaw) {
+    sim_.failNext("accept", 400, 1, {}, "<html>Bad Request</html>");
+    openai::OpenAIRestClient client(options());
+    const auto result = client.accept("rtc_1", R"({"type":"realtime"})", "accept_evt_1");
+    EXPECT_EQ(result.status, 400);
+    EXPECT_TRUE(result.apiMessage.empty());
+    EXPECT_EQ(result.error, "HTTP 400: <html>Bad Request</html>");
+}
+
+TEST_F(RestOutcomeTest, NoAnswerInTimeIsATimeoutCountedAsTimeout) {
+    sim_.delayNext("accept", 3000ms, 1);
+    auto settings = options();
+    settings.totalTimeout = 300ms;
+    openai::OpenAIRestClient client(settings);
+    const auto result = client.accept("rtc_1", R"({"type":"realtime"})", "accept_evt_1");
+    EXPECT_FALSE(result.ok());
+    EXPECT_EQ(result.status, 0);
+    EXPECT_TRUE(result.timedOut);
+    EXPECT_FALSE(result.permanentFailure());
+    EXPECT_EQ(result.attempts, 1);
+    EXPECT_EQ(requests("accept", "timeout"), 1);
+}
+
+TEST_F(RestOutcomeTest, ARefusedConnectionIsAnErrorNotATimeout) {
+    Poco::Net::ServerSocket closed(Poco::Net::SocketAddress("127.0.0.1", 0));
+    const auto port = closed.address().port();
+    closed.close(); // nothing listens there now
+    auto settings = options();
+    settings.baseUrl = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+    settings.retries = 1;
+    openai::OpenAIRestClient client(settings);
+    const auto result = client.accept("rtc_1", R"({"type":"realtime"})", "accept_evt_1");
+    EXPECT_EQ(result.status, 0);
+    EXPECT_FALSE(result.timedOut);
+    EXPECT_EQ(result.attempts, 2);
+    EXPECT_EQ(requests("accept", "error"), 2);
+}
+
+// Poco's TLS sockets wait twice per blocked read (the socket's timeout, then a poll for as long):
+// the client must still give up within its total timeout, and not much before it.
+TEST(OpenAIRestClientTest, AnAnswerThatNeverComesOverTlsTimesOutWithinTheTotalTimeout) {
+    simulator::SimulatorOptions options;
+    options.tlsCert = sideband::testing::TestCertificates::shared().certFile();
+    options.tlsKey = sideband::testing::TestCertificates::shared().keyFile();
+    simulator::RealtimeSimulator sim(options);
+    sim.start();
+    sim.delayNext("accept", 5000ms, 1);
+    openai::RestClientOptions client;
+    client.baseUrl = sim.baseUrl();
+    client.apiKey = "sk-test";
+    client.caFile = sideband::testing::TestCertificates::shared().caFile();
+    client.totalTimeout = 800ms;
+    client.retries = 1;
+    openai::OpenAIRestClient rest(client);
+    const auto started = std::chrono::steady_clock::now();
+    const auto result = rest.accept("rtc_1", "{}", "accept_wh_1");
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(result.status, 0);
+    EXPECT_TRUE(result.timedOut) << result.error;
+    EXPECT_EQ(result.attempts, 1);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    EXPECT_LT(elapsed, 1400ms) << ms << " ms"; // twice the timeout would be 1600
+    EXPECT_GE(elapsed, 600ms) << ms << " ms";
     sim.stop();
 }

@@ -120,6 +120,11 @@ TEST_F(CallRoutingPluginTest, TransferProducesTheReferCall) {
     // OpenAI takes the caller away: the socket closes and the slot is freed.
     EXPECT_TRUE(session->waitForClose(10000ms));
     EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().inUse() == 0; }));
+    // The model is not asked to speak to a caller who has left; and OpenAI ended this call, so the
+    // host sends no hangup of its own.
+    for (const auto& create : session->responseCreates())
+        EXPECT_TRUE(create.instructions) << "only the greeting";
+    EXPECT_TRUE(env_.simulator().restRequests("rtc_transfer").size() == 2u) << "accept and refer only";
 }
 
 TEST_F(CallRoutingPluginTest, EndCallProducesTheHangupCall) {

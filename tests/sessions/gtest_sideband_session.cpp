@@ -9,6 +9,7 @@
 #include "calls/CallLedger.h"
 #include "core/Json.h"
 #include "metrics/SidebandMetrics.h"
+#include "openai/OpenAIRestClient.h"
 #include "sessions/SessionManager.h"
 
 #include <gmock/gmock.h>
@@ -87,7 +88,8 @@ protected:
             options.connectTimeout = connectTimeout_;
             options.workers = workers_;
             options.connectors = connectors_;
-            manager_ = std::make_unique<sessions::SessionManager>(options, ledger_, store_, metrics_, clock_);
+            manager_ =
+                std::make_unique<sessions::SessionManager>(options, ledger_, store_, metrics_, clock_, &restClient());
         }
         return *manager_;
     }
@@ -119,7 +121,30 @@ protected:
     metrics::MetricsRegistry metrics_;
     std::shared_ptr<ScriptedTools> tools_ = std::make_shared<ScriptedTools>();
     std::unique_ptr<simulator::RealtimeSimulator> simulator_;
+    std::unique_ptr<openai::OpenAIRestClient> rest_;
     std::unique_ptr<sessions::SessionManager> manager_;
+
+    // Call control on the simulator (for the hangups of calls the host ends).
+    openai::CallControl& restClient() {
+        openai::RestClientOptions rest;
+        rest.baseUrl = simulator_->baseUrl();
+        rest.apiKey = kApiKey;
+        rest.caFile = TestCertificates::shared().caFile();
+        rest.totalTimeout = 2000ms;
+        rest_ = std::make_unique<openai::OpenAIRestClient>(rest);
+        return *rest_;
+    }
+
+    // The REST hangups the simulator received for a call, once the host has had time to send them.
+    std::vector<simulator::RestRequest> hangups(const std::string& callId) {
+        std::vector<simulator::RestRequest> found;
+        for (const auto& request : simulator_->restRequests(callId))
+            if (request.action == "hangup") found.push_back(request);
+        return found;
+    }
+    double hangupsCounted(const std::string& reason) {
+        return metrics_.value(metrics::name::kHangups, {{"reason", reason}, {"result", "ok"}});
+    }
 };
 
 } // namespace
@@ -136,8 +161,8 @@ TEST_F(SidebandSessionTest, ConfiguresTheSessionThenGreets) {
               R"("tool_choice":"auto"}})");
     const auto greeting = session->waitForEvent("response.create", 5000ms);
     ASSERT_TRUE(greeting);
-    EXPECT_EQ(greeting->json,
-              R"({"type":"response.create","response":{"instructions":"Greet the caller: Welcome to Acme!"}})");
+    EXPECT_EQ(greeting->json, R"({"type":"response.create","response":{"instructions":"You are Acme's assistant.\n\n)"
+                              R"(Start the call now: greet the caller with \"Welcome to Acme!\""}})");
     EXPECT_LT(update->at, greeting->at);
 }
 
@@ -202,11 +227,14 @@ TEST_F(SidebandSessionTest, TranscriptsGoIntoTheCallRecord) {
     ASSERT_TRUE(session);
     session->sendTranscript("caller", "I'd like to check my order.");
     session->sendTranscript("agent", "Sure, what is the order number?");
-    ASSERT_TRUE(eventually([&] { return store_.transcript("rtc_s1").size() == 2; }));
-    const auto lines = store_.transcript("rtc_s1");
-    EXPECT_EQ(lines[0].speaker, "caller");
-    EXPECT_EQ(lines[0].text, "I'd like to check my order.");
-    EXPECT_EQ(lines[1].speaker, "agent");
+    // Besides what the model said for the greeting (the simulator's spoken reply).
+    const auto said = [&](const std::string& speaker, const std::string& text) {
+        for (const auto& line : store_.transcript("rtc_s1"))
+            if (line.speaker == speaker && line.text == text) return true;
+        return false;
+    };
+    EXPECT_TRUE(eventually([&] { return said("caller", "I'd like to check my order."); }));
+    EXPECT_TRUE(eventually([&] { return said("agent", "Sure, what is the order number?"); }));
 }
 
 TEST_F(SidebandSessionTest, SocketDroppedWithoutCloseFrameReleasesTheSlot) {
@@ -272,6 +300,161 @@ TEST_F(SidebandSessionTest, ConnectRefusedReleasesTheSlot) {
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
     EXPECT_EQ(recordedEndReason(store_, "rtc_s1"), "session_connect_failed");
     EXPECT_EQ(metrics_.value(metrics::name::kSessions, {{"outcome", "connect_failed"}}), 1);
+}
+
+// --- the turn protocol: no dead air, nothing said over the caller ------------------------------
+
+TEST_F(SidebandSessionTest, AnInstantToolsOutputIsFollowedByOneResponseCreateAfterItsResponseIsDone) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms)); // the greeting
+    const auto id = session->sendFunctionCall("lookup_order", R"({"order":42})", "call_fast");
+    ASSERT_TRUE(session->waitForFunctionOutput(id, 5000ms));
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms, 2));
+    std::this_thread::sleep_for(200ms); // a second response.create would come now
+    const auto creates = session->responseCreates();
+    ASSERT_EQ(creates.size(), 2u);
+    EXPECT_FALSE(creates[1].refused) << "sent while the response that called the tool was still active";
+    const auto stats = session->turnStats();
+    EXPECT_EQ(stats.responseCreatesRefused, 0u);
+    EXPECT_EQ(stats.deadAir, 0u);
+    EXPECT_EQ(stats.extraResponseCreates, 0u);
+    EXPECT_THAT(session->failures(), ::testing::IsEmpty());
+    EXPECT_EQ(tools_->invocations, 1);
+    EXPECT_EQ(metrics_.value(metrics::name::kFunctionOutputs), 1);
+    EXPECT_EQ(metrics_.value(metrics::name::kResponseCreateRetries), 0);
+}
+
+TEST_F(SidebandSessionTest, TwoParallelFunctionCallsGetTwoOutputsThenOneResponseCreate) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms));
+    const auto ids = session->sendFunctionCalls(
+        {{"lookup_order", R"({"order":1})", "call_a"}, {"lookup_order", R"({"order":2})", "call_b"}});
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_THAT(session->waitForFunctionOutput("call_a", 5000ms),
+                Optional(std::string(R"({"tool":"lookup_order","arguments":{"order":1}})")));
+    EXPECT_THAT(session->waitForFunctionOutput("call_b", 5000ms),
+                Optional(std::string(R"({"tool":"lookup_order","arguments":{"order":2}})")));
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms, 2));
+    std::this_thread::sleep_for(200ms);
+    const auto creates = session->responseCreates();
+    ASSERT_EQ(creates.size(), 2u) << "one response.create for both outputs";
+    for (const auto& call : session->functionCalls())
+        EXPECT_LT(call.outputAt, creates[1].at) << call.callId << "'s output comes before the response.create";
+    const auto stats = session->turnStats();
+    EXPECT_EQ(stats.responseCreatesRefused, 0u);
+    EXPECT_EQ(stats.extraResponseCreates, 0u);
+    EXPECT_EQ(stats.deadAir, 0u);
+    EXPECT_EQ(tools_->invocations, 2);
+}
+
+TEST_F(SidebandSessionTest, ABargedInResponsesFunctionCallIsNotRunAndNothingIsSaidOverTheCaller) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms));
+    const auto id = session->sendBargeIn("lookup_order", R"({"order":9})", "call_barged", 300ms, "Wait, no.");
+    EXPECT_FALSE(session->waitForFunctionOutput(id, 600ms));
+    EXPECT_EQ(tools_->invocations, 0);
+    EXPECT_EQ(session->responseCreates().size(), 1u) << "only the greeting";
+    EXPECT_EQ(session->turnStats().bargeInViolations, 0u);
+    EXPECT_THAT(session->failures(), ::testing::IsEmpty());
+    EXPECT_TRUE(eventually([&] {
+        return metrics_.value(metrics::name::kFunctionCallsSkipped, {{"reason", "cancelled"}}) == 1;
+    }));
+    EXPECT_EQ(metrics_.value(metrics::name::kRealtimeResponses, {{"status", "cancelled"}}), 1);
+}
+
+TEST_F(SidebandSessionTest, TheGreetingIsSpokenUnderTheTenantsInstructions) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms));
+    const auto creates = session->responseCreates();
+    ASSERT_EQ(creates.size(), 1u);
+    EXPECT_EQ(creates[0].sessionInstructions, "You are Acme's assistant.");
+    ASSERT_TRUE(creates[0].instructions);
+    // A response's instructions replace the session's: the tenant's must be in them.
+    EXPECT_THAT(*creates[0].instructions, ::testing::StartsWith("You are Acme's assistant."));
+    EXPECT_THAT(*creates[0].instructions, HasSubstr("Welcome to Acme!"));
+    EXPECT_FALSE(creates[0].refused);
+}
+
+TEST_F(SidebandSessionTest, AResponseCreateRefusedAsConflictingIsSentAgainAfterTheActiveResponse) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms)); // the greeting
+    ASSERT_TRUE(session->waitForResponseDone(session->responseCreates().at(0).responseId, 5000ms));
+    // The caller spoke first: the API had a response running and dropped the greeting.
+    session->sendRaw(
+        R"({"type":"response.created","event_id":"e1","response":{"id":"resp_vad","status":"in_progress"}})");
+    session->sendError("conversation_already_has_active_response",
+                       "Conversation already has an active response in progress: resp_vad.");
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(session->responseCreates().size(), 1u) << "not again while resp_vad runs";
+    session->sendRaw(
+        R"({"type":"response.done","event_id":"e2","response":{"id":"resp_vad","status":"completed","output":[]}})");
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms, 2));
+    const auto creates = session->responseCreates();
+    ASSERT_EQ(creates.size(), 2u);
+    EXPECT_EQ(creates[1].instructions, creates[0].instructions) << "the greeting, sent again";
+    EXPECT_EQ(metrics_.value(metrics::name::kResponseCreateRetries), 1);
+    EXPECT_EQ(metrics_.value(metrics::name::kRealtimeErrors, {{"code", "conversation_already_has_active_response"}}),
+              1);
+}
+
+// --- calls the host ends itself are hung up at OpenAI, once; calls OpenAI ended are not --------
+
+TEST_F(SidebandSessionTest, AConnectFailureAfterAcceptHangsUpTheCallAtOpenAI) {
+    simulator_->refuseSessions(true);
+    launch("rtc_s1", 0ms);
+    ASSERT_TRUE(simulator_->waitForRestRequest("rtc_s1", "hangup", 5000ms));
+    EXPECT_TRUE(eventually([&] { return hangupsCounted("session_connect_failed") == 1; }));
+    std::this_thread::sleep_for(200ms); // a second one would come now
+    const auto sent = hangups("rtc_s1");
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].idempotencyKey, "hangup_rtc_s1");
+    EXPECT_EQ(metrics_.value(metrics::name::kSessionConnectFailures, {{"reason", "upgrade_refused"}}), 1);
+}
+
+TEST_F(SidebandSessionTest, TheSweepersMaximumDurationClosesTheSessionAndHangsUp) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    manager().hangUp("rtc_s1", "never_ended");
+    EXPECT_TRUE(session->waitForClose(5000ms));
+    ASSERT_TRUE(simulator_->waitForRestRequest("rtc_s1", "hangup", 5000ms));
+    EXPECT_TRUE(eventually([&] { return hangupsCounted("never_ended") == 1; }));
+    EXPECT_EQ(hangups("rtc_s1").size(), 1u);
+    EXPECT_EQ(recordedEndReason(store_, "rtc_s1"), "never_ended");
+}
+
+TEST_F(SidebandSessionTest, ACallThatNeverConnectedIsHungUpWhenTheSweeperFreesIt) {
+    manager().hangUp("rtc_never", "never_started");
+    const auto hangup = simulator_->waitForRestRequest("rtc_never", "hangup", 5000ms);
+    ASSERT_TRUE(hangup);
+    EXPECT_EQ(hangup->idempotencyKey, "hangup_rtc_never");
+}
+
+TEST_F(SidebandSessionTest, StoppingWithCallsOpenHangsThemUp) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    manager().stop();                        // the drain deadline passed
+    EXPECT_EQ(hangups("rtc_s1").size(), 1u); // sent before stop() returned
+    EXPECT_EQ(hangupsCounted("shutdown"), 1);
+}
+
+TEST_F(SidebandSessionTest, AnEndedWebhookOrThePeersCloseSendsNoHangup) {
+    auto first = launch("rtc_s1");
+    auto second = launch("rtc_s2");
+    ASSERT_TRUE(first && second);
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 2; }));
+    manager().endCall("rtc_s1", "ended");
+    second->hangup(simulator::CloseMode::Abrupt);
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
+    std::this_thread::sleep_for(300ms);
+    EXPECT_TRUE(hangups("rtc_s1").empty());
+    EXPECT_TRUE(hangups("rtc_s2").empty());
 }
 
 TEST_F(SidebandSessionTest, ToolCallsOfOpenCallsAreAnsweredWhileEveryConnectorWaitsForAnUpgrade) {
@@ -385,6 +568,8 @@ protected:
     }
 
     sessions::SessionManager& pingingManager(std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
+        if (manager_) manager_->stop();
+        manager_.reset(); // before the REST client it uses is replaced
         sessions::SessionOptions options;
         options.baseUrl = simulator_->baseUrl();
         options.apiKey = kApiKey;
@@ -392,7 +577,8 @@ protected:
         options.connectTimeout = 20s;
         options.pingInterval = interval;
         options.pingTimeout = timeout;
-        manager_ = std::make_unique<sessions::SessionManager>(options, ledger_, store_, metrics_, clock_);
+        manager_ =
+            std::make_unique<sessions::SessionManager>(options, ledger_, store_, metrics_, clock_, &restClient());
         return *manager_;
     }
 
@@ -449,6 +635,19 @@ TEST_F(SessionNetworkTest, ABlackHoledPeerEndsTheCallAsPeerUnresponsiveWithItsSl
     EXPECT_EQ(metrics_.value(metrics::name::kCallsEnded, {{"tenant", "acme"}, {"reason", "peer_unresponsive"}}), 1);
     std::this_thread::sleep_for(600ms); // more pings: the healthy call answers them and stays
     EXPECT_EQ(ledger_.total().active, 1);
+}
+
+TEST_F(SessionNetworkTest, ABlackHoledPeersCallIsHungUpAtOpenAI) {
+    restartSimulator(false, 0ms);
+    pingingManager(200ms, 300ms);
+    auto silent = launch("rtc_silent");
+    ASSERT_TRUE(silent);
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    ASSERT_TRUE(simulator_->blackHole("rtc_silent"));
+    const auto hangup = simulator_->waitForRestRequest("rtc_silent", "hangup", 25s);
+    ASSERT_TRUE(hangup) << "the caller is not left on a line nobody serves";
+    EXPECT_EQ(hangup->idempotencyKey, "hangup_rtc_silent");
+    EXPECT_TRUE(eventually([&] { return hangupsCounted("peer_unresponsive") == 1; }));
 }
 
 TEST_F(SessionNetworkTest, ManyConcurrentCallsWithSplitFramesGetExactlyOneOutputPerFunctionCall) {
