@@ -77,7 +77,7 @@ private:
         std::string callId;
         std::string tenantId;
         std::function<void(TenantStore&)> apply;
-        std::chrono::steady_clock::time_point queuedAt;
+        std::chrono::steady_clock::time_point queuedAt{}; // set by enqueue()
     };
     void enqueue(Write write);
     void writerLoop();
