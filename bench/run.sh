@@ -413,9 +413,9 @@ bench_sessions() {
     line=$("$build/bench/bench-sessions" --host-url "https://localhost:$host_port/api/v1/openai/webhook" \
       --ca-file "$work/tls/ca.pem" --tls-cert "$work/tls/server.pem" --tls-key "$work/tls/server.key" \
       --sim-listen "127.0.0.1:$sim_port" --host-pid "$host_pid" --calls "$n" --ramp-rate 100 \
-      --window "$window" --interval-ms 3000 --to "$number" --sender-threads 8 | tee "$work/sessions-$n.out" | grep '^BENCH ')
+      --window "$window" --interval-ms 3000 --to "$number" --sender-threads 8 | tee "$work/sessions-$n-driver.log" | grep '^BENCH ')
     stop_host
-    rows+=("| $n | $(val "$line" accepted) | $(val "$line" held) (min $(val "$line" min_held)) | $(val "$line" idle_threads) / $(val "$line" threads) | $(val "$line" idle_rss_mib) / $(val "$line" rss_mib) | $(val "$line" per_call_kib) | $(val "$line" fds) | $(val "$line" round_trips) / $(val "$line" timeouts) | $(val "$line" rt_p50_ms) | $(val "$line" rt_p90_ms) | $(val "$line" rt_p99_ms) | $(val "$line" rt_max_ms) | $(val "$line" after_hangup_rss_mib) | $load |")
+    rows+=("| $n | $(val "$line" accepted) | $(val "$line" held) (min $(val "$line" min_held)) | $(val "$line" idle_threads) / $(val "$line" threads) | $(val "$line" idle_rss_mib) / $(val "$line" rss_mib) | $(val "$line" per_call_kib) | $(val "$line" fds) | $(val "$line" round_trips) / $(val "$line" timeouts) | $(val "$line" rt_p50_ms) | $(val "$line" rt_p90_ms) | $(val "$line" rt_p99_ms) | $(val "$line" rt_max_ms) | $(val "$line" resumes) / $(val "$line" dead_air) / $(val "$line" refused_creates) | $(val "$line" resume_p50_ms) | $(val "$line" resume_p99_ms) | $(val "$line" after_hangup_rss_mib) | $load |")
     echo "${rows[-1]}"
   done
   {
@@ -428,9 +428,15 @@ bench_sessions() {
       "more, round trips (simulator: first function-call event written -> function_call_output read) are collected for ${window} s" \
       "while the host's /proc/PID/status is sampled every second (peak Threads and VmRSS shown). Per-call memory =" \
       "(peak RSS - idle RSS) / calls held. Then every call is hung up abruptly and RSS is read 3 s later." \
-      "load = 1-minute load average before the row." "" \
-      "| calls | accepted | held (min in window) | host threads idle / peak | host RSS MiB idle / peak | per-call KiB | host fds | round trips / timeouts | p50 ms | p90 ms | p99 ms | max ms | RSS after hang-up MiB | load |" \
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+      "load = 1-minute load average before the row." \
+      "Resume (issue 12: the tool round trip as the caller feels it) = simulator: a function call's first event" \
+      "(response.function_call_arguments.done) written -> the host's accepted response.create after its output read; the" \
+      "simulator ends each function-call response at once (response.done right after the call item, --response-done-delay-ms 0)," \
+      "and the host runs the call only on that response.done. resumes / dead air / refused = resumes measured, completed" \
+      "function-call responses never followed by a response.create, response.create refused as conflicting." \
+      "Issue 12's floor: resume p99 < 5 ms at 1,000 calls." "" \
+      "| calls | accepted | held (min in window) | host threads idle / peak | host RSS MiB idle / peak | per-call KiB | host fds | round trips / timeouts | p50 ms | p90 ms | p99 ms | max ms | resumes / dead air / refused | resume p50 ms | resume p99 ms | RSS after hang-up MiB | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
   } >"$out"
   echo "== written $out"

@@ -97,6 +97,10 @@ int main(int argc, char** argv) {
     options.tlsKey = get("--tls-key", "");
     options.httpThreads = 32;
     options.reactorLoops = 2;
+    // The model's pace: response.done this long after a function call's last event. Default 0, as a
+    // response whose last item is a function call ends at once: the resume figure is then the host's
+    // own time (wait for response.done, run the tool, send the output and one response.create).
+    options.responseDoneDelay = std::chrono::milliseconds(std::stoi(get("--response-done-delay-ms", "0")));
     if (const char* key = std::getenv("SIDEBAND_SIM_API_KEY")) options.expectedApiKey = key;
     RealtimeSimulator simulator(options);
     simulator.start();
@@ -181,6 +185,29 @@ int main(int argc, char** argv) {
     const auto held = simulator.openSessions();
     const double rssMeanKb = samples ? double(rssSum) / samples : 0;
 
+    // A turn-protocol fault (dead air, a refused response.create) is a finding: show the first few.
+    int shown = 0;
+    for (const auto& session : simulator.sessions()) {
+        const auto failures = session->failures();
+        if (failures.empty() || shown++ >= 3) continue;
+        std::printf("call %s: %s\n", session->callId().c_str(), failures.front().c_str());
+        // The trace around the first line naming the response the failure is about (else its end).
+        const auto trace = session->trace();
+        const auto origin = trace.empty() ? SteadyTime{} : trace.front().at;
+        const auto at = failures.front().find("resp_");
+        const auto response = at == std::string::npos
+                                  ? std::string()
+                                  : failures.front().substr(at, failures.front().find_first_of(": ", at) - at);
+        std::size_t first = trace.size() > 40 ? trace.size() - 40 : 0;
+        for (std::size_t i = 0; !response.empty() && i < trace.size(); ++i)
+            if (trace[i].text.find(response) != std::string::npos) {
+                first = i > 8 ? i - 8 : 0;
+                break;
+            }
+        for (std::size_t i = first; i < std::min(trace.size(), first + 40); ++i)
+            std::printf("  %8.3f %s\n", std::chrono::duration<double, std::milli>(trace[i].at - origin).count(),
+                        trace[i].text.c_str());
+    }
     for (const auto& session : simulator.sessions())
         if (session->isConnected()) session->hangup(CloseMode::Abrupt);
     const auto closeDeadline = Clock::now() + 30s;

@@ -395,11 +395,20 @@ void SidebandSession::runFunctionCall(const FunctionCall& call) {
 }
 
 void SidebandSession::onFunctionOutput(const std::string& functionCallId, const std::string& output) {
+    if (ended_) {
+        logging::forCall(call_.callId, call_.tenantId)
+            .info("tool output for {} dropped: the call has ended", functionCallId);
+        return;
+    }
+    // Posted to the loop before this output is counted as sent: a response.create decided from then
+    // on (here, or by a worker at a response.done) is posted after it and so goes out after it.
+    send(openai::realtime::functionCallOutput(functionCallId, output));
+    manager_.metrics().increment(metrics::name::kFunctionOutputs);
     std::string createNow;
     {
         std::lock_guard lock(turnMutex_);
         if (outputsAwaited_ > 0) --outputsAwaited_;
-        if (outputsAwaited_ == 0 && !ended_) {
+        if (outputsAwaited_ == 0) {
             if (call_.actions && call_.actions->endedCall()) {
                 createWanted_.clear(); // transferred or hung up: nothing more to say
             } else if (!activeResponse_.empty()) {
@@ -409,14 +418,6 @@ void SidebandSession::onFunctionOutput(const std::string& functionCallId, const 
             }
         }
     }
-    if (ended_) {
-        logging::forCall(call_.callId, call_.tenantId)
-            .info("tool output for {} dropped: the call has ended", functionCallId);
-        return;
-    }
-    // Posted in order to the loop: every output goes out before the response.create.
-    send(openai::realtime::functionCallOutput(functionCallId, output));
-    manager_.metrics().increment(metrics::name::kFunctionOutputs);
     if (!createNow.empty()) sendResponseCreate(std::move(createNow));
 }
 

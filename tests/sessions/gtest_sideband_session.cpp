@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -363,6 +364,46 @@ TEST_F(SidebandSessionTest, ABargedInResponsesFunctionCallIsNotRunAndNothingIsSa
         return metrics_.value(metrics::name::kFunctionCallsSkipped, {{"reason", "cancelled"}}) == 1;
     }));
     EXPECT_EQ(metrics_.value(metrics::name::kRealtimeResponses, {{"status", "cancelled"}}), 1);
+}
+
+// A tool whose answer waits until the test lets it go.
+class GatedTools : public ScriptedTools {
+public:
+    std::promise<void> release;
+    void invoke(const std::string&, const std::string&, std::function<void(const std::string&)> done) override {
+        ++invocations;
+        std::thread([future = release.get_future().share(), done] {
+            future.wait();
+            done(R"({"ok":true})");
+        }).detach();
+    }
+};
+
+TEST_F(SidebandSessionTest, AnOutputReadyWhileAnotherResponseRunsIsFollowedByResponseCreateAfterThatResponse) {
+    auto tools = std::make_shared<GatedTools>();
+    ledger_.reserve("rtc_s1", "acme", {10, 10});
+    manager().launch(acceptedCall("rtc_s1", tools));
+    auto session = simulator_->waitForSession("rtc_s1", 5000ms);
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms));
+    ASSERT_TRUE(session->waitForResponseDone(session->responseCreates().at(0).responseId, 5000ms));
+    const auto id = session->sendFunctionCall("lookup_order", "{}", "call_slow");
+    ASSERT_TRUE(eventually([&] { return tools->invocations == 1; }));
+    // The caller speaks; the API starts a response of its own while the tool still runs.
+    session->sendRaw(
+        R"({"type":"response.created","event_id":"e1","response":{"id":"resp_turn","status":"in_progress"}})");
+    std::this_thread::sleep_for(100ms);
+    tools->release.set_value();
+    ASSERT_TRUE(session->waitForFunctionOutput(id, 5000ms));
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(session->responseCreates().size(), 1u) << "not while resp_turn runs";
+    session->sendRaw(
+        R"({"type":"response.done","event_id":"e2","response":{"id":"resp_turn","status":"completed","output":[]}})");
+    ASSERT_TRUE(session->waitForEvent("response.create", 5000ms, 2));
+    const auto creates = session->responseCreates();
+    ASSERT_EQ(creates.size(), 2u);
+    EXPECT_FALSE(creates[1].refused);
+    EXPECT_LT(session->functionCalls().back().outputAt, creates[1].at);
 }
 
 TEST_F(SidebandSessionTest, TheGreetingIsSpokenUnderTheTenantsInstructions) {
