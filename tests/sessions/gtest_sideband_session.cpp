@@ -485,6 +485,20 @@ TEST_F(SidebandSessionTest, StoppingWithCallsOpenHangsThemUp) {
     EXPECT_EQ(hangupsCounted("shutdown"), 1);
 }
 
+TEST_F(SidebandSessionTest, AnUnrecoverableSessionErrorHangsUpTheCall) {
+    auto session = launch();
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
+    // A message over the host's 4 MiB limit: the WebSocket cannot go on (close 1009).
+    session->sendRaw(R"({"type":"response.output_audio.delta","delta":")" + std::string(5 << 20, 'A') + R"("})");
+    const auto hangup = simulator_->waitForRestRequest("rtc_s1", "hangup", 10000ms);
+    ASSERT_TRUE(hangup);
+    EXPECT_EQ(hangup->idempotencyKey, "hangup_rtc_s1");
+    EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
+    EXPECT_EQ(recordedEndReason(store_, "rtc_s1"), "protocol_error");
+    EXPECT_TRUE(eventually([&] { return hangupsCounted("protocol_error") == 1; }));
+}
+
 TEST_F(SidebandSessionTest, AnEndedWebhookOrThePeersCloseSendsNoHangup) {
     auto first = launch("rtc_s1");
     auto second = launch("rtc_s2");
