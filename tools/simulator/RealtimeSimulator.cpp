@@ -253,7 +253,9 @@ void RealtimeSimulator::stop() {
         stopping_ = true;
     }
     changed_.notify_all(); // wakes delayed (hanging) REST answers
-    server_->stopAll(true);
+    // Sessions first: their close frames go out on sockets the server still has open. Stopping the
+    // server closes every connection it accepted, the upgraded ones too, from its own thread; a
+    // close frame written after that would race with the close (and could reach a reused fd).
     std::vector<std::shared_ptr<SimulatedSession>> sessions;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -261,6 +263,7 @@ void RealtimeSimulator::stop() {
     }
     for (const auto& session : sessions)
         session->detach();
+    server_->stopAll(true);
     reactor_->stop();
     pool_->joinAll();
     server_.reset();
