@@ -281,7 +281,7 @@ void Host::sweepLoop() {
         for (const auto& swept : ledger_->sweep(std::chrono::seconds(settings_.pendingTimeoutSeconds),
                                                 std::chrono::seconds(settings_.maxCallSeconds))) {
             logging::forCall(swept.callId, swept.tenantId).warn("slot freed by the sweeper: {}", swept.reason);
-            launches_->hangUp(swept.callId, swept.reason); // OpenAI still has the call
+            launches_->hangUp(swept.callId, swept.tenantId, swept.reason); // OpenAI still has the call
             calls::recordCallEnd(*store_, metrics_, clock_, swept.callId, swept.tenantId, swept.reason);
         }
     }

@@ -33,7 +33,9 @@ public:
     virtual void endCall(const std::string& callId, const std::string& reason) = 0;
     // The host ends a call OpenAI still has (the sweeper's maximum duration or pending timeout):
     // close its session if there is one, and send REST hangup once.
-    virtual void hangUp(const std::string& callId, const std::string& reason) { endCall(callId, reason); }
+    virtual void hangUp(const std::string& callId, const std::string& /*tenantId*/, const std::string& reason) {
+        endCall(callId, reason);
+    }
 };
 
 } // namespace sideband::calls

@@ -98,7 +98,7 @@ void SessionManager::endCall(const std::string& callId, const std::string& reaso
     runOnWorker([session, reason] { session->close(reason); });
 }
 
-void SessionManager::hangUp(const std::string& callId, const std::string& reason) {
+void SessionManager::hangUp(const std::string& callId, const std::string& tenantId, const std::string& reason) {
     std::shared_ptr<SidebandSession> session;
     {
         std::lock_guard lock(sessionsMutex_);
@@ -108,7 +108,7 @@ void SessionManager::hangUp(const std::string& callId, const std::string& reason
     if (session)
         runOnWorker([session, reason] { session->close(reason, SidebandSession::EndedBy::Host); });
     else
-        hangUpAtOpenAI(callId, "", reason);
+        hangUpAtOpenAI(callId, tenantId, reason);
 }
 
 void SessionManager::hangUpAtOpenAI(const std::string& callId, const std::string& tenantId, const std::string& reason) {

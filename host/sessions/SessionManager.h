@@ -56,7 +56,7 @@ public:
 
     void launch(calls::AcceptedCall call) override;
     void endCall(const std::string& callId, const std::string& reason) override;
-    void hangUp(const std::string& callId, const std::string& reason) override;
+    void hangUp(const std::string& callId, const std::string& tenantId, const std::string& reason) override;
 
     // Closes every session (reason "shutdown") and stops the threads.
     void stop();

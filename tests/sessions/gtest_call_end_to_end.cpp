@@ -152,3 +152,19 @@ TEST_F(CallRoutingPluginTest, CallerHangingUpWithoutACloseFrameEndsTheCall) {
         env_.host().metrics().value(metrics::name::kCallsEnded, {{"tenant", "northwind"}, {"reason", "disconnected"}}),
         1);
 }
+
+// The host's sweeper (every 5 s) ends a call past SIDEBAND_MAX_CALL_S: its session closes, its slot
+// is freed, and OpenAI, which still has the call, is told with one REST hangup.
+TEST_F(CallEndToEndTest, ACallPastItsMaximumDurationIsClosedAndHungUpAtOpenAI) {
+    HostWithSimulator env([](Settings& s) { s.maxCallSeconds = 1; });
+    env.addTenant("acme", "+18005550123");
+    auto session = placeCall(env, "rtc_long", "+18005550123");
+    ASSERT_TRUE(session);
+    const auto hangup = env.simulator().waitForRestRequest("rtc_long", "hangup", 15000ms);
+    ASSERT_TRUE(hangup);
+    EXPECT_EQ(hangup->idempotencyKey, "hangup_rtc_long");
+    EXPECT_TRUE(session->waitForClose(10000ms));
+    EXPECT_TRUE(eventually([&] { return env.host().ledger().total().inUse() == 0; }));
+    EXPECT_EQ(recordedEndReason(env.host().store(), "rtc_long"), "never_ended");
+    EXPECT_EQ(env.host().metrics().value(metrics::name::kHangups, {{"reason", "never_ended"}, {"result", "ok"}}), 1);
+}

@@ -461,7 +461,7 @@ TEST_F(SidebandSessionTest, TheSweepersMaximumDurationClosesTheSessionAndHangsUp
     auto session = launch();
     ASSERT_TRUE(session);
     ASSERT_TRUE(eventually([&] { return ledger_.total().active == 1; }));
-    manager().hangUp("rtc_s1", "never_ended");
+    manager().hangUp("rtc_s1", "acme", "never_ended");
     EXPECT_TRUE(session->waitForClose(5000ms));
     ASSERT_TRUE(simulator_->waitForRestRequest("rtc_s1", "hangup", 5000ms));
     EXPECT_TRUE(eventually([&] { return hangupsCounted("never_ended") == 1; }));
@@ -470,7 +470,7 @@ TEST_F(SidebandSessionTest, TheSweepersMaximumDurationClosesTheSessionAndHangsUp
 }
 
 TEST_F(SidebandSessionTest, ACallThatNeverConnectedIsHungUpWhenTheSweeperFreesIt) {
-    manager().hangUp("rtc_never", "never_started");
+    manager().hangUp("rtc_never", "acme", "never_started");
     const auto hangup = simulator_->waitForRestRequest("rtc_never", "hangup", 5000ms);
     ASSERT_TRUE(hangup);
     EXPECT_EQ(hangup->idempotencyKey, "hangup_rtc_never");
