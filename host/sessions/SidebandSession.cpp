@@ -212,7 +212,6 @@ void SidebandSession::schedulePing() {
             {
                 std::lock_guard lock(self->closeMutex_);
                 if (self->closeReason_.empty()) self->closeReason_ = "peer_unresponsive";
-                if (self->endedBy_ == EndedBy::Unknown) self->endedBy_ = EndedBy::Host;
             }
             self->channel_->abort("peer_unresponsive");
         });
