@@ -129,7 +129,11 @@ void SessionManager::hangUpAtOpenAI(const std::string& callId, const std::string
         else
             logging::forCall(callId, tenantId).error("REST hangup ({}) failed: {}", reason, result.error);
     };
-    if (!connectors_->trySubmit(task)) task();
+    // Called on a loop: never run the REST call here, even if the connectors refused it.
+    if (!connectors_->trySubmit(task)) {
+        metrics_.increment(metrics::name::kHangups, {{"reason", reason}, {"result", "skipped"}});
+        logging::forCall(callId, tenantId).error("REST hangup ({}) not sent: the connector queue is full", reason);
+    }
 }
 
 void SessionManager::runOnWorker(std::function<void()> task) {
@@ -155,17 +159,22 @@ void SessionManager::stop() {
     hangupsUntil_ = (std::chrono::steady_clock::now() + kShutdownHangupBudget).time_since_epoch().count();
     for (const auto& session : open)
         session->close("shutdown", SidebandSession::EndedBy::Host);
+    workers_->stop();    // a close an ended webhook queued runs now; its hangup is posted to a loop
+    waitForLoops();      // close frames written, hangups handed to the connectors
     connectors_->stop(); // queued connects find their call closed; queued hangups go out (within the budget)
-    workers_->stop();
-    // The close frames have been queued on the loops; whatever is still open now is dropped.
+    // Whatever is still open now is dropped.
     for (const auto& session : open)
         session->abort();
+    waitForLoops();
+    if (ownLoops_) ownLoops_->stop();
+}
+
+void SessionManager::waitForLoops() {
     for (std::size_t i = 0; i < loops_->size(); ++i) {
         std::promise<void> done;
         loops_->at(i).post([&] { done.set_value(); });
         done.get_future().wait();
     }
-    if (ownLoops_) ownLoops_->stop();
 }
 
 std::size_t SessionManager::activeSessions() const {

@@ -83,6 +83,8 @@ public:
     Poco::Net::Session::Ptr resumableTlsSession() { return tlsSessions_ ? tlsSessions_->take() : nullptr; }
 
 private:
+    void waitForLoops(); // until every loop has run what was posted to it before
+
     SessionOptions options_;
     calls::CallLedger& ledger_;
     tenants::TenantStore& store_;

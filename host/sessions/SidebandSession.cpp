@@ -496,7 +496,12 @@ void SidebandSession::end(const std::string& reason) {
     // else the host saw or decided (no connect, no answer to pings, a broken stream) leaves the
     // call up at OpenAI, with a caller on a line nobody serves, unless it is hung up.
     if (by == EndedBy::Unknown) by = reason == "closed" || reason == "disconnected" ? EndedBy::OpenAI : EndedBy::Host;
-    if (by == EndedBy::Host) manager_.hangUpAtOpenAI(call_.callId, call_.tenantId, reasonLabel(reason));
+    // Through the loop: after the close frame close() posted there, so our side of the socket is
+    // closed before OpenAI is told (and does not see the hangup first).
+    if (by == EndedBy::Host)
+        loop_.post([&manager = manager_, callId = call_.callId, tenantId = call_.tenantId, why = reasonLabel(reason)] {
+            manager.hangUpAtOpenAI(callId, tenantId, why);
+        });
     const std::chrono::steady_clock::time_point started{std::chrono::steady_clock::duration(startedAt_.load())};
     const auto seconds = started.time_since_epoch().count() == 0
                              ? 0.0
