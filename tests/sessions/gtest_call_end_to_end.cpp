@@ -166,5 +166,8 @@ TEST_F(CallEndToEndTest, ACallPastItsMaximumDurationIsClosedAndHungUpAtOpenAI) {
     EXPECT_TRUE(session->waitForClose(10000ms));
     EXPECT_TRUE(eventually([&] { return env.host().ledger().total().inUse() == 0; }));
     EXPECT_EQ(recordedEndReason(env.host().store(), "rtc_long"), "never_ended");
-    EXPECT_EQ(env.host().metrics().value(metrics::name::kHangups, {{"reason", "never_ended"}, {"result", "ok"}}), 1);
+    // The simulator hears the hangup before the host has read its answer and counted it.
+    EXPECT_TRUE(eventually([&] {
+        return env.host().metrics().value(metrics::name::kHangups, {{"reason", "never_ended"}, {"result", "ok"}}) == 1;
+    }));
 }
