@@ -39,6 +39,15 @@ struct ToolSpec {
     Poco::JSON::Object::Ptr parameters; // JSON Schema
 };
 
+// One function call from the model.
+struct ToolInvocation {
+    std::string name;
+    std::string argumentsJson;
+    // The Realtime function call's call_id: the plugin sees it (sdk::ToolCall::callId()) so a side
+    // effect retried under the same id can be made idempotent.
+    std::string functionCallId;
+};
+
 // The tools of one call, bound to one plugin instance. Holding this object keeps the plugin's
 // library loaded (a reload swaps in a new build for new calls only).
 class CallTools {
@@ -47,12 +56,16 @@ public:
 
     virtual std::vector<ToolSpec> tools() const = 0;
 
+    using Done = std::function<void(const std::string& output)>;
+
     // Runs a tool off the calling thread, on a bounded pool, with the tenant's deadline.
     // `done` is called exactly once with the output string for the model: the tool's JSON result,
     // or {"error":"..."} for an unknown tool, an exception, a timeout or invalid output.
     // Never throws; never blocks the caller.
-    virtual void invoke(const std::string& toolName, const std::string& argumentsJson,
-                        std::function<void(const std::string& output)> done) = 0;
+    virtual void invoke(const ToolInvocation& invocation, Done done) = 0;
+    void invoke(const std::string& toolName, const std::string& argumentsJson, Done done) {
+        invoke(ToolInvocation{toolName, argumentsJson, {}}, std::move(done));
+    }
 
     // Optional plugin hooks; defaults do nothing. Exceptions from the plugin are contained.
     virtual void decorateInstructions(tenants::Instructions&) {}

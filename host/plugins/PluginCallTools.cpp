@@ -82,8 +82,9 @@ std::vector<ToolSpec> PluginCallTools::tools() const {
     return specs;
 }
 
-void PluginCallTools::invoke(const std::string& toolName, const std::string& argumentsJson,
-                             std::function<void(const std::string& output)> done) {
+void PluginCallTools::invoke(const ToolInvocation& invocation, Done done) {
+    const std::string& toolName = invocation.name;
+    const std::string& argumentsJson = invocation.argumentsJson;
     bool known = false;
     if (plugin_)
         for (const auto& tool : plugin_->tools)
@@ -95,15 +96,16 @@ void PluginCallTools::invoke(const std::string& toolName, const std::string& arg
     const std::string callId = context_->callId();
     const auto timeout = toolTimeout_;
 
-    auto work = [plugin = plugin_, context = context_, toolName,
-                 argumentsJson](const ToolExecutor::Cancelled& cancelled, ToolExecutor::Clock::time_point deadline) {
+    auto work = [plugin = plugin_, context = context_, toolName, argumentsJson,
+                 functionCallId = invocation.functionCallId](const ToolExecutor::Cancelled& cancelled,
+                                                             ToolExecutor::Clock::time_point deadline) {
         using namespace sdk::loader;
         if (!plugin) return ToolOutput{errorOutput("unknown tool '" + toolName + "'"), ToolOutcome::UnknownTool};
         auto arguments = parseArguments(argumentsJson);
         if (!arguments)
             return ToolOutput{errorOutput("arguments for '" + toolName + "' are not a JSON object"),
                               ToolOutcome::BadArguments};
-        sdk::ToolCall call(toolName, arguments, deadline, cancelled);
+        sdk::ToolCall call(toolName, arguments, deadline, cancelled, functionCallId);
         return runTool(*plugin->plugin, plugin->tools, *context, call);
     };
     auto deliver = [&metrics = metrics_, label, tenant, file, callId,

@@ -54,8 +54,8 @@ public:
                     std::chrono::milliseconds toolTimeout);
 
     std::vector<ToolSpec> tools() const override;
-    void invoke(const std::string& toolName, const std::string& argumentsJson,
-                std::function<void(const std::string& output)> done) override;
+    using CallTools::invoke;
+    void invoke(const ToolInvocation& invocation, Done done) override;
 
     // decorateInstructions runs on the caller's thread (it must finish before the call is answered);
     // the other hooks run on the pool, one at a time per call, in order.

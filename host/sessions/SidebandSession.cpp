@@ -388,9 +388,10 @@ void SidebandSession::runFunctionCall(const FunctionCall& call) {
         return;
     }
     auto self = shared_from_this();
-    call_.tools->invoke(call.name, call.arguments, [self, functionCallId = call.callId](const std::string& output) {
-        self->onFunctionOutput(functionCallId, output);
-    });
+    call_.tools->invoke({call.name, call.arguments, call.callId},
+                        [self, functionCallId = call.callId](const std::string& output) {
+                            self->onFunctionOutput(functionCallId, output);
+                        });
 }
 
 void SidebandSession::onFunctionOutput(const std::string& functionCallId, const std::string& output) {

@@ -33,9 +33,8 @@ public:
         schema->set("type", "object");
         return {{"find_slots", "Find free slots", schema}};
     }
-    void invoke(const std::string&, const std::string&, std::function<void(const std::string&)> done) override {
-        done("{}");
-    }
+    using CallTools::invoke;
+    void invoke(const plugins::ToolInvocation&, Done done) override { done("{}"); }
 };
 
 class FakeToolBuilder : public plugins::ToolBuilder {

@@ -40,11 +40,15 @@ public:
         schema->set("type", "object");
         return {{"lookup_order", "Look up an order", schema}};
     }
-    void invoke(const std::string& name, const std::string& arguments,
-                std::function<void(const std::string&)> done) override {
+    using CallTools::invoke;
+    void invoke(const plugins::ToolInvocation& invocation, Done done) override {
         ++invocations;
+        {
+            std::lock_guard lock(mutex_);
+            functionCallIds_.push_back(invocation.functionCallId);
+        }
         // Answer from another thread, as the real tool pool does.
-        std::thread([name, arguments, done] {
+        std::thread([name = invocation.name, arguments = invocation.argumentsJson, done] {
             done(R"({"tool":")" + name + R"(","arguments":)" + arguments + "}");
         }).detach();
     }
@@ -58,10 +62,15 @@ public:
         std::lock_guard lock(mutex_);
         return endedReasons_;
     }
+    std::vector<std::string> functionCallIds() {
+        std::lock_guard lock(mutex_);
+        return functionCallIds_;
+    }
 
 private:
     std::mutex mutex_;
     std::vector<std::string> endedReasons_;
+    std::vector<std::string> functionCallIds_;
 };
 
 class SidebandSessionTest : public ::testing::Test {
@@ -189,6 +198,16 @@ TEST_F(SidebandSessionTest, ToolCallRoundTripWithExactFrames) {
     ASSERT_TRUE(next);
     EXPECT_EQ(next->json, R"({"type":"response.create"})");
     EXPECT_LT(item->at, next->at);
+}
+
+TEST_F(SidebandSessionTest, TheToolIsGivenTheFunctionCallsCallId) {
+    auto tools = std::make_shared<ScriptedTools>();
+    tools_ = tools;
+    auto session = launch();
+    ASSERT_TRUE(session);
+    const auto id = session->sendFunctionCall("lookup_order", "{}", "call_fn_idem");
+    ASSERT_TRUE(session->waitForFunctionOutput(id, 5000ms));
+    EXPECT_EQ(tools->functionCallIds(), std::vector<std::string>{"call_fn_idem"});
 }
 
 TEST_F(SidebandSessionTest, SameFunctionCallInThreeEventsRunsOnce) {
@@ -370,7 +389,8 @@ TEST_F(SidebandSessionTest, ABargedInResponsesFunctionCallIsNotRunAndNothingIsSa
 class GatedTools : public ScriptedTools {
 public:
     std::promise<void> release;
-    void invoke(const std::string&, const std::string&, std::function<void(const std::string&)> done) override {
+    using CallTools::invoke;
+    void invoke(const plugins::ToolInvocation&, Done done) override {
         ++invocations;
         std::thread([future = release.get_future().share(), done] {
             future.wait();
@@ -566,7 +586,8 @@ TEST_F(SidebandSessionTest, UntrustedServerCertificateIsRefused) {
 TEST_F(SidebandSessionTest, ToolOutputAfterTheCallEndedIsDropped) {
     class SlowTools : public ScriptedTools {
     public:
-        void invoke(const std::string&, const std::string&, std::function<void(const std::string&)> done) override {
+        using CallTools::invoke;
+        void invoke(const plugins::ToolInvocation&, Done done) override {
             std::thread([done] {
                 std::this_thread::sleep_for(300ms);
                 done(R"({"late":true})");
@@ -594,10 +615,10 @@ public:
         schema->set("type", "object");
         return {{"lookup_order", "Look up an order", schema}};
     }
-    void invoke(const std::string&, const std::string& arguments,
-                std::function<void(const std::string&)> done) override {
+    using CallTools::invoke;
+    void invoke(const plugins::ToolInvocation& invocation, Done done) override {
         ++invocations;
-        done(arguments);
+        done(invocation.argumentsJson);
     }
 };
 

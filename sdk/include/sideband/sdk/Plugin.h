@@ -56,11 +56,15 @@ public:
     using Clock = std::chrono::steady_clock;
 
     ToolCall(std::string name, Poco::JSON::Object::Ptr arguments, Clock::time_point deadline,
-             std::shared_ptr<const std::atomic<bool>> cancelled)
+             std::shared_ptr<const std::atomic<bool>> cancelled, std::string callId = {})
         : name_(std::move(name)), arguments_(arguments ? arguments : Poco::JSON::Object::Ptr(new Poco::JSON::Object)),
-          deadline_(deadline), cancelled_(std::move(cancelled)) {}
+          deadline_(deadline), cancelled_(std::move(cancelled)), callId_(std::move(callId)) {}
 
     const std::string& name() const { return name_; }
+    // The Realtime function call's call_id ("call_..."): the same id if the host runs this call
+    // again (after a runner restart, say). Key side effects on it to make them idempotent. Empty
+    // when the host has none (the SDK harness without one).
+    const std::string& callId() const { return callId_; }
     // The model's arguments, parsed; never null (an empty object when the model sent none).
     const Poco::JSON::Object& arguments() const { return *arguments_; }
     // When the host stops waiting: after it, the model has been told the tool timed out and
@@ -91,6 +95,7 @@ private:
     Poco::JSON::Object::Ptr arguments_;
     Clock::time_point deadline_;
     std::shared_ptr<const std::atomic<bool>> cancelled_;
+    std::string callId_;
 };
 
 // What a plugin may do to its call. Implemented by the host over OpenAI's call control (REFER,
