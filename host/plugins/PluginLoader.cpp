@@ -55,21 +55,62 @@ LoadedPluginPtr PluginLoader::load(const std::string& fileName, const std::strin
     }
     const std::string path = resolve(fileName);
 
-    std::lock_guard lock(mutex_); // loads are rare (first call after start or reload); keep them simple
-    if (auto cached = cache_.find(path); cached != cache_.end()) {
-        byName_.emplace(fileName, cached->second);
-        return checkedPin(cached->second);
+    // The lock guards the maps only: loadPlugin runs the plugin's factory and tools(), which may take
+    // long, and must not hold up other tenants' loads.
+    for (;;) {
+        EntryPtr entry;
+        std::promise<LoadedPluginPtr> promise;
+        bool loading = false;
+        {
+            std::lock_guard lock(mutex_);
+            if (auto found = cache_.find(path); found != cache_.end()) {
+                entry = found->second;
+            } else {
+                entry = std::make_shared<Entry>(Entry{promise.get_future().share(), pin});
+                cache_.emplace(path, entry);
+                loading = true;
+            }
+        }
+        // Remembers the name only if the entry is still the cached one (no reload meanwhile).
+        const auto remember = [&](const LoadedPluginPtr& loaded) {
+            std::lock_guard lock(mutex_);
+            if (auto found = cache_.find(path); found != cache_.end() && found->second == entry)
+                byName_.emplace(fileName, loaded);
+        };
+        if (loading) {
+            try {
+                auto loaded = std::make_shared<const sdk::loader::LoadedPlugin>(
+                    sdk::loader::loadPlugin(path, {pin, copyDirectory_}));
+                remember(loaded);
+                promise.set_value(loaded);
+                return loaded;
+            } catch (...) {
+                // Failures are not cached: a fixed file is picked up by the next call without a reload.
+                {
+                    std::lock_guard lock(mutex_);
+                    if (auto found = cache_.find(path); found != cache_.end() && found->second == entry)
+                        cache_.erase(found);
+                }
+                promise.set_exception(std::current_exception());
+                throw;
+            }
+        }
+        LoadedPluginPtr loaded;
+        try {
+            loaded = entry->result.get(); // waits for the caller that is loading it
+        } catch (const LoadError& e) {
+            // Another pin's mismatch says nothing about ours: load with our own.
+            if (e.reason() != LoadFailure::Sha256Mismatch || entry->pin == pin) throw;
+            continue;
+        }
+        remember(loaded);
+        return checkedPin(loaded);
     }
-    // Failures are not cached: a fixed file is picked up by the next call without a reload.
-    auto loaded =
-        std::make_shared<const sdk::loader::LoadedPlugin>(sdk::loader::loadPlugin(path, {pin, copyDirectory_}));
-    cache_.emplace(path, loaded);
-    byName_.emplace(fileName, loaded);
-    return loaded;
 }
 
 void PluginLoader::reloadAll() {
-    std::map<std::string, LoadedPluginPtr> old, oldNames;
+    std::map<std::string, EntryPtr> old;
+    std::map<std::string, LoadedPluginPtr> oldNames;
     {
         std::lock_guard lock(mutex_);
         old.swap(cache_);
@@ -81,7 +122,10 @@ void PluginLoader::reloadAll() {
 
 std::size_t PluginLoader::cachedCount() const {
     std::lock_guard lock(mutex_);
-    return cache_.size();
+    std::size_t loaded = 0;
+    for (const auto& [path, entry] : cache_)
+        loaded += entry->result.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    return loaded;
 }
 
 std::uint64_t PluginLoader::generation() const {

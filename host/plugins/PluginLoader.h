@@ -4,6 +4,7 @@
 #include "sideband/sdk/loader/PluginLibrary.h"
 
 #include <cstdint>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,7 +28,8 @@ private:
 
 // Loads tenant plugins from the plugin directory (SIDEBAND_PLUGIN_DIR) and caches them by path, so
 // a plugin is loaded once and shared by every call that uses it; a name once loaded is not resolved
-// again until the next reload. Thread-safe.
+// again until the next reload. Thread-safe; loads of different files run concurrently (no lock is
+// held while plugin code runs), a second caller for a file being loaded waits for that load.
 //
 // Reload: reloadAll() empties the cache, so the next call loads the file as it is now - as a new
 // library instance (sdk::loader::loadPlugin loads a private copy per load). Calls in progress hold
@@ -53,8 +55,15 @@ public:
 private:
     std::string directory_;
     std::string copyDirectory_;
+    // One load of one file: finished (successfully: failures are removed) or in progress.
+    struct Entry {
+        std::shared_future<LoadedPluginPtr> result;
+        std::string pin; // what the loading caller pinned: its Sha256Mismatch is not another pin's
+    };
+    using EntryPtr = std::shared_ptr<Entry>;
+
     mutable std::mutex mutex_;
-    std::map<std::string, LoadedPluginPtr> cache_;  // by resolved path: one library per file
+    std::map<std::string, EntryPtr> cache_;         // by resolved path: one library per file
     std::map<std::string, LoadedPluginPtr> byName_; // by the name a tenant gave, until the next reload
     std::uint64_t generation_ = 1;
 };

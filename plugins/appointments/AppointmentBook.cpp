@@ -5,6 +5,7 @@
 #include <Poco/DateTime.h>
 #include <Poco/DateTimeFormatter.h>
 #include <Poco/DateTimeParser.h>
+#include <Poco/Exception.h>
 #include <Poco/Timespan.h>
 
 #include <cstdio>
@@ -37,8 +38,23 @@ AppointmentBook::AppointmentBook(const std::string& path, const std::string& see
                 "booking_id TEXT)",
         now;
     session_ << "CREATE TABLE IF NOT EXISTS bookings (booking_id TEXT PRIMARY KEY, slot_id TEXT NOT NULL, "
-                "name TEXT NOT NULL, phone TEXT NOT NULL, status TEXT NOT NULL)",
+                "name TEXT NOT NULL, phone TEXT NOT NULL, status TEXT NOT NULL, call_id TEXT)",
         now;
+    // Books created before call ids were kept lack the column: add it (NULL for their bookings).
+    const auto hasCallId = [this] {
+        int columns = 0;
+        session_ << "SELECT COUNT(*) FROM pragma_table_info('bookings') WHERE name = 'call_id'", into(columns), now;
+        return columns > 0;
+    };
+    if (!hasCallId()) {
+        try {
+            session_ << "ALTER TABLE bookings ADD COLUMN call_id TEXT", now;
+        } catch (const Poco::Exception&) {
+            if (!hasCallId()) throw; // else another process sharing the file added it first
+        }
+    }
+    // Unique: one booking per function call, even across processes (NULLs do not collide).
+    session_ << "CREATE UNIQUE INDEX IF NOT EXISTS bookings_call_id ON bookings (call_id)", now;
     int count = 0;
     session_ << "SELECT COUNT(*) FROM slots", into(count), now;
     if (count > 0) return;
@@ -87,8 +103,19 @@ std::optional<Slot> AppointmentBook::slot(const std::string& slotId) {
     return Slot{ids[0], dates[0], times[0]};
 }
 
-AppointmentBook::BookResult AppointmentBook::book(const std::string& slotId, const Booking& booking) {
+bool AppointmentBook::findByCallId(const std::string& callId, Booking& out) {
+    if (callId.empty()) return false;
+    std::vector<std::string> ids, slotIds, names, phones, statuses;
+    session_ << "SELECT booking_id, slot_id, name, phone, status FROM bookings WHERE call_id = ?", into(ids),
+        into(slotIds), into(names), into(phones), into(statuses), bind(callId), now;
+    if (ids.empty()) return false;
+    out = {ids[0], slotIds[0], names[0], phones[0], statuses[0], callId};
+    return true;
+}
+
+AppointmentBook::BookResult AppointmentBook::book(const std::string& slotId, Booking& booking) {
     std::lock_guard lock(mutex_);
+    if (findByCallId(booking.callId, booking)) return BookResult::Replayed;
     int exists = 0;
     session_ << "SELECT COUNT(*) FROM slots WHERE slot_id = ?", into(exists), bind(slotId), now;
     if (!exists) return BookResult::NoSuchSlot;
@@ -97,10 +124,24 @@ AppointmentBook::BookResult AppointmentBook::book(const std::string& slotId, con
     claim << "UPDATE slots SET booking_id = ? WHERE slot_id = ? AND booking_id IS NULL", bind(booking.id), bind(slotId);
     if (claim.execute() == 0) {
         session_.rollback();
-        return BookResult::SlotTaken;
+        // Another process may have run the same function call and taken this very slot.
+        return findByCallId(booking.callId, booking) ? BookResult::Replayed : BookResult::SlotTaken;
     }
-    session_ << "INSERT INTO bookings (booking_id, slot_id, name, phone, status) VALUES (?, ?, ?, ?, 'booked')",
-        bind(booking.id), bind(slotId), bind(booking.name), bind(booking.phone), now;
+    try {
+        if (booking.callId.empty())
+            session_ << "INSERT INTO bookings (booking_id, slot_id, name, phone, status) VALUES (?, ?, ?, ?, 'booked')",
+                bind(booking.id), bind(slotId), bind(booking.name), bind(booking.phone), now;
+        else
+            session_ << "INSERT INTO bookings (booking_id, slot_id, name, phone, status, call_id) "
+                        "VALUES (?, ?, ?, ?, 'booked', ?)",
+                bind(booking.id), bind(slotId), bind(booking.name), bind(booking.phone), bind(booking.callId), now;
+    } catch (const Poco::Exception&) {
+        // The unique call id index: another process booked this call id since the check above. Give
+        // back this slot and answer with that booking.
+        session_.rollback();
+        if (findByCallId(booking.callId, booking)) return BookResult::Replayed;
+        throw;
+    }
     session_.commit();
     return BookResult::Booked;
 }
@@ -116,7 +157,7 @@ AppointmentBook::CancelResult AppointmentBook::cancel(const std::string& booking
     session_ << "UPDATE bookings SET status = 'cancelled' WHERE booking_id = ?", bind(bookingId), now;
     session_ << "UPDATE slots SET booking_id = NULL WHERE booking_id = ?", bind(bookingId), now;
     session_.commit();
-    if (cancelled) *cancelled = {bookingId, slotIds[0], names[0], phones[0], "cancelled"};
+    if (cancelled) *cancelled = {bookingId, slotIds[0], names[0], phones[0], "cancelled", {}};
     return CancelResult::Cancelled;
 }
 

@@ -21,6 +21,7 @@ struct Booking {
     std::string name;
     std::string phone;
     std::string status; // booked | cancelled
+    std::string callId; // the Realtime function call that booked it; empty: none (stored as NULL)
 };
 
 // One tenant's appointment book in its own SQLite file. Thread-safe (one connection, one mutex):
@@ -36,13 +37,17 @@ public:
     std::vector<Slot> freeSlotsFrom(const std::string& date, std::size_t limit);
     std::optional<Slot> slot(const std::string& slotId);
 
-    enum class BookResult { Booked, NoSuchSlot, SlotTaken };
-    BookResult book(const std::string& slotId, const Booking& booking);
+    // Replayed: `booking.callId` already booked (the host ran the same function call again);
+    // `booking` is overwritten with that first booking and nothing else changes.
+    enum class BookResult { Booked, Replayed, NoSuchSlot, SlotTaken };
+    BookResult book(const std::string& slotId, Booking& booking);
 
     enum class CancelResult { Cancelled, NoSuchBooking, AlreadyCancelled };
     CancelResult cancel(const std::string& bookingId, Booking* cancelled);
 
 private:
+    bool findByCallId(const std::string& callId, Booking& out);
+
     std::mutex mutex_;
     Poco::Data::Session session_;
 };

@@ -148,16 +148,22 @@ private:
         booking.name = validName(tool.requireString("name"));
         booking.phone = validPhone(tool.requireString("phone"));
         booking.id = newBookingId();
+        booking.slotId = slotId;
+        // The host may run the same function call twice (a runner restart mid-call): the second run
+        // answers with the first booking instead of booking again or reporting its own slot taken.
+        booking.callId = tool.callId();
         auto& db = book(call);
         Object::Ptr result = new Object;
-        switch (db.book(slotId, booking)) {
-        case AppointmentBook::BookResult::Booked: {
-            auto slot = db.slot(slotId);
+        switch (const auto outcome = db.book(slotId, booking)) {
+        case AppointmentBook::BookResult::Booked:
+        case AppointmentBook::BookResult::Replayed: {
+            auto slot = db.slot(booking.slotId);
             result->set("booked", true);
             result->set("booking_id", booking.id);
-            result->set("slot", slotJson(*slot));
+            result->set("slot", slotJson(slot ? *slot : appointments::Slot{booking.slotId, {}, {}}));
             result->set("name", booking.name);
-            call.log().info("booked " + slotId + " as " + booking.id);
+            call.log().info((outcome == AppointmentBook::BookResult::Replayed ? "replayed booking " : "booked ") +
+                            booking.slotId + " as " + booking.id);
             return result;
         }
         case AppointmentBook::BookResult::NoSuchSlot:
@@ -193,26 +199,49 @@ private:
         return result;
     }
 
-    // plugin_config: "database" (absolute, or relative to SIDEBAND_STATE_DIR), "seed_start"
-    // (YYYY-MM-DD, default today), "seed_days" (default 14).
+    // plugin_config: "database" (a relative path inside the state directory: SIDEBAND_STATE_DIR, else
+    // $TMPDIR/sideband-state; default appointments-<tenant>.sqlite), "seed_start" (YYYY-MM-DD, default
+    // today), "seed_days" (default 14).
     AppointmentBook& book(CallContext& call) {
         const auto& config = call.pluginConfig();
-        std::string path = config.optValue<std::string>("database", "");
-        Poco::Path stateDir(std::getenv("SIDEBAND_STATE_DIR") ? std::getenv("SIDEBAND_STATE_DIR")
-                                                              : Poco::Path::temp() + "sideband-state");
+        const char* stateEnv = std::getenv("SIDEBAND_STATE_DIR");
+        Poco::Path stateDir(stateEnv && *stateEnv ? stateEnv : Poco::Path::temp() + "sideband-state");
         stateDir.makeDirectory();
-        Poco::Path file = path.empty() ? Poco::Path(stateDir, "appointments-" + call.tenantId() + ".sqlite")
-                          : Poco::Path(path).isAbsolute() ? Poco::Path(path)
-                                                          : Poco::Path(stateDir).resolve(Poco::Path(path));
+        const std::string name = databaseName(config.optValue<std::string>("database", ""), call.tenantId());
+        // Joined as text: Poco::Path would expand a leading "~" of the tenant's part.
+        const std::string file = stateDir.toString() + name;
         std::lock_guard lock(mutex_);
-        auto& slot = books_[file.toString()];
+        auto& slot = books_[file];
         if (!slot) {
-            Poco::File(file.parent()).createDirectories();
+            Poco::File(Poco::Path(file).parent()).createDirectories();
             const std::string seedStart = config.optValue<std::string>("seed_start", today());
-            slot = std::make_unique<AppointmentBook>(file.toString(), validDate(seedStart),
-                                                     config.optValue<int>("seed_days", 14));
+            slot = std::make_unique<AppointmentBook>(file, validDate(seedStart), config.optValue<int>("seed_days", 14));
         }
         return *slot;
+    }
+
+    // Tenant configs are data: they may name a file for the book, but not one outside the plugin's
+    // state directory (another tenant's book elsewhere, or any file the host can write).
+    static std::string databaseName(const std::string& configured, const std::string& tenantId) {
+        if (configured.empty()) return "appointments-" + tenantId + ".sqlite";
+        const auto refuse = [&](const std::string& why) {
+            throw std::runtime_error("plugin_config.database must be a relative path inside the plugin's state "
+                                     "directory; '" +
+                                     configured + "' " + why);
+        };
+        if (configured.front() == '/') refuse("is absolute");
+        for (char c : configured)
+            if (static_cast<unsigned char>(c) < 0x20) refuse("contains a control character");
+        std::size_t start = 0;
+        for (;;) {
+            const auto end = configured.find('/', start);
+            if (configured.compare(start, end == std::string::npos ? std::string::npos : end - start, "..") == 0)
+                refuse("climbs out with '..'");
+            if (end == std::string::npos) break;
+            start = end + 1;
+        }
+        if (configured.back() == '/') refuse("names a directory");
+        return configured;
     }
 
     std::string newBookingId() {

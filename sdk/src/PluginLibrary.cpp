@@ -1,4 +1,5 @@
 #include "sideband/sdk/loader/PluginLibrary.h"
+#include "sideband/sdk/Fingerprint.h"
 
 #include <Poco/DigestEngine.h>
 #include <Poco/JSON/Parser.h>
@@ -8,13 +9,18 @@
 #include <boost/dll/shared_library.hpp>
 #include <boost/filesystem.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <string_view>
 
+#include <elf.h>
 #include <unistd.h>
 
 namespace sideband::sdk::loader {
@@ -103,7 +109,155 @@ fs::path writePrivateCopy(const std::string& path, const std::string& bytes, con
     return copy;
 }
 
+// The fingerprint read from a plugin's file bytes. The bytes may be hostile: every offset, size and
+// index is checked against the file before it is used, and arithmetic is arranged not to overflow.
+// Not a security boundary (a hostile plugin can export the right string): it keeps honest builds
+// against another SDK or toolchain from running at all; containment is the sandbox's job.
+struct FingerprintRead {
+    enum Status { Found, Malformed, NoSymbol, BadValue } status;
+    std::string value; // Found: the string; otherwise why not
+};
+
+constexpr std::size_t kMaxFingerprintLength = 1024;
+
+class ElfBytes {
+public:
+    explicit ElfBytes(const std::string& bytes) : bytes_(bytes) {}
+    bool fits(std::uint64_t offset, std::uint64_t length) const {
+        return offset <= bytes_.size() && length <= bytes_.size() - offset;
+    }
+    template <class T> bool read(std::uint64_t offset, T& out) const {
+        if (!fits(offset, sizeof(T))) return false;
+        std::memcpy(&out, bytes_.data() + offset, sizeof(T)); // no alignment assumed
+        return true;
+    }
+    std::string_view view(std::uint64_t offset, std::uint64_t length) const { // callers check fits()
+        return std::string_view(bytes_.data() + offset, length);
+    }
+    std::size_t size() const { return bytes_.size(); }
+
+private:
+    const std::string& bytes_;
+};
+
+FingerprintRead findFingerprint(const std::string& bytes) {
+    using R = FingerprintRead;
+    const ElfBytes elf(bytes);
+    Elf64_Ehdr header;
+    if (!elf.read(0, header) || std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0)
+        return {R::Malformed, "not an ELF file, or its header is truncated"};
+    if (header.e_ident[EI_CLASS] != ELFCLASS64) return {R::Malformed, "not a 64-bit ELF file"};
+    constexpr unsigned char kByteOrder = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB;
+    if (header.e_ident[EI_DATA] != kByteOrder) return {R::Malformed, "ELF byte order is not this host's"};
+    if (header.e_type != ET_DYN) return {R::Malformed, "not an ELF shared object"};
+    if (header.e_shoff == 0) return {R::Malformed, "no ELF section headers"};
+    const std::uint64_t entry = header.e_shentsize;
+    if (entry < sizeof(Elf64_Shdr)) return {R::Malformed, "ELF section header entries are too small"};
+    std::uint64_t count = header.e_shnum;
+    if (count == 0) { // extended numbering: the count is section 0's sh_size
+        Elf64_Shdr zero;
+        if (!elf.read(header.e_shoff, zero))
+            return {R::Malformed, "ELF section headers lie beyond the end of the file"};
+        count = zero.sh_size;
+    }
+    // count <= size / entry keeps count * entry from overflowing.
+    if (count == 0 || count > elf.size() / entry || !elf.fits(header.e_shoff, count * entry))
+        return {R::Malformed, "ELF section headers lie beyond the end of the file"};
+    const auto section = [&](std::uint64_t index, Elf64_Shdr& out) {
+        return index < count && elf.read(header.e_shoff + index * entry, out);
+    };
+
+    Elf64_Shdr symbols{};
+    bool haveSymbols = false;
+    for (std::uint64_t i = 0; i < count && !haveSymbols; ++i)
+        haveSymbols = section(i, symbols) && symbols.sh_type == SHT_DYNSYM;
+    if (!haveSymbols) return {R::NoSymbol, "no dynamic symbol table"};
+    Elf64_Shdr strings{};
+    if (!section(symbols.sh_link, strings) || strings.sh_type != SHT_STRTAB ||
+        !elf.fits(strings.sh_offset, strings.sh_size))
+        return {R::Malformed, "malformed dynamic string table"};
+    if (symbols.sh_entsize < sizeof(Elf64_Sym) || !elf.fits(symbols.sh_offset, symbols.sh_size))
+        return {R::Malformed, "malformed dynamic symbol table"};
+    const std::string_view names = elf.view(strings.sh_offset, strings.sh_size);
+    const std::string_view wanted = kFingerprintSymbol;
+
+    const std::uint64_t symbolCount = symbols.sh_size / symbols.sh_entsize;
+    for (std::uint64_t i = 0; i < symbolCount; ++i) {
+        Elf64_Sym symbol;
+        if (!elf.read(symbols.sh_offset + i * symbols.sh_entsize, symbol)) break;
+        if (symbol.st_name >= names.size()) continue;
+        const std::string_view name = names.substr(symbol.st_name);
+        if (name.size() <= wanted.size() || name.compare(0, wanted.size(), wanted) != 0 || name[wanted.size()] != '\0')
+            continue;
+        if (symbol.st_shndx == SHN_UNDEF) continue; // a reference to it, not its definition
+        if (symbol.st_shndx >= SHN_LORESERVE || ELF64_ST_TYPE(symbol.st_info) != STT_OBJECT)
+            return {R::BadValue, "the symbol is not data defined in the file"};
+        Elf64_Shdr holder;
+        if (!section(symbol.st_shndx, holder) || holder.sh_type == SHT_NOBITS ||
+            !elf.fits(holder.sh_offset, holder.sh_size) || symbol.st_value < holder.sh_addr ||
+            symbol.st_value - holder.sh_addr >= holder.sh_size)
+            return {R::BadValue, "the symbol's value lies outside its section"};
+        const std::uint64_t within = symbol.st_value - holder.sh_addr;
+        std::uint64_t length = holder.sh_size - within;
+        if (symbol.st_size != 0) length = std::min<std::uint64_t>(length, symbol.st_size);
+        length = std::min<std::uint64_t>(length, kMaxFingerprintLength + 1);
+        std::string_view text = elf.view(holder.sh_offset + within, length);
+        const auto end = text.find('\0');
+        if (end == std::string_view::npos) return {R::BadValue, "the value is not a string of at most 1024 bytes"};
+        text = text.substr(0, end);
+        for (char c : text)
+            if (c < 0x20 || c > 0x7e) return {R::BadValue, "the value is not printable ASCII"};
+        return {R::Found, std::string(text)};
+    }
+    return {R::NoSymbol, "no such symbol"};
+}
+
+// "tag key=value key=value..." -> the tag, and the fields in order.
+std::pair<std::string, std::vector<std::pair<std::string, std::string>>> splitFingerprint(const std::string& text) {
+    std::istringstream in(text);
+    std::string tag, token;
+    in >> tag;
+    std::vector<std::pair<std::string, std::string>> fields;
+    while (in >> token) {
+        const auto eq = token.find('=');
+        fields.emplace_back(token.substr(0, eq), eq == std::string::npos ? "" : token.substr(eq + 1));
+    }
+    return {tag, fields};
+}
+
 } // namespace
+
+std::string hostFingerprint() {
+    return SIDEBAND_SDK_FINGERPRINT;
+}
+
+std::optional<std::string> readFingerprint(const std::string& elfBytes) {
+    auto read = findFingerprint(elfBytes);
+    if (read.status != FingerprintRead::Found) return std::nullopt;
+    return read.value;
+}
+
+std::vector<std::string> fingerprintDifferences(const std::string& plugin, const std::string& host) {
+    std::vector<std::string> differences;
+    if (plugin == host) return differences;
+    const auto [pluginTag, pluginFields] = splitFingerprint(plugin);
+    const auto [hostTag, hostFields] = splitFingerprint(host);
+    if (pluginTag != hostTag)
+        differences.push_back("built for format " + pluginTag + ", this host has format " + hostTag);
+    const std::map<std::string, std::string> theirs(pluginFields.begin(), pluginFields.end());
+    const std::map<std::string, std::string> ours(hostFields.begin(), hostFields.end());
+    for (const auto& [key, value] : hostFields) {
+        auto it = theirs.find(key);
+        if (it == theirs.end())
+            differences.push_back("built without " + key + ", this host has " + key + "=" + value);
+        else if (it->second != value)
+            differences.push_back("built for " + key + "=" + it->second + ", this host has " + key + "=" + value);
+    }
+    for (const auto& [key, value] : pluginFields)
+        if (!ours.count(key)) differences.push_back("built for " + key + "=" + value + ", this host has no " + key);
+    if (differences.empty()) differences.push_back("built as '" + plugin + "', this host is '" + host + "'");
+    return differences;
+}
 
 const char* reasonName(LoadFailure reason) {
     switch (reason) {
@@ -201,6 +355,34 @@ LoadedPlugin loadPlugin(const std::string& path, const LoadOptions& options) {
                                           "ELF") != 0)
         throw LoadError(LoadFailure::NotALibrary, "plugin file " + path + " is not an ELF shared library");
 
+    // The fingerprint comes from the bytes, not from dlsym: dlopen runs the library's constructors,
+    // which for another toolchain's or SDK's build may already misbehave.
+    const auto fingerprint = findFingerprint(bytes);
+    switch (fingerprint.status) {
+    case FingerprintRead::Found:
+        break;
+    case FingerprintRead::Malformed:
+        throw LoadError(LoadFailure::NotALibrary, "plugin file " + path + " cannot be loaded: " + fingerprint.value);
+    case FingerprintRead::NoSymbol:
+        throw LoadError(LoadFailure::SymbolMissing,
+                        "plugin file " + path + " has no " + std::string(kFingerprintSymbol) +
+                            ": built with an SDK older than ABI 2 or without SIDEBAND_PLUGIN; rebuild it against "
+                            "this host's SDK");
+    case FingerprintRead::BadValue:
+        throw LoadError(LoadFailure::AbiMismatch, "plugin file " + path + " has an unreadable " +
+                                                      std::string(kFingerprintSymbol) + ": " + fingerprint.value);
+    }
+    const std::string host = hostFingerprint();
+    if (fingerprint.value != host) {
+        std::string message = "plugin file " + path + " does not match this host's build:";
+        const char* separator = " ";
+        for (const auto& difference : fingerprintDifferences(fingerprint.value, host)) {
+            message += separator + difference;
+            separator = "; ";
+        }
+        throw LoadError(LoadFailure::AbiMismatch, message + "; rebuild it against this host's SDK");
+    }
+
     auto mapping = std::make_shared<Mapping>();
     mapping->copy = writePrivateCopy(path, bytes, options);
     try {
@@ -211,16 +393,6 @@ LoadedPlugin loadPlugin(const std::string& path, const LoadOptions& options) {
     }
 
     auto& library = mapping->library;
-    if (!library.has(kAbiVersionSymbol))
-        throw LoadError(LoadFailure::SymbolMissing, "plugin file " + path + " does not export " +
-                                                        std::string(kAbiVersionSymbol) + " (missing SIDEBAND_PLUGIN?)");
-    // Checked before anything else in the plugin is touched: another ABI may lay out every type
-    // differently, even the factory's result.
-    const std::uint32_t version = library.get<const std::uint32_t>(kAbiVersionSymbol);
-    if (version != kAbiVersion)
-        throw LoadError(LoadFailure::AbiMismatch, "plugin file " + path + " was built against SDK ABI version " +
-                                                      std::to_string(version) + ", this host speaks version " +
-                                                      std::to_string(kAbiVersion) + "; rebuild it against this SDK");
     if (!library.has(kFactoryAlias))
         throw LoadError(LoadFailure::SymbolMissing, "plugin file " + path + " does not export the factory " +
                                                         std::string(kFactoryAlias) + " (missing SIDEBAND_PLUGIN?)");
@@ -247,7 +419,8 @@ LoadedPlugin loadPlugin(const std::string& path, const LoadOptions& options) {
     });
     loaded.sha256 = digest;
     loaded.path = path;
-    loaded.abiVersion = version;
+    loaded.abiVersion = kAbiVersion; // the fingerprint's sdk= field, equal to the host's
+    loaded.fingerprint = fingerprint.value;
 
     try {
         // Copied through JSON text: objects the plugin allocated may use code (vtables of template

@@ -1,6 +1,6 @@
-// Broken on purpose: exports the ABI version but no factory.
-#include <sideband/sdk/Abi.h>
+// Broken on purpose: exports the right build fingerprint but no factory.
+#include <sideband/sdk/Fingerprint.h>
 
 #include <boost/config.hpp>
 
-extern "C" BOOST_SYMBOL_EXPORT const std::uint32_t sideband_sdk_abi_version = SIDEBAND_SDK_ABI_VERSION;
+extern "C" BOOST_SYMBOL_EXPORT const char sideband_sdk_fingerprint[] = SIDEBAND_SDK_FINGERPRINT;

@@ -4,17 +4,19 @@
 //
 //     SIDEBAND_PLUGIN(my::AppointmentsPlugin)
 //
-// It exports the factory (a Boost.DLL alias, so the symbol name is stable and readable) and the SDK
-// ABI version the plugin was compiled with. The class needs a default constructor.
+// It exports the factory (a Boost.DLL alias, so the symbol name is stable and readable) and the
+// build fingerprint (Fingerprint.h) the host checks before loading the library. The class needs a
+// default constructor.
 
 #include "sideband/sdk/Abi.h"
+#include "sideband/sdk/Fingerprint.h"
 #include "sideband/sdk/Plugin.h"
 
 #include <boost/config.hpp>
 #include <boost/dll/alias.hpp>
 
 #define SIDEBAND_PLUGIN(PluginClass)                                                                                   \
-    extern "C" BOOST_SYMBOL_EXPORT const std::uint32_t sideband_sdk_abi_version = SIDEBAND_SDK_ABI_VERSION;            \
+    extern "C" BOOST_SYMBOL_EXPORT const char sideband_sdk_fingerprint[] = SIDEBAND_SDK_FINGERPRINT;                   \
     namespace sideband_plugin_export {                                                                                 \
     ::sideband::sdk::Plugin* create() {                                                                                \
         return new PluginClass();                                                                                      \

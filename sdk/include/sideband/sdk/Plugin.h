@@ -2,8 +2,9 @@
 
 // The Sideband plugin interface: everything a plugin author implements and everything the host
 // gives a plugin. It is the ABI between the host and a tenant's `.so`; any change to a declaration
-// in this file bumps SIDEBAND_SDK_ABI_VERSION, and the host refuses a plugin built against another
-// version (with one log line naming the plugin file and both versions).
+// in this file bumps SIDEBAND_SDK_ABI_VERSION. The host refuses a plugin whose build fingerprint
+// (Fingerprint.h: ABI version, toolchain, Poco, Boost, headers' hash) differs from its own, with
+// one log line naming the plugin file and every field that differs.
 //
 // JSON is Poco::JSON (Debian's libpoco-dev): tool parameters, arguments and results are
 // Poco::JSON::Object. Plugins and host must be built with the same toolchain and Poco (Debian 12:
