@@ -6,7 +6,7 @@ packages=(
   build-essential cmake pkg-config git openssl ca-certificates curl
   libpoco-dev libboost-dev libboost-filesystem-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libpq-dev libssl-dev libsqlite3-dev libsystemd-dev
-  libhttp-parser-dev libwslay-dev
+  libhttp-parser-dev libwslay-dev libseccomp-dev
   systemd dpkg-dev fakeroot file prometheus
   "$@"
 )
