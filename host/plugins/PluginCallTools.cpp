@@ -6,6 +6,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <optional>
+
 namespace sideband::plugins {
 namespace {
 
@@ -110,33 +113,90 @@ void PluginCallTools::invoke(const ToolInvocation& invocation, Done done) {
     };
     auto deliver = [&metrics = metrics_, label, tenant, file, callId,
                     done = std::move(done)](const ToolExecutor::Result& result, std::chrono::nanoseconds elapsed) {
-        const char* outcome = sdk::loader::outcomeName(result.outcome);
+        // The SDK's outcomes have no "refused": the host labels it (the job never ran, no duration).
+        const bool refused = ToolExecutor::isRefusal(result);
+        const char* outcome = refused ? "refused" : sdk::loader::outcomeName(result.outcome);
         record([&] {
             metrics.increment(metrics::name::kToolCalls, {{"tenant", tenant}, {"tool", label}, {"outcome", outcome}});
-            metrics.observe(metrics::name::kToolSeconds, std::chrono::duration<double>(elapsed).count(),
-                            {{"tenant", tenant}, {"tool", label}});
+            if (refused)
+                metrics.increment(metrics::name::kToolRefused, {{"tenant", tenant}});
+            else
+                metrics.observe(metrics::name::kToolSeconds, std::chrono::duration<double>(elapsed).count(),
+                                {{"tenant", tenant}, {"tool", label}});
         });
         if (result.outcome != sdk::loader::ToolOutcome::Ok)
             logging::forCall(callId, tenant)
                 .warn("tool {} failed ({}): plugin={}: {}", label, outcome, file, result.json);
         if (done) done(result.json);
     };
-    executor_->submit(timeout, std::move(work), std::move(deliver));
+    executor_->submit(tenant, timeout, std::move(work), std::move(deliver));
 }
 
 void PluginCallTools::decorateInstructions(tenants::Instructions& instructions) {
     if (!plugin_) return;
-    sdk::CallSetup setup{instructions.prompt, instructions.greeting};
-    try {
-        plugin_->plugin->decorateCall(*context_, setup);
-        instructions.prompt = std::move(setup.instructions);
-        instructions.greeting = std::move(setup.greeting);
-    } catch (const std::exception& e) {
-        logging::forCall(context_->callId(), context_->tenantId())
-            .warn("plugin {}: decorateCall threw, instructions unchanged: {}", plugin_->path, e.what());
-    } catch (...) {
-        logging::forCall(context_->callId(), context_->tenantId())
-            .warn("plugin {}: decorateCall threw, instructions unchanged", plugin_->path);
+    // Shared with the job: past the deadline this call moves on while the plugin may still run.
+    struct Decoration {
+        std::mutex mutex;
+        std::condition_variable settled;
+        bool done = false;
+        ToolExecutor::Result result;
+        sdk::CallSetup setup;
+        std::optional<std::string> threw;
+    };
+    auto decoration = std::make_shared<Decoration>();
+    auto work = [plugin = plugin_, context = context_, decoration,
+                 setup = sdk::CallSetup{instructions.prompt, instructions.greeting}](
+                    const ToolExecutor::Cancelled&, ToolExecutor::Clock::time_point) mutable {
+        std::optional<std::string> threw;
+        try {
+            plugin->plugin->decorateCall(*context, setup);
+        } catch (const std::exception& e) {
+            threw = e.what();
+        } catch (...) {
+            threw = "";
+        }
+        std::lock_guard lock(decoration->mutex);
+        if (threw) {
+            decoration->threw = threw;
+            return ToolExecutor::Result{"{}", sdk::loader::ToolOutcome::Error};
+        }
+        decoration->setup = std::move(setup);
+        return ToolExecutor::Result{"{}", sdk::loader::ToolOutcome::Ok};
+    };
+    executor_->submit(context_->tenantId(), decorateTimeout(), std::move(work),
+                      [decoration](const ToolExecutor::Result& result, std::chrono::nanoseconds) {
+                          std::lock_guard lock(decoration->mutex);
+                          decoration->result = result;
+                          decoration->done = true;
+                          decoration->settled.notify_all();
+                      });
+    auto log = logging::forCall(context_->callId(), context_->tenantId());
+    std::unique_lock lock(decoration->mutex);
+    // The executor answers by the deadline; the extra second only guards against a bug there.
+    decoration->settled.wait_for(lock, decorateTimeout() + std::chrono::seconds(1), [&] { return decoration->done; });
+    const auto& result = decoration->result;
+    if (decoration->done && result.outcome == sdk::loader::ToolOutcome::Ok) {
+        instructions.prompt = std::move(decoration->setup.instructions);
+        instructions.greeting = std::move(decoration->setup.greeting);
+    } else if (decoration->threw) {
+        if (decoration->threw->empty())
+            log.warn("plugin {}: decorateCall threw, instructions unchanged", plugin_->path);
+        else
+            log.warn("plugin {}: decorateCall threw, instructions unchanged: {}", plugin_->path, *decoration->threw);
+    } else if (!decoration->done || result.outcome == sdk::loader::ToolOutcome::Timeout) {
+        log.warn("plugin {}: decorateCall overran its {} ms deadline; the call is answered with its instructions "
+                 "undecorated",
+                 plugin_->path, decorateTimeout().count());
+        record([&] {
+            metrics_.increment(metrics::name::kPluginHookTimeouts,
+                               {{"tenant", context_->tenantId()}, {"hook", "decorateCall"}});
+        });
+    } else if (ToolExecutor::isRefusal(result)) {
+        log.warn("plugin {}: decorateCall not run, the tenant's tool queue is full; instructions unchanged",
+                 plugin_->path);
+        record([&] { metrics_.increment(metrics::name::kToolRefused, {{"tenant", context_->tenantId()}}); });
+    } else {
+        log.warn("plugin {}: decorateCall not run ({}); instructions unchanged", plugin_->path, result.json);
     }
 }
 
@@ -158,34 +218,76 @@ void PluginCallTools::postHook(const char* name, Hook hook) {
     {
         std::lock_guard lock(hooksMutex_);
         hooks_.emplace_back(name, std::move(hook));
-        if (draining_) return;
-        draining_ = true;
+        if (hooksRunning_) return;
+        hooksRunning_ = true;
     }
-    // One drain task at a time per call: hooks stay in order without a thread per call.
-    executor_->post([self = shared_from_this()] { self->drainHooks(); });
+    runHooks();
 }
 
-void PluginCallTools::drainHooks() {
+// Submits the call's next hook; the one after it is submitted when this one settles (returned, or
+// its deadline passed). A loop rather than recursion when the executor answers at once (refused,
+// shutting down), so a long backlog cannot grow the stack.
+void PluginCallTools::runHooks() {
     for (;;) {
         std::pair<const char*, Hook> next;
         {
             std::lock_guard lock(hooksMutex_);
             if (hooks_.empty()) {
-                draining_ = false;
+                hooksRunning_ = false;
                 return;
             }
             next = std::move(hooks_.front());
             hooks_.pop_front();
         }
-        try {
-            next.second(*plugin_->plugin, *context_);
-        } catch (const std::exception& e) {
-            logging::forCall(context_->callId(), context_->tenantId())
-                .warn("plugin {}: {} threw: {}", plugin_->path, next.first, e.what());
-        } catch (...) {
-            logging::forCall(context_->callId(), context_->tenantId())
-                .warn("plugin {}: {} threw", plugin_->path, next.first);
+        const char* name = next.first;
+        // Exceptions are logged here, on the worker: an Error settlement then means refused or shutdown.
+        auto work = [plugin = plugin_, context = context_, hook = std::move(next.second),
+                     name](const ToolExecutor::Cancelled&, ToolExecutor::Clock::time_point) {
+            try {
+                hook(*plugin->plugin, *context);
+            } catch (const std::exception& e) {
+                logging::forCall(context->callId(), context->tenantId())
+                    .warn("plugin {}: {} threw: {}", plugin->path, name, e.what());
+            } catch (...) {
+                logging::forCall(context->callId(), context->tenantId())
+                    .warn("plugin {}: {} threw", plugin->path, name);
+            }
+            return ToolExecutor::Result{"{}", sdk::loader::ToolOutcome::Ok};
+        };
+        // 0 submitting, 1 submitted, 2 settled: whichever of submit() and the callback comes second
+        // continues the chain.
+        auto step = std::make_shared<std::atomic<int>>(0);
+        executor_->submit(
+            context_->tenantId(), hookTimeout(), std::move(work),
+            [self = shared_from_this(), name, step](const ToolExecutor::Result& result, std::chrono::nanoseconds) {
+                self->hookSettled(name, result);
+                if (step->exchange(2) == 1) self->runHooks();
+            });
+        if (step->exchange(1) != 2) return;
+    }
+}
+
+void PluginCallTools::hookSettled(const char* name, const ToolExecutor::Result& result) {
+    using sdk::loader::ToolOutcome;
+    if (result.outcome == ToolOutcome::Ok) return;
+    const std::string& tenant = context_->tenantId();
+    auto log = logging::forCall(context_->callId(), tenant);
+    if (result.outcome == ToolOutcome::Timeout) {
+        log.warn("plugin {}: {} overran its {} ms deadline; this call's next hooks run without waiting for it",
+                 plugin_->path, name, hookTimeout().count());
+        record([&] { metrics_.increment(metrics::name::kPluginHookTimeouts, {{"tenant", tenant}, {"hook", name}}); });
+    } else if (ToolExecutor::isRefusal(result)) {
+        log.warn("plugin {}: {} dropped: the tenant's tool queue is full", plugin_->path, name);
+        record([&] { metrics_.increment(metrics::name::kToolRefused, {{"tenant", tenant}}); });
+    } else { // shutting down: the rest of the call's hooks go too, in one line
+        std::size_t dropped = 0;
+        {
+            std::lock_guard lock(hooksMutex_);
+            dropped = hooks_.size();
+            hooks_.clear();
         }
+        log.info("plugin {}: {} and {} later hook(s) of this call not run: {}", plugin_->path, name, dropped,
+                 result.json);
     }
 }
 

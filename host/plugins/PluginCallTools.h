@@ -5,6 +5,7 @@
 #include "plugins/PluginLoader.h"
 #include "plugins/ToolExecutor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -57,20 +58,31 @@ public:
     using CallTools::invoke;
     void invoke(const ToolInvocation& invocation, Done done) override;
 
-    // decorateInstructions runs on the caller's thread (it must finish before the call is answered);
-    // the other hooks run on the pool, one at a time per call, in order.
+    // Every hook runs on the pool, in the tenant's share, with a deadline (hookTimeout()).
+    // decorateInstructions waits for it (the call is answered after it): past decorateTimeout() the
+    // call gets its instructions undecorated. The other hooks run one at a time per call, in order;
+    // one that overruns its deadline is logged and counted, and the call's next hooks start without
+    // waiting for it (so they may overlap with it): a hung hook never holds up the rest of the call.
     void decorateInstructions(tenants::Instructions& instructions) override;
     void callStarted() override;
     void transcript(const tenants::TranscriptLine& line) override;
     void callEnded(const std::string& reason) override;
 
+    // Hooks get the tool deadline, capped: nobody waits for them, but a hung one must not hold the
+    // tenant's share for long. decorateCall delays the answer to a ringing call: capped lower.
+    static constexpr std::chrono::milliseconds kMaxHookTimeout{5000};
+    static constexpr std::chrono::milliseconds kMaxDecorateTimeout{2000};
+
     std::chrono::milliseconds toolTimeout() const { return toolTimeout_; }
+    std::chrono::milliseconds hookTimeout() const { return std::min(toolTimeout_, kMaxHookTimeout); }
+    std::chrono::milliseconds decorateTimeout() const { return std::min(toolTimeout_, kMaxDecorateTimeout); }
     const LoadedPluginPtr& plugin() const { return plugin_; }
 
 private:
     using Hook = std::function<void(sdk::Plugin&, sdk::CallContext&)>;
     void postHook(const char* name, Hook hook);
-    void drainHooks();
+    void runHooks();
+    void hookSettled(const char* name, const ToolExecutor::Result& result);
 
     LoadedPluginPtr plugin_;
     std::shared_ptr<HostCallContext> context_;
@@ -80,7 +92,7 @@ private:
 
     std::mutex hooksMutex_;
     std::deque<std::pair<const char*, Hook>> hooks_;
-    bool draining_ = false;
+    bool hooksRunning_ = false; // one hook of this call submitted at a time
 };
 
 } // namespace sideband::plugins

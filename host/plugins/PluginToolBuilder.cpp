@@ -6,12 +6,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace sideband::plugins {
 
 PluginToolBuilder::PluginToolBuilder(std::string pluginDirectory, metrics::MetricsRegistry& metrics,
                                      std::size_t toolThreads, std::string copyDirectory)
+    : PluginToolBuilder(std::move(pluginDirectory), metrics, ToolExecutor::Options{toolThreads},
+                        std::move(copyDirectory)) {}
+
+PluginToolBuilder::PluginToolBuilder(std::string pluginDirectory, metrics::MetricsRegistry& metrics,
+                                     const ToolExecutor::Options& pool, std::string copyDirectory)
     : loader_(std::move(pluginDirectory), std::move(copyDirectory)), metrics_(metrics),
-      executor_(std::make_shared<ToolExecutor>(toolThreads)) {}
+      executor_(std::make_shared<ToolExecutor>(pool)) {}
 
 std::chrono::milliseconds PluginToolBuilder::toolTimeout(const tenants::TenantConfig& tenant) {
     if (!tenant.settings || !tenant.settings->has("tool_timeout_ms")) return kDefaultToolTimeout;
@@ -26,6 +33,21 @@ std::chrono::milliseconds PluginToolBuilder::toolTimeout(const tenants::TenantCo
     spdlog::warn("tenant {}: tool_timeout_ms is not a positive number of milliseconds; using {} ms", tenant.tenantId,
                  kDefaultToolTimeout.count());
     return kDefaultToolTimeout;
+}
+
+std::size_t PluginToolBuilder::toolConcurrency(const tenants::TenantConfig& tenant, std::size_t perTenant) {
+    if (!tenant.settings || !tenant.settings->has("tool_concurrency")) return perTenant;
+    try {
+        auto value = tenant.settings->get("tool_concurrency");
+        if (value.isNumeric()) {
+            auto n = value.convert<double>();
+            if (n >= 1 && n == static_cast<double>(static_cast<long long>(n)))
+                return std::min(perTenant, static_cast<std::size_t>(std::min(n, 1e6)));
+        }
+    } catch (const std::exception&) {
+    }
+    spdlog::warn("tenant {}: tool_concurrency is not a positive integer; using {}", tenant.tenantId, perTenant);
+    return perTenant;
 }
 
 std::shared_ptr<CallTools> PluginToolBuilder::build(const tenants::TenantConfig& tenant, const CallInfo& call,
@@ -53,6 +75,10 @@ std::shared_ptr<CallTools> PluginToolBuilder::build(const tenants::TenantConfig&
                                   "tenant " + tenant.tenantId + ": plugin " + tenant.plugin + ": " + e.what());
         }
     }
+    // Every call applies its tenant's current share, so an edited config reaches the pool with the next call.
+    // (Keyed like HostCallContext::tenantId(), which the call's jobs are submitted under.)
+    executor_->setTenantConcurrency(call.tenantId.empty() ? tenant.tenantId : call.tenantId,
+                                    toolConcurrency(tenant, executor_->concurrencyPerTenant()));
     auto context = std::make_unique<HostCallContext>(tenant, call, std::move(actions),
                                                      plugin ? plugin->path : std::string("(none)"));
     return std::make_shared<PluginCallTools>(std::move(plugin), std::move(context), executor_, metrics_,

@@ -1,7 +1,11 @@
 // PluginToolBuilder end to end with real plugins: tool results, errors, deadlines, metrics, hooks,
-// reload while a call is in flight, and the shipped call-routing plugin acting on the call.
+// reload while a call is in flight, and the shipped call-routing plugin acting on the call. Hook
+// deadlines use an in-process plugin whose hooks hang.
+#include "Eventually.h"
+#include "Gate.h"
 #include "TestPlugins.h"
 #include "metrics/SidebandMetrics.h"
+#include "plugins/PluginCallTools.h"
 #include "plugins/PluginToolBuilder.h"
 
 #include <Poco/JSON/Parser.h>
@@ -18,6 +22,8 @@ using namespace sideband::plugins;
 using namespace sideband::plugins::testing;
 using namespace std::chrono_literals;
 namespace name = sideband::metrics::name;
+using sideband::testing::eventually;
+using sideband::testing::Gate;
 
 namespace {
 
@@ -218,14 +224,62 @@ TEST_F(PluginToolBuilderTest, ThousandsOfToolCallsShareTheBoundedPool) {
     dir.install(testPlugin("misbehaving_v1"), "tools.so");
     const auto before = threadCount();
     std::vector<std::shared_ptr<CallTools>> calls;
-    for (int i = 0; i < 2000; ++i)
-        calls.push_back(builder.build(tenant("tools.so"), call("rtc_" + std::to_string(i)), actions));
+    // 40 tenants, 50 calls each: within every tenant's queue (64), so none is refused.
+    for (int i = 0; i < 2000; ++i) {
+        auto config = tenant("tools.so");
+        config.tenantId = "t" + std::to_string(i % 40);
+        calls.push_back(
+            builder.build(config, {"rtc_" + std::to_string(i), config.tenantId, "+1555", "+1556"}, actions));
+    }
     Outputs out;
     for (auto& c : calls)
         c->invoke("version", "{}", out.sink());
     ASSERT_TRUE(out.waitFor(2000, 20s));
     EXPECT_LE(threadCount(), before + 1);
-    EXPECT_EQ(toolCalls("version", "ok"), 2000);
+    double ok = 0;
+    for (int t = 0; t < 40; ++t)
+        ok += registry.value(name::kToolCalls,
+                             {{"tenant", "t" + std::to_string(t)}, {"tool", "version"}, {"outcome", "ok"}});
+    EXPECT_EQ(ok, 2000);
+}
+
+TEST_F(PluginToolBuilderTest, ARefusedToolCallIsAnsweredAtOnceAndCounted) {
+    dir.install(testPlugin("misbehaving_v1"), "tools.so");
+    PluginToolBuilder tight(dir.path(), registry, ToolExecutor::Options{2, 1, 0}); // one running, none waiting
+    auto tools = tight.build(tenant("tools.so"), call(), actions);
+    Outputs busy, refused;
+    tools->invoke("slow", R"({"ms":300})", busy.sink());
+    tools->invoke("echo", "{}", refused.sink());
+    ASSERT_EQ(refused.all().size(), 1u) << "answered before invoke returned";
+    EXPECT_EQ(refused.all()[0], R"({"error":"tool queue full for this tenant; try again shortly"})");
+    EXPECT_EQ(toolCalls("echo", "refused"), 1);
+    EXPECT_EQ(registry.value(name::kToolRefused, {{"tenant", "acme"}}), 1);
+    EXPECT_EQ(registry.observations(name::kToolSeconds, {{"tenant", "acme"}, {"tool", "echo"}}), 0u) << "never ran";
+    EXPECT_EQ(parse(busy.first())->getValue<int>("version"), 1);
+}
+
+TEST_F(PluginToolBuilderTest, ReadsATenantsOwnLowerToolConcurrencyFromItsSettings) {
+    EXPECT_EQ(PluginToolBuilder::toolConcurrency(tenant("", "{}"), 4), 4u);
+    EXPECT_EQ(PluginToolBuilder::toolConcurrency(tenant("", R"({"tool_concurrency":1})"), 4), 1u);
+    EXPECT_EQ(PluginToolBuilder::toolConcurrency(tenant("", R"({"tool_concurrency":10})"), 4), 4u) << "never above";
+    EXPECT_EQ(PluginToolBuilder::toolConcurrency(tenant("", R"({"tool_concurrency":0})"), 4), 4u);
+    EXPECT_EQ(PluginToolBuilder::toolConcurrency(tenant("", R"({"tool_concurrency":1.5})"), 4), 4u);
+    EXPECT_EQ(PluginToolBuilder::toolConcurrency(tenant("", R"({"tool_concurrency":"two"})"), 4), 4u);
+}
+
+TEST_F(PluginToolBuilderTest, ATenantsToolConcurrencySettingHoldsItsToolsBack) {
+    dir.install(testPlugin("misbehaving_v1"), "tools.so");
+    auto tools = build("tools.so", R"({"tool_concurrency":1})"); // the builder's share is 2 (4 threads)
+    Outputs out;
+    tools->invoke("slow", R"({"ms":400})", out.sink());
+    tools->invoke("slow", R"({"ms":400})", out.sink());
+    auto acme = [&] {
+        for (const auto& load : builder.executor()->load())
+            if (load.tenant == "acme") return load;
+        return ToolExecutor::TenantLoad{};
+    };
+    EXPECT_TRUE(eventually([&] { return acme().running == 1 && acme().queued == 1; }));
+    EXPECT_TRUE(out.waitFor(2));
 }
 
 TEST_F(PluginToolBuilderTest, RunsCallHooksInOrderAndContainsADecorationThatThrows) {
@@ -249,6 +303,89 @@ TEST_F(PluginToolBuilderTest, RunsCallHooksInOrderAndContainsADecorationThatThro
     for (int i = 0; i < 200 && readFile(log) != expected; ++i)
         std::this_thread::sleep_for(10ms);
     EXPECT_EQ(readFile(log), expected);
+}
+
+// An in-process plugin (no library) whose callStarted, and decorateCall for the prompt "hang", wait
+// at a gate: the hooks' deadlines are what is tested. Shared with the jobs, like the gate.
+struct HangingHooks : sdk::Plugin {
+    explicit HangingHooks(std::shared_ptr<Gate> gate) : gate(std::move(gate)) {}
+    std::vector<sdk::ToolDefinition> tools() const override { return {}; }
+    Poco::JSON::Object::Ptr callTool(sdk::CallContext&, const sdk::ToolCall&) override { return nullptr; }
+    void decorateCall(sdk::CallContext&, sdk::CallSetup& setup) override {
+        if (setup.instructions == "hang") gate->pass();
+        setup.instructions += " [decorated]";
+    }
+    void onCallStarted(sdk::CallContext&) override {
+        gate->pass();
+        record("started");
+    }
+    void onTranscript(sdk::CallContext&, const sdk::TranscriptLine& line) override { record(line.text); }
+    void onCallEnded(sdk::CallContext&, const std::string& reason) override { record("ended " + reason); }
+
+    void record(const std::string& line) {
+        std::lock_guard lock(mutex);
+        lines.push_back(line);
+    }
+    std::vector<std::string> recorded() {
+        std::lock_guard lock(mutex);
+        return lines;
+    }
+    std::shared_ptr<Gate> gate;
+    std::mutex mutex;
+    std::vector<std::string> lines;
+};
+
+class HookDeadlineTest : public PluginToolBuilderTest {
+protected:
+    HookDeadlineTest() {
+        gate->close();
+        auto loaded = std::make_shared<sdk::loader::LoadedPlugin>();
+        loaded->plugin = plugin;
+        loaded->path = "hanging-hooks (in process)";
+        // Hooks get min(tool timeout, 5 s): 100 ms here.
+        tools = std::make_shared<PluginCallTools>(
+            loaded, std::make_unique<HostCallContext>(tenant(""), call(), actions, loaded->path), executor, registry,
+            100ms);
+    }
+    ~HookDeadlineTest() override {
+        gate->open(); // the hung hook returns before the pool goes
+        executor->shutdown(5s);
+    }
+    double hookTimeouts(const std::string& hook) {
+        return registry.value(name::kPluginHookTimeouts, {{"tenant", "acme"}, {"hook", hook}});
+    }
+
+    std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+    std::shared_ptr<HangingHooks> plugin = std::make_shared<HangingHooks>(gate);
+    std::shared_ptr<ToolExecutor> executor = std::make_shared<ToolExecutor>(ToolExecutor::Options{4, 2, 64});
+    std::shared_ptr<PluginCallTools> tools;
+};
+
+TEST_F(HookDeadlineTest, AHookThatHangsTimesOutIsCountedAndTheCallsLaterHooksStillRun) {
+    tools->callStarted();
+    tools->transcript({"caller", "hello"});
+    tools->callEnded("hangup");
+    ASSERT_TRUE(gate->waitUntilHeld());
+    EXPECT_TRUE(eventually([&] {
+        return plugin->recorded() == std::vector<std::string>{"hello", "ended hangup"};
+    })) << "the later hooks ran while callStarted still hangs";
+    EXPECT_EQ(hookTimeouts("onCallStarted"), 1);
+    EXPECT_EQ(hookTimeouts("onTranscript"), 0);
+    gate->open();
+    EXPECT_TRUE(eventually([&] { return plugin->recorded().size() == 3; })); // the late one finishes, unharmed
+}
+
+TEST_F(HookDeadlineTest, ADecorationThatHangsLeavesTheInstructionsUndecoratedAndIsCounted) {
+    tenants::Instructions plain{"Be kind.", "Hi"};
+    tools->decorateInstructions(plain);
+    EXPECT_EQ(plain.prompt, "Be kind. [decorated]") << "decorated on the pool, in time";
+
+    tenants::Instructions hanging{"hang", "Hi"};
+    const auto start = std::chrono::steady_clock::now();
+    tools->decorateInstructions(hanging);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+    EXPECT_EQ(hanging.prompt, "hang");
+    EXPECT_EQ(hookTimeouts("decorateCall"), 1);
 }
 
 TEST_F(PluginToolBuilderTest, TheShippedCallRoutingPluginTransfersThroughTheHostsCallActions) {
