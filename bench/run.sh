@@ -2,7 +2,7 @@
 # Sideband benchmarks (docs/benchmarks.md). Each one builds what it needs, starts the real
 # sideband-host as a child process on 127.0.0.1 with the Realtime simulator, drives load, prints a
 # table and writes bench/results/<name>.md. Figures only: nothing here judges a speed.
-#   bash bench/run.sh webhook|incoming|incoming-repeat|sessions|http|calls|held|server|all
+#   bash bench/run.sh webhook|incoming|incoming-repeat|sessions|isolation|http|calls|held|server|all
 # (server = http, calls and held: the HTTP server cases of issue 11, with load generators we did not write.)
 # Environment: SIDEBAND_BENCH_BUILD (build dir, default build-bench), SIDEBAND_JOBS (default 2),
 #   BENCH_SECONDS (length of each measured run), BENCH_QUICK=1 (a ~2 s run of each, for a smoke check;
@@ -18,8 +18,8 @@ build=${SIDEBAND_BENCH_BUILD:-$root/build-bench}
 jobs=${SIDEBAND_JOBS:-2}
 quick=${BENCH_QUICK:-0}
 what=${1:-}
-case "$what" in webhook | incoming | incoming-repeat | sessions | http | calls | held | server | all) ;; *)
-  echo "usage: bash bench/run.sh webhook|incoming|incoming-repeat|sessions|http|calls|held|server|all" >&2
+case "$what" in webhook | incoming | incoming-repeat | sessions | isolation | http | calls | held | server | all) ;; *)
+  echo "usage: bash bench/run.sh webhook|incoming|incoming-repeat|sessions|isolation|http|calls|held|server|all" >&2
   exit 64
   ;;
 esac
@@ -442,6 +442,102 @@ bench_sessions() {
   echo "== written $out"
 }
 
+# --- 5. plugin isolation (issue 13) -------------------------------------------------------------
+# The tool round trip with the tenant's plugin in the host (in_process) and in its own sandboxed
+# runner (process), same driver and load; then the memory of 100 isolated tenants.
+# children_rss PID: "count sum_kib max_kib" over PID's sideband-plugin-runner children.
+children_rss() {
+  local p rss count=0 sum=0 max=0
+  for p in $(pgrep -P "$1" -f sideband-plugin-runner 2>/dev/null); do
+    rss=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    count=$((count + 1)) sum=$((sum + rss))
+    [ "$rss" -gt "$max" ] && max=$rss
+  done
+  echo "$count $sum $max"
+}
+kib_mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+bench_isolation() {
+  build_targets sideband-host sideband-plugin-runner bench-sessions echo
+  local out=$results/isolation.md rows=() mode line load window n sampler peak tenants i
+  window=${BENCH_WINDOW:-$([ "$quick" = 1 ] && echo 2 || echo 30)}
+  n=${BENCH_ISOLATION_CALLS:-$([ "$quick" = 1 ] && echo 20 || echo 1000)}
+  echo "== isolation: $n calls, a tool call every 3 s each, ${window} s window, in_process then process"
+  for mode in in_process process; do
+    make_tenant
+    sim_port=$(free_port)
+    start_host "isolation-$mode" SIDEBAND_HTTP_THREADS=16 MAX_CONCURRENT_CALLS=5000 SIDEBAND_PLUGIN_ISOLATION=$mode
+    load=$(load1)
+    # The runner's peak RSS while the calls run (sampled every second).
+    (
+      peak=0
+      while kill -0 "$host_pid" 2>/dev/null; do
+        read -r _ _ m <<<"$(children_rss "$host_pid")"
+        [ "$m" -gt "$peak" ] && peak=$m && echo "$peak" >"$work/runner-peak"
+        sleep 1
+      done
+    ) &
+    sampler=$!
+    aux_pids+=("$sampler")
+    echo 0 >"$work/runner-peak"
+    line=$("$build/bench/bench-sessions" --host-url "https://localhost:$host_port/api/v1/openai/webhook" \
+      --ca-file "$work/tls/ca.pem" --tls-cert "$work/tls/server.pem" --tls-key "$work/tls/server.key" \
+      --sim-listen "127.0.0.1:$sim_port" --host-pid "$host_pid" --calls "$n" --ramp-rate 100 \
+      --window "$window" --interval-ms 3000 --to "$number" --sender-threads 8 | tee "$work/isolation-$mode-driver.log" | grep '^BENCH ')
+    kill "$sampler" 2>/dev/null || true
+    peak=$(cat "$work/runner-peak")
+    stop_host
+    rows+=("| $mode | $(val "$line" held) | $(val "$line" round_trips) / $(val "$line" timeouts) | $(val "$line" rt_p50_ms) | $(val "$line" rt_p90_ms) | $(val "$line" rt_p99_ms) | $(val "$line" rt_max_ms) | $(val "$line" resume_p50_ms) | $(val "$line" resume_p99_ms) | $(val "$line" threads) | $(val "$line" rss_mib) | $([ "$mode" = process ] && kib_mib "$peak" || echo -) | $load |")
+    echo "${rows[-1]}"
+  done
+
+  # 100 tenants, each with its own runner (started with the host), no calls.
+  tenants=${BENCH_TENANTS:-$([ "$quick" = 1 ] && echo 5 || echo 100)}
+  rm -rf "$work/tenants" && mkdir -p "$work/tenants"
+  for i in $(seq 1 "$tenants"); do
+    mkdir -p "$work/tenants/t$i"
+    printf '{"id":"t%s","name":"T%s","numbers":["+1800556%04d"],"greeting":"Hi.","config":{"plugin":"echo.so"}}\n' \
+      "$i" "$i" "$i" >"$work/tenants/t$i/tenant.json"
+    echo "You are tenant $i's receptionist." >"$work/tenants/t$i/instructions.md"
+  done
+  rm -f "$work"/sideband.db*
+  "$build/host/sideband-host" tenants import "$work/tenants" --db "sqlite:$work/sideband.db" >/dev/null
+  sim_port=$(free_port)
+  start_host "isolation-tenants" SIDEBAND_PLUGIN_ISOLATION=process
+  for _ in $(seq 600); do # runners start in the background: wait until every one is up (60 s at most)
+    [ "$(curl -s --cacert "$work/tls/ca.pem" "https://localhost:$host_port/metrics" | grep -c '^sideband_plugin_runner_up{.*} 1')" -ge "$tenants" ] && break
+    sleep 0.1
+  done
+  sleep 2
+  read -r count sum max <<<"$(children_rss "$host_pid")"
+  local host_rss host_threads
+  host_rss=$(awk '/^VmRSS/ {print $2}' "/proc/$host_pid/status")
+  host_threads=$(awk '/^Threads/ {print $2}' "/proc/$host_pid/status")
+  stop_host
+  {
+    header "# Plugin isolation benchmark" "" \
+      "\`bash bench/run.sh isolation\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, git $rev." "" \
+      "## Tool round trip, in-process vs isolated" "" \
+      "The real \`sideband-host\` (child process) and bench-sessions (the Realtime simulator plus a webhook sender): $n calls" \
+      "to tenant \`bench\` (echo.so built with the SDK), each calling \`echo\` every 3 s, round trips collected for ${window} s." \
+      "Round trip = simulator: function-call event written -> function_call_output read. Resume = the same to the host's" \
+      "response.create. Same load twice: SIDEBAND_PLUGIN_ISOLATION=in_process, then =process (the tenant's plugin in its own" \
+      "sandboxed sideband-plugin-runner). Issue 13's floor: isolated adds < 1 ms at p99." "" \
+      "| mode | calls held | round trips / timeouts | p50 ms | p90 ms | p99 ms | max ms | resume p50 ms | resume p99 ms | host threads | host RSS MiB | runner RSS MiB (peak) | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    header "" "## Memory of $tenants isolated tenants" "" \
+      "$tenants tenants imported, each with echo.so and isolation on; the host started (it starts every enabled tenant's runner)," \
+      "no calls; figures read once all $tenants runners answered (sideband_plugin_runner_up) and 2 s more." \
+      "Issue 13's floor: runner memory per tenant < 10 MB RSS." "" \
+      "| runners | RSS per runner MiB (mean / max) | runners total MiB | host RSS MiB | host threads | host + runners MiB |" \
+      "|---|---|---|---|---|---|" \
+      "| $count | $(kib_mib $((sum / (count > 0 ? count : 1)))) / $(kib_mib "$max") | $(kib_mib "$sum") | $(kib_mib "$host_rss") | $host_threads | $(kib_mib $((sum + host_rss))) |"
+  } >"$out"
+  cat "$out"
+  echo "== written $out"
+}
+
 # --- 4. the HTTP server, side by side: deduplicated deliveries, whole calls, held calls ---------
 # Issue 11's benchmark. The load comes from tools this project did not write (wrk, h2load, Node's
 # fetch on an undici Agent), idle and slow connections are held open next to it
@@ -847,6 +943,7 @@ webhook) bench_webhook ;;
 incoming) bench_incoming ;;
 incoming-repeat) bench_incoming_repeat ;;
 sessions) bench_sessions ;;
+isolation) bench_isolation ;;
 http) bench_http ;;
 calls) bench_calls ;;
 held) bench_held ;;

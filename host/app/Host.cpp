@@ -3,6 +3,7 @@
 #include "calls/CallEnd.h"
 #include "core/Json.h"
 #include "core/Logging.h"
+#include "isolation/IsolatingToolBuilder.h"
 #include "metrics/SidebandMetrics.h"
 #include "openai/OpenAIRestClient.h"
 #include "plugins/PluginToolBuilder.h"
@@ -12,11 +13,44 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 namespace sideband {
 namespace {
 
 constexpr std::size_t kMaxWebhookBody = 1024 * 1024;
 constexpr auto kSweepInterval = std::chrono::seconds(5);
+// Running tools are told to cancel at stop; those still running after this are abandoned.
+constexpr auto kToolShutdownGrace = std::chrono::milliseconds(5000);
+
+// The runner executable: SIDEBAND_PLUGIN_RUNNER, else next to this program, else the packaged libexec.
+std::string runnerPath(const Settings& settings) {
+    if (!settings.pluginRunner.empty()) return settings.pluginRunner;
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        for (const auto& candidate : {self.parent_path() / "sideband-plugin-runner",
+                                      self.parent_path().parent_path() / "libexec/sideband/sideband-plugin-runner"})
+            if (std::filesystem::exists(candidate, ec)) return candidate.string();
+    }
+    return "/usr/libexec/sideband/sideband-plugin-runner";
+}
+
+isolation::RunnerSettings runnerSettings(const Settings& settings) {
+    isolation::RunnerSettings r;
+    r.runnerPath = runnerPath(settings);
+    std::error_code ec;
+    const auto state = settings.stateDir.empty() ? std::filesystem::temp_directory_path(ec) / "sideband-state"
+                                                 : std::filesystem::absolute(settings.stateDir, ec);
+    r.workRoot = (state / "plugins").string(); // each tenant: <state>/plugins/<tenant>
+    std::filesystem::create_directories(r.workRoot, ec);
+    r.addressSpaceMb = static_cast<std::uint64_t>(settings.pluginMemoryMb);
+    r.cpuSeconds = static_cast<std::uint64_t>(settings.pluginCpuSeconds);
+    r.toolThreads = static_cast<std::size_t>(settings.pluginToolThreads);
+    r.toolQueue = static_cast<std::size_t>(settings.toolQueuePerTenant);
+    r.startTimeout = std::chrono::milliseconds(settings.pluginStartTimeoutMs);
+    return r;
+}
 
 http::ListenerOptions listenerOptions(const Settings& settings, const std::string& address) {
     http::ListenerOptions options;
@@ -119,8 +153,13 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
     auto rest = restOptions(settings);
     rest.metrics = &metrics_; // sideband_openai_requests_total
     callControl_ = std::make_unique<openai::OpenAIRestClient>(rest);
-    toolBuilder_ = std::make_unique<plugins::PluginToolBuilder>(settings.pluginDir, metrics_,
-                                                                static_cast<std::size_t>(settings.toolThreads));
+    toolBuilder_ = std::make_unique<plugins::PluginToolBuilder>(
+        settings.pluginDir, metrics_,
+        plugins::ToolExecutor::Options{static_cast<std::size_t>(settings.toolThreads),
+                                       static_cast<std::size_t>(settings.toolConcurrencyPerTenant),
+                                       static_cast<std::size_t>(settings.toolQueuePerTenant)});
+    isolatedTools_ = std::make_unique<isolation::IsolatingToolBuilder>(*toolBuilder_, runnerSettings(settings),
+                                                                       settings.pluginIsolation == "process", metrics_);
     auto sessionSettings = sessionOptions(settings);
     sessionSettings.loops = loops_.get();
     sessions_ = std::make_unique<sessions::SessionManager>(sessionSettings, *ledger_, *store_, metrics_, clock,
@@ -130,7 +169,7 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
     declareLiveMetrics();
 
     incoming_ = std::make_shared<calls::IncomingCallHandler>(
-        calls::PipelineServices{*store_, *ledger_, *callControl_, toolBuilder_.get(), *launches_, metrics_, clock},
+        calls::PipelineServices{*store_, *ledger_, *callControl_, isolatedTools_.get(), *launches_, metrics_, clock},
         pipelineOptions(settings));
     router_.add(webhook::event_type::kCallIncoming, incoming_);
     auto ended = std::make_shared<calls::CallEndedHandler>(*store_, *ledger_, *launches_, metrics_, clock);
@@ -178,11 +217,23 @@ void Host::declareLiveMetrics() {
             samples.push_back({{{"state", state}}, double(count)});
         return samples;
     });
-    metrics_.declareGauge(metrics::name::kSessionWorkerQueue, "Sideband messages waiting for a session worker.",
-                          [this] {
-                              return std::vector<metrics::MetricsRegistry::GaugeSample>{
-                                  {{}, double(sessions_->queuedMessages())}};
-                          });
+    metrics_.declareGauge(
+        metrics::name::kSessionWorkerQueue, "Sideband messages waiting for a session worker.", [this] {
+            return std::vector<metrics::MetricsRegistry::GaugeSample>{{{}, double(sessions_->queuedMessages())}};
+        });
+    auto toolLoad = [this](bool busy) {
+        return [this, busy] {
+            std::vector<metrics::MetricsRegistry::GaugeSample> samples;
+            for (const auto& load : toolBuilder_->executor()->load())
+                samples.push_back({{{"tenant", load.tenant}}, double(busy ? load.running : load.queued)});
+            return samples;
+        };
+    };
+    metrics_.declareGauge(metrics::name::kToolBusy,
+                          "Tool pool workers running a tenant's tools or hooks (overrunning ones included).",
+                          toolLoad(true));
+    metrics_.declareGauge(metrics::name::kToolQueued, "A tenant's tool calls and hooks waiting for a worker.",
+                          toolLoad(false));
     const double global = settings_.maxConcurrentCalls;
     const double perTenantDefault = settings_.maxConcurrentCallsPerTenant.value_or(settings_.maxConcurrentCalls);
     metrics_.declareGauge(metrics::name::kCapacityLimit, "Concurrent call limits.", [global, perTenantDefault] {
@@ -232,6 +283,7 @@ http::Endpoint Host::metricsEndpoint() {
 }
 
 void Host::start() {
+    prestartPluginRunners();
     server_->start();
     if (metricsServer_) metricsServer_->start();
     sweeper_ = std::thread([this] { sweepLoop(); });
@@ -253,8 +305,22 @@ std::size_t Host::drain(std::chrono::milliseconds deadline) {
     return left;
 }
 
+// Enabled tenants' runners load while the host starts, so their first call does not wait for a load.
+// The store may be down: calls then start runners on demand.
+void Host::prestartPluginRunners() {
+    try {
+        std::vector<tenants::TenantConfig> tenants;
+        for (const auto& tenant : store_->listTenants())
+            if (tenant.enabled) tenants.push_back(store_->config(tenant.id));
+        isolatedTools_->prestart(tenants);
+    } catch (const std::exception& e) {
+        spdlog::warn("plugin runners not started ahead of calls: {}", e.what());
+    }
+}
+
 void Host::reload() {
-    toolBuilder_->reloadAll();
+    isolatedTools_->reloadAll(); // and the in-process plugins
+    prestartPluginRunners();
     if (tenantCache_) tenantCache_->invalidate();
     spdlog::info("reloaded: new calls use the plugin files and tenants as they are now");
 }
@@ -270,6 +336,10 @@ void Host::stop() {
     }
     if (sweeper_.joinable()) sweeper_.join();
     if (sessions_) sessions_->stop();
+    // Runners are killed once no session can ask them for anything; their pending tools are answered.
+    if (isolatedTools_) isolatedTools_->stop();
+    // After the sessions (their last hooks are queued by now), before the loops (tool outputs post there).
+    if (toolBuilder_) toolBuilder_->executor()->shutdown(kToolShutdownGrace);
     if (loops_) loops_->stop();
 }
 

@@ -25,6 +25,9 @@
 namespace sideband::plugins {
 class PluginToolBuilder;
 }
+namespace sideband::isolation {
+class IsolatingToolBuilder;
+}
 namespace sideband::tenants {
 class CachingTenantStore;
 }
@@ -61,11 +64,13 @@ public:
     calls::CallLedger& ledger() { return *ledger_; }
     tenants::TenantStore& store() { return *store_; }
     sessions::SessionManager& sessions() { return *sessions_; }
+    isolation::IsolatingToolBuilder& tools() { return *isolatedTools_; }
 
 private:
     std::shared_ptr<http::Routes> buildRoutes(bool includeMetrics);
     http::Endpoint metricsEndpoint();
     void declareLiveMetrics();
+    void prestartPluginRunners();
     void sweepLoop();
 
     Settings settings_;
@@ -81,7 +86,8 @@ private:
     tenants::CachingTenantStore* tenantCache_ = nullptr; // inside store_; null when SIDEBAND_TENANT_CACHE_MS=0
     std::unique_ptr<calls::CallLedger> ledger_;
     std::unique_ptr<openai::CallControl> callControl_;
-    std::unique_ptr<plugins::PluginToolBuilder> toolBuilder_;
+    std::unique_ptr<plugins::PluginToolBuilder> toolBuilder_;        // in-process plugins
+    std::unique_ptr<isolation::IsolatingToolBuilder> isolatedTools_; // runners; falls back to toolBuilder_
     std::unique_ptr<sessions::SessionManager> sessions_;
     std::unique_ptr<calls::SessionLauncher> launcher_; // null: sessions_ launches the calls
     calls::SessionLauncher* launches_ = nullptr;        // launcher_ if given, else sessions_

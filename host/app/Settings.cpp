@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace sideband {
@@ -95,7 +96,22 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.integer("SIDEBAND_TENANT_CACHE_MS", s.tenantCacheMs, 0, 3600 * 1000);
     r.text("SIDEBAND_PLUGIN_DIR", s.pluginDir);
     r.text("SIDEBAND_STATE_DIR", s.stateDir);
+    r.text("SIDEBAND_PLUGIN_ISOLATION", s.pluginIsolation);
+    r.text("SIDEBAND_PLUGIN_RUNNER", s.pluginRunner);
+    r.integer("SIDEBAND_PLUGIN_MEMORY_MB", s.pluginMemoryMb, 64, 1024 * 1024);
+    r.integer("SIDEBAND_PLUGIN_CPU_SECONDS", s.pluginCpuSeconds, 0, 365 * 86400);
+    r.integer("SIDEBAND_PLUGIN_TOOL_THREADS", s.pluginToolThreads, 1, 256);
+    r.integer("SIDEBAND_PLUGIN_START_TIMEOUT_MS", s.pluginStartTimeoutMs, 100, 600000);
+    if (s.pluginIsolation != "process" && s.pluginIsolation != "in_process")
+        problems.push_back("SIDEBAND_PLUGIN_ISOLATION must be process or in_process");
     r.integer("SIDEBAND_TOOL_THREADS", s.toolThreads, 1, 256);
+    // Half the pool by default: one tenant whose tools hang leaves the other half to everyone else.
+    s.toolConcurrencyPerTenant = std::max(1, s.toolThreads / 2);
+    r.integer("SIDEBAND_TOOL_CONCURRENCY_PER_TENANT", s.toolConcurrencyPerTenant, 1, 256);
+    if (s.toolConcurrencyPerTenant > s.toolThreads)
+        problems.push_back("SIDEBAND_TOOL_CONCURRENCY_PER_TENANT must not exceed SIDEBAND_TOOL_THREADS (" +
+                           std::to_string(s.toolThreads) + ")");
+    r.integer("SIDEBAND_TOOL_QUEUE_PER_TENANT", s.toolQueuePerTenant, 0, 1000000);
     r.text("SIDEBAND_LOG_FORMAT", s.logFormat);
     r.text("SIDEBAND_LOG_LEVEL", s.logLevel);
     r.integer("SIDEBAND_DRAIN_TIMEOUT_S", s.drainSeconds, 0, 86400);

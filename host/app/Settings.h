@@ -56,7 +56,16 @@ struct Settings {
     int tenantCacheMs = 1000;                    // SIDEBAND_TENANT_CACHE_MS (0: read the store every call)
     std::string pluginDir = "plugins";           // SIDEBAND_PLUGIN_DIR
     std::string stateDir;                        // SIDEBAND_STATE_DIR (plugins' own files; exported to them)
-    int toolThreads = 8;                         // SIDEBAND_TOOL_THREADS
+    // Plugin isolation (docs/plugins.md): each tenant's plugin in its own sandboxed process.
+    std::string pluginIsolation = "process"; // SIDEBAND_PLUGIN_ISOLATION (process|in_process), per tenant "isolation"
+    std::string pluginRunner;                // SIDEBAND_PLUGIN_RUNNER (default: next to sideband-host, or libexec)
+    int pluginMemoryMb = 1024;               // SIDEBAND_PLUGIN_MEMORY_MB (address space per runner)
+    int pluginCpuSeconds = 3600;             // SIDEBAND_PLUGIN_CPU_SECONDS (per runner process; 0: unlimited)
+    int pluginToolThreads = 4;               // SIDEBAND_PLUGIN_TOOL_THREADS (per runner)
+    int pluginStartTimeoutMs = 10000;        // SIDEBAND_PLUGIN_START_TIMEOUT_MS
+    int toolThreads = 8;                     // SIDEBAND_TOOL_THREADS
+    int toolConcurrencyPerTenant = 4;        // SIDEBAND_TOOL_CONCURRENCY_PER_TENANT (default: threads/2, >= 1)
+    int toolQueuePerTenant = 64;             // SIDEBAND_TOOL_QUEUE_PER_TENANT
 
     // Operations
     std::string logFormat = "human"; // SIDEBAND_LOG_FORMAT (human|json)

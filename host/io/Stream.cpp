@@ -43,7 +43,11 @@ std::shared_ptr<Stream> Stream::create(EventLoop& loop, Poco::Net::StreamSocket 
     // Non-blocking before TLS wraps it: Poco's TLS layer asks this socket whether to wait, and a
     // blocking one would make it poll inside a read.
     socket.setBlocking(false);
-    socket.setNoDelay(true);
+    try {
+        socket.setNoDelay(true);
+    } catch (const Poco::Exception&) {
+        // A Unix socket (a plugin runner's socketpair) has no Nagle to turn off.
+    }
     std::shared_ptr<Stream> stream(new Stream(loop, socket, handler));
     if (tls != Tls::None) {
         stream->tls_ = std::make_unique<Poco::Net::SecureStreamSocket>(

@@ -123,6 +123,12 @@ void dropCapabilities() {
         fail("prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+    // Nothing to drop (the packaged service has no capabilities, and its unit's filter denies capset).
+    __user_cap_data_struct held[_LINUX_CAPABILITY_U32S_3] = {};
+    if (::syscall(SYS_capget, &header, held) == 0 && held[0].effective == 0 && held[0].permitted == 0 &&
+        held[0].inheritable == 0 && held[1].effective == 0 && held[1].permitted == 0 && held[1].inheritable == 0)
+        return;
+    header = {_LINUX_CAPABILITY_VERSION_3, 0};
     if (::syscall(SYS_capset, &header, data) != 0) fail("capset");
 }
 

@@ -21,6 +21,9 @@ void declareSidebandMetrics(MetricsRegistry& r) {
     r.declareCounter(name::kToolCalls, "Tool calls, per tenant, tool and outcome.");
     r.declareHistogram(name::kToolSeconds, "Tool execution time, in seconds.", latency);
     r.declareCounter(name::kPluginLoadFailures, "Plugin load failures, per tenant and reason.");
+    r.declareCounter(name::kToolRefused,
+                     "Tool calls and hooks refused at once because the tenant's tool queue was full, per tenant.");
+    r.declareCounter(name::kPluginHookTimeouts, "Plugin hooks that overran their deadline, per tenant and hook.");
     r.declareCounter(name::kSessions, "Sideband sessions by outcome.");
     r.declareCounter(name::kHttpConnectionsClosed,
                      "HTTP connections the server closed, per listener and reason (deadlines, limit, stop).");
@@ -41,6 +44,9 @@ void declareSidebandMetrics(MetricsRegistry& r) {
     r.declareCounter(
         name::kHangups,
         "REST hangups the host sent for calls it ended itself, by reason and result (ok, failed, skipped).");
+    r.declareGauge(name::kPluginRunnerUp, "1 while the tenant's plugin runner is loaded and answering, else 0.");
+    r.declareCounter(name::kPluginRunnerRestarts,
+                     "Plugin runner processes restarted after they died or stopped answering, per tenant and reason.");
 }
 
 } // namespace sideband::metrics

@@ -175,6 +175,12 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         ProblemCase{"ValueDoesNotParse", [](auto&, Env& e, auto&) { e["SIDEBAND_HTTP_THREADS"] = "many"; },
                     "SIDEBAND_HTTP_THREADS must be an integer between 1 and 1024"},
+        ProblemCase{"ToolShareAboveThePool",
+                    [](auto&, Env& e, auto&) {
+                        e["SIDEBAND_TOOL_THREADS"] = "2";
+                        e["SIDEBAND_TOOL_CONCURRENCY_PER_TENANT"] = "3";
+                    },
+                    "SIDEBAND_TOOL_CONCURRENCY_PER_TENANT must not exceed SIDEBAND_TOOL_THREADS (2)"},
         ProblemCase{"ListenAddressDoesNotParse", [](auto&, Env& e, auto&) { e["SIDEBAND_LISTEN"] = "127.0.0.1:http0"; },
                     "SIDEBAND_LISTEN \"127.0.0.1:http0\" is not a HOST:PORT address"},
         ProblemCase{"LogLevelUnknown", [](auto&, Env& e, auto&) { e["SIDEBAND_LOG_LEVEL"] = "verbose"; },

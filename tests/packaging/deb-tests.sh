@@ -110,6 +110,7 @@ cmd_contents() {
   listing=$(dpkg-deb -c "$deb")
   echo "$listing"
   expect_entry "$listing" -rwxr-xr-x ./usr/bin/sideband-host
+  expect_entry "$listing" -rwxr-xr-x ./usr/libexec/sideband/sideband-plugin-runner
   expect_entry "$listing" -rw-r--r-- ./lib/systemd/system/$UNIT
   expect_entry "$listing" -rw-r--r-- ./etc/sideband/sideband.conf
   expect_entry "$listing" -rw-r----- ./etc/sideband/sideband.env
@@ -119,7 +120,7 @@ cmd_contents() {
   expect_entry "$listing" -rw-r--r-- ./usr/share/doc/sideband-host/operations.md
   # Nothing else: no stray build artefacts, no SDK files in the host package.
   files=$(awk '$1 !~ /^d/ {print $6}' <<<"$listing" | sort)
-  expected=$(printf '%s\n' ./usr/bin/sideband-host ./lib/systemd/system/$UNIT ./etc/sideband/sideband.conf \
+  expected=$(printf '%s\n' ./usr/bin/sideband-host ./usr/libexec/sideband/sideband-plugin-runner ./lib/systemd/system/$UNIT ./etc/sideband/sideband.conf \
     ./etc/sideband/sideband.env ./usr/share/doc/sideband-host/operations.md | sort)
   if [ "$files" = "$expected" ]; then ok "no unexpected files"; else fail "files differ from the expected list:"$'\n'"$(diff <(echo "$expected") <(echo "$files") || true)"; fi
   # The packaged unit is the one in the source tree.

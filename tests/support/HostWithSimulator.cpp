@@ -24,6 +24,8 @@ HostWithSimulator::HostWithSimulator(const std::function<void(Settings&)>& tune,
     settings_.openaiTimeoutMs = 3000;
     settings_.database = "sqlite:" + dir_.file("sideband.db");
     settings_.pluginDir = SIDEBAND_BUILD_PLUGIN_DIR;
+    settings_.pluginRunner = SIDEBAND_BUILD_PLUGIN_RUNNER;
+    settings_.stateDir = dir_.path(); // runners work in <state>/plugins/<tenant>
     settings_.httpThreads = 16;
     if (tune) tune(settings_);
     host_ = std::make_unique<Host>(settings_, SystemClock::instance(), std::move(store), std::move(launcher));

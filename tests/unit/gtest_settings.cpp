@@ -33,8 +33,8 @@ TEST(Settings, RefusesToServeWithoutTlsUnlessInsecureIsExplicit) {
     auto s = Settings::load(from({{"OPENAI_WEBHOOK_SECRET", "s"}, {"OPENAI_API_KEY", "k"}}), problems);
     ASSERT_EQ(s.validate().size(), 1u);
     EXPECT_NE(s.validate()[0].find("refusing to serve without TLS"), std::string::npos);
-    s = Settings::load(
-        from({{"OPENAI_WEBHOOK_SECRET", "s"}, {"OPENAI_API_KEY", "k"}, {"SIDEBAND_INSECURE_HTTP", "1"}}), problems);
+    s = Settings::load(from({{"OPENAI_WEBHOOK_SECRET", "s"}, {"OPENAI_API_KEY", "k"}, {"SIDEBAND_INSECURE_HTTP", "1"}}),
+                       problems);
     EXPECT_TRUE(s.validate().empty());
 }
 
@@ -50,7 +50,8 @@ TEST(Settings, ProblemsNeverQuoteASecret) {
     std::vector<std::string> problems;
     auto s = Settings::load(from({{"OPENAI_WEBHOOK_SECRET", "whsec_sup3r*secret"}, {"SIDEBAND_INSECURE_HTTP", "1"}}),
                             problems);
-    for (const auto& problem : s.validate()) EXPECT_EQ(problem.find("sup3r"), std::string::npos) << problem;
+    for (const auto& problem : s.validate())
+        EXPECT_EQ(problem.find("sup3r"), std::string::npos) << problem;
 }
 
 TEST(Settings, RefusesAnUnknownLogLevel) {
@@ -80,4 +81,42 @@ TEST(Settings, TenantCacheIsOneSecondByDefaultAndZeroSwitchesItOff) {
     Settings::load(from({{"SIDEBAND_TENANT_CACHE_MS", "-5"}}), problems);
     ASSERT_EQ(problems.size(), 1u);
     EXPECT_EQ(problems[0].rfind("SIDEBAND_TENANT_CACHE_MS must", 0), 0u);
+}
+
+TEST(Settings, EachTenantGetsHalfTheToolThreadsAndAQueueOf64ByDefault) {
+    std::vector<std::string> problems;
+    const auto defaults = Settings::load(from({}), problems);
+    EXPECT_EQ(defaults.toolThreads, 8);
+    EXPECT_EQ(defaults.toolConcurrencyPerTenant, 4);
+    EXPECT_EQ(defaults.toolQueuePerTenant, 64);
+    EXPECT_EQ(Settings::load(from({{"SIDEBAND_TOOL_THREADS", "1"}}), problems).toolConcurrencyPerTenant, 1);
+    EXPECT_EQ(Settings::load(from({{"SIDEBAND_TOOL_THREADS", "5"}}), problems).toolConcurrencyPerTenant, 2);
+    EXPECT_TRUE(problems.empty());
+}
+
+TEST(Settings, ReadsTheToolConcurrencyAndQueuePerTenant) {
+    std::vector<std::string> problems;
+    const auto s = Settings::load(from({{"SIDEBAND_TOOL_THREADS", "16"},
+                                        {"SIDEBAND_TOOL_CONCURRENCY_PER_TENANT", "3"},
+                                        {"SIDEBAND_TOOL_QUEUE_PER_TENANT", "0"}}),
+                                  problems);
+    EXPECT_TRUE(problems.empty());
+    EXPECT_EQ(s.toolConcurrencyPerTenant, 3);
+    EXPECT_EQ(s.toolQueuePerTenant, 0) << "0: refuse as soon as the tenant's share is busy";
+}
+
+TEST(Settings, RefusesABadToolConcurrencyOrQueueByName) {
+    std::vector<std::string> problems;
+    Settings::load(from({{"SIDEBAND_TOOL_CONCURRENCY_PER_TENANT", "0"}, {"SIDEBAND_TOOL_QUEUE_PER_TENANT", "lots"}}),
+                   problems);
+    ASSERT_EQ(problems.size(), 2u);
+    EXPECT_EQ(problems[0], "SIDEBAND_TOOL_CONCURRENCY_PER_TENANT must be an integer between 1 and 256");
+    EXPECT_EQ(problems[1], "SIDEBAND_TOOL_QUEUE_PER_TENANT must be an integer between 0 and 1000000");
+}
+
+TEST(Settings, RefusesAToolConcurrencyPerTenantAboveTheToolThreads) {
+    std::vector<std::string> problems;
+    Settings::load(from({{"SIDEBAND_TOOL_THREADS", "4"}, {"SIDEBAND_TOOL_CONCURRENCY_PER_TENANT", "6"}}), problems);
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0], "SIDEBAND_TOOL_CONCURRENCY_PER_TENANT must not exceed SIDEBAND_TOOL_THREADS (4)");
 }
