@@ -7,6 +7,7 @@
 #include "metrics/SidebandMetrics.h"
 #include "openai/OpenAIRestClient.h"
 #include "plugins/PluginToolBuilder.h"
+#include "sideband/sdk/loader/PluginLibrary.h"
 #include "tenants/CachingTenantStore.h"
 #include "tenants/TenantStoreFactory.h"
 #include "tenants/WriteBehindTenantStore.h"
@@ -308,6 +309,9 @@ std::size_t Host::drain(std::chrono::milliseconds deadline) {
 // Enabled tenants' runners load while the host starts, so their first call does not wait for a load.
 // The store may be down: calls then start runners on demand.
 void Host::prestartPluginRunners() {
+    // What a plugin must be built against: the SDK's fingerprint (docs/plugins.md, loading step 3).
+    spdlog::info("plugins: isolation {}, accepting builds with {}", settings_.pluginIsolation,
+                 sdk::loader::hostFingerprint());
     try {
         std::vector<tenants::TenantConfig> tenants;
         for (const auto& tenant : store_->listTenants())

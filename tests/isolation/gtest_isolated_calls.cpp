@@ -53,7 +53,9 @@ protected:
         const auto answer = env_.incomingCall(callId, to);
         EXPECT_THAT(answer.body, HasSubstr(R"("accepted":true)"));
         auto session = env_.simulator().waitForSession(callId, 10000ms);
-        if (session) EXPECT_TRUE(session->waitForEvent("session.update", 10000ms));
+        if (session) {
+            EXPECT_TRUE(session->waitForEvent("session.update", 10000ms));
+        }
         return session;
     }
 

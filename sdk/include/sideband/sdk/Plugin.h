@@ -15,9 +15,16 @@
 //   - callTool()                         on a tool pool thread, concurrently for different calls and
 //                                        for several tool calls of one call: implementations must be
 //                                        thread-safe;
-//   - decorateCall()                     on the thread accepting the call, before the call is
-//                                        answered: keep it fast (no network);
-//   - onCallStarted/onTranscript/onCallEnded  on a tool pool thread, one at a time per call, in order.
+//   - decorateCall()                     on a tool pool thread while the call rings: the host waits
+//                                        at most 2 s, then answers with the undecorated setup; keep it
+//                                        fast (no network);
+//   - onCallStarted/onTranscript/onCallEnded  on a tool pool thread, in order per call, each with a
+//                                        deadline (5 s at most); after a hook overran it, the next one
+//                                        may start while it still runs.
+//   With isolation (the default), all of this happens in the tenant's own sandboxed process
+//   (sideband-plugin-runner): one plugin object per tenant, its own working directory
+//   (SIDEBAND_STATE_DIR), no host secrets in its environment, no fork/exec, network only if the
+//   tenant allows it. A tool still running 5 s past its deadline ends that process (it is restarted).
 //
 // Ownership.
 //   - The host owns the Plugin object (it deletes it through the virtual destructor while the
