@@ -226,6 +226,10 @@ void Host::declareLiveMetrics() {
         return [this, busy] {
             std::vector<metrics::MetricsRegistry::GaugeSample> samples;
             for (const auto& load : toolBuilder_->executor()->load())
+                if (!load.tenant.empty()) // "": isolated tenants' actions and hooks, not a tenant
+                    samples.push_back({{{"tenant", load.tenant}}, double(busy ? load.running : load.queued)});
+            // Isolated tenants: what their runners have been asked and not yet answered.
+            for (const auto& load : isolatedTools_->load())
                 samples.push_back({{{"tenant", load.tenant}}, double(busy ? load.running : load.queued)});
             return samples;
         };

@@ -113,6 +113,17 @@ bool IsolatingToolBuilder::isolated(const tenants::TenantConfig& tenant) const {
     return isolateByDefault_;
 }
 
+std::vector<plugins::ToolExecutor::TenantLoad> IsolatingToolBuilder::load() const {
+    std::vector<plugins::ToolExecutor::TenantLoad> loads;
+    std::lock_guard lock(mutex_);
+    for (const auto& [tenant, runner] : runners_) {
+        const std::size_t inFlight = runner->toolsInFlight();
+        const std::size_t workers = settings_.toolThreads;
+        loads.push_back({tenant, std::min(inFlight, workers), inFlight > workers ? inFlight - workers : 0, 0});
+    }
+    return loads;
+}
+
 std::shared_ptr<PluginRunner> IsolatingToolBuilder::runnerFor(const std::string& tenantId) const {
     std::lock_guard lock(mutex_);
     auto found = runners_.find(tenantId);

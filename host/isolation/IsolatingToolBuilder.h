@@ -37,6 +37,8 @@ public:
     void stop();
 
     bool isolated(const tenants::TenantConfig& tenant) const;
+    // Per isolated tenant: tool calls its runner is running and queueing (sideband_tool_busy/_queued).
+    std::vector<plugins::ToolExecutor::TenantLoad> load() const;
     // The tenant's current runner, or null (tests, /metrics).
     std::shared_ptr<PluginRunner> runnerFor(const std::string& tenantId) const;
 

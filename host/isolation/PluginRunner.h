@@ -7,6 +7,7 @@
 #include "plugins/CallTools.h"
 #include "sideband/sdk/Plugin.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -108,6 +109,8 @@ public:
     const std::string& tenant() const { return plugin_.tenant; }
     const Plugin& plugin() const { return plugin_; }
     std::uint64_t restarts() const;
+    // Tool calls sent and not answered yet (any thread).
+    std::size_t toolsInFlight() const { return toolsInFlight_.load(); }
 
 private:
     struct Pending {
@@ -161,7 +164,7 @@ private:
     std::map<std::int64_t, Pending> pending_;
     std::map<std::string, OpenCall> calls_;
     std::int64_t nextId_ = 1;
-    std::size_t toolsInFlight_ = 0;
+    std::atomic<std::size_t> toolsInFlight_{0}; // written on the loop only
     io::EventLoop::TimerId startTimer_ = 0, pingTimer_ = 0, backoffTimer_ = 0;
     std::int64_t pingOutstanding_ = 0;
     io::EventLoop::TimerId pingDeadline_ = 0;

@@ -347,9 +347,13 @@ TEST_F(PluginRunnerTest, AnIsolatedTenantsToolCallsBeyondItsWorkersAndQueueAreRe
     settings_.toolQueue = 1;
     auto tools = call(kTenantB, "rtc_b1");
     Output running, queued, refused;
-    tools->invoke({"slow", R"({"ms":500})", "call_1"}, running.sink());
+    tools->invoke({"slow", R"({"ms":1500})", "call_1"}, running.sink());
     tools->invoke({"slow", R"({"ms":10})", "call_2"}, queued.sink());
     tools->invoke({"slow", R"({"ms":10})", "call_3"}, refused.sink());
+    EXPECT_TRUE(eventually([&] {
+        const auto load = builder().load(); // sideband_tool_busy / sideband_tool_queued
+        return load.size() == 1 && load[0].tenant == "tenant_b" && load[0].running == 1 && load[0].queued == 1;
+    }));
     EXPECT_EQ(refused.get(),
               std::optional<std::string>(R"({"error":"tool queue full for this tenant; try again shortly"})"));
     EXPECT_EQ(running.get(), std::optional<std::string>(R"({"version":1})"));
