@@ -38,15 +38,17 @@ public:
         for (const auto& tool : tools_)
             known = known || tool.name == invocation.name;
         if (!known) {
-            record("unknown", "unknown_tool", std::chrono::nanoseconds(0));
+            record(metrics_, context_->tenantId(), "unknown", "unknown_tool", std::chrono::nanoseconds(0));
             done(sdk::loader::errorOutput("unknown tool '" + invocation.name + "'"));
             return;
         }
         const auto started = std::chrono::steady_clock::now();
         runner_->runTool(context_->callId(), invocation, timeout_,
-                         [this, keep = context_, name = invocation.name, started,
+                         // The call may have released its tools by the time the answer comes: no `this`.
+                         [&metrics = metrics_, keep = context_, name = invocation.name, started,
                           done = std::move(done)](const std::string& output, const char* outcome) {
-                             record(name, outcome, std::chrono::steady_clock::now() - started);
+                             record(metrics, keep->tenantId(), name, outcome,
+                                    std::chrono::steady_clock::now() - started);
                              if (std::string(outcome) != "ok")
                                  logging::forCall(keep->callId(), keep->tenantId())
                                      .warn("tool {} failed ({}) in the plugin runner: {}", name, outcome, output);
@@ -71,12 +73,12 @@ public:
     }
 
 private:
-    void record(const std::string& tool, const char* outcome, std::chrono::nanoseconds elapsed) {
+    static void record(metrics::MetricsRegistry& metrics, const std::string& tenant, const std::string& tool,
+                       const char* outcome, std::chrono::nanoseconds elapsed) {
         try {
-            const std::string& tenant = context_->tenantId();
-            metrics_.increment(metrics::name::kToolCalls, {{"tenant", tenant}, {"tool", tool}, {"outcome", outcome}});
-            metrics_.observe(metrics::name::kToolSeconds, std::chrono::duration<double>(elapsed).count(),
-                             {{"tenant", tenant}, {"tool", tool}});
+            metrics.increment(metrics::name::kToolCalls, {{"tenant", tenant}, {"tool", tool}, {"outcome", outcome}});
+            metrics.observe(metrics::name::kToolSeconds, std::chrono::duration<double>(elapsed).count(),
+                            {{"tenant", tenant}, {"tool", tool}});
         } catch (const std::exception& e) {
             spdlog::warn("tool metrics not recorded: {}", e.what());
         }

@@ -121,7 +121,9 @@ TEST_F(InProcessDrainTest, AtTheDeadlineTheCallIsClosedWithReasonShutdownAndItsS
 
     env_.host().stop(); // what HostApplication does next
     ASSERT_TRUE(session->waitForClose(15s));
-    EXPECT_EQ(session->closeInfo().initiator, "host");
+    // The host sends its close frame, then the REST hangup on another connection; which of the two
+    // the simulator acts on first is a race between its own threads (ASan runs saw both).
+    EXPECT_THAT(session->closeInfo().initiator, ::testing::AnyOf("host", "rest"));
     EXPECT_EQ(env_.host().ledger().total().inUse(), 0);
     EXPECT_EQ(env_.host().sessions().activeSessions(), 0u);
     EXPECT_TRUE(eventually([&] {
