@@ -14,7 +14,12 @@ what=${1:-all}
 seconds=${2:-60}
 jobs=${SIDEBAND_JOBS:-2}
 build=${SIDEBAND_FUZZ_BUILD:-build-fuzz}
-targets_all=(fuzz_webhook_signature fuzz_webhook_event fuzz_sip_headers fuzz_tenant_config)
+targets_all=(fuzz_webhook_signature fuzz_webhook_event fuzz_sip_headers fuzz_tenant_config fuzz_http_front_door
+  fuzz_realtime_session fuzz_websocket_frames fuzz_plugin_tool_result)
+# The allocation bound (issue 15: "parsing never allocates more than a bound per input byte"): no
+# single allocation over this many MB for an input of at most -max_len (64 KiB), i.e. at most
+# 1 KiB allocated at once per input byte; libFuzzer reports a bigger one as an OOM and keeps the input.
+malloc_limit_mb=${SIDEBAND_FUZZ_MALLOC_LIMIT_MB:-64}
 
 if [ "$what" = all ]; then
   targets=("${targets_all[@]}")
@@ -54,7 +59,7 @@ for t in "${targets[@]}"; do
   echo "== $t: ${seconds}s (log: $work/fuzz.log)"
   set +e
   "$build/tests/fuzz/$t" "$work/corpus" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/artifacts/" ${SIDEBAND_FUZZ_FLAGS:-} >"$work/fuzz.log" 2>&1
+    -rss_limit_mb=2048 -malloc_limit_mb="$malloc_limit_mb" -print_final_stats=1 -artifact_prefix="$work/artifacts/" ${SIDEBAND_FUZZ_FLAGS:-} >"$work/fuzz.log" 2>&1
   rc=$?
   set -e
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/fuzz.log" | grep -o '[0-9]*$' | tail -1)

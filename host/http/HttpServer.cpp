@@ -1,5 +1,7 @@
 #include "http/HttpServer.h"
 
+#include "http/HttpWire.h"
+
 #include "core/Json.h"
 #include "io/EventLoop.h"
 #include "io/Listener.h"
@@ -12,12 +14,10 @@
 #include <Poco/Net/SSLManager.h>
 #include <Poco/Net/SocketAddress.h>
 
-#include <http_parser.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cctype>
 #include <future>
 #include <list>
 #include <stdexcept>
@@ -67,26 +67,6 @@ Poco::Net::Context::Ptr serverContext(const ListenerOptions& options) {
     return context;
 }
 
-// RFC 9110's reason phrases. Poco's table has older spellings ("Gateway Time-Out") and "???" for
-// what it does not know; an unknown status gets an empty phrase, which RFC 9112 allows.
-const char* reasonPhrase(int status) {
-    // clang-format off
-    static const std::unordered_map<int, const char*> phrases{
-        {100, "Continue"}, {200, "OK"}, {201, "Created"}, {202, "Accepted"}, {204, "No Content"},
-        {301, "Moved Permanently"}, {302, "Found"}, {304, "Not Modified"}, {400, "Bad Request"},
-        {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"}, {405, "Method Not Allowed"},
-        {408, "Request Timeout"}, {409, "Conflict"}, {410, "Gone"}, {411, "Length Required"},
-        {413, "Content Too Large"}, {414, "URI Too Long"}, {415, "Unsupported Media Type"},
-        {417, "Expectation Failed"}, {422, "Unprocessable Content"}, {429, "Too Many Requests"},
-        {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"}, {501, "Not Implemented"},
-        {502, "Bad Gateway"}, {503, "Service Unavailable"}, {504, "Gateway Timeout"},
-        {505, "HTTP Version Not Supported"},
-    };
-    // clang-format on
-    const auto phrase = phrases.find(status);
-    return phrase == phrases.end() ? "" : phrase->second;
-}
-
 } // namespace
 
 struct HttpServer::Core {
@@ -130,10 +110,9 @@ namespace {
 // wait in the inbox, so answers leave in order), one deadline timer for whichever phase it is in.
 class Connection final : public io::StreamHandler, public std::enable_shared_from_this<Connection> {
 public:
-    Connection(HttpServer::Core& core, LoopConnections& loop) : core_(core), loop_(loop) {
-        http_parser_init(&parser_, HTTP_REQUEST);
-        parser_.data = this;
-    }
+    Connection(HttpServer::Core& core, LoopConnections& loop)
+        : core_(core), loop_(loop), parser_({core.options.maxHeadBytes, core.options.maxBodyBytes},
+                                            [this](bool expectContinue) { onHead(expectContinue); }) {}
 
     void start(Poco::Net::StreamSocket socket) {
         try {
@@ -225,92 +204,11 @@ public:
 private:
     enum class Phase { Idle, Head, Body, Dispatched, Writing, Closed };
 
-    static Connection& of(http_parser* parser) { return *static_cast<Connection*>(parser->data); }
-
-    static int onMessageBegin(http_parser* parser) {
-        auto& self = of(parser);
-        self.request_ = Request{};
-        self.headBytes_ = 0;
-        self.lastWasValue_ = false;
-        return 0;
-    }
-    static int onUrl(http_parser* parser, const char* at, std::size_t length) {
-        auto& self = of(parser);
-        self.request_.target.append(at, length);
-        return self.countHead(length);
-    }
-    static int onHeaderField(http_parser* parser, const char* at, std::size_t length) {
-        auto& self = of(parser);
-        if (self.lastWasValue_ || self.request_.headers.empty()) self.request_.headers.emplace_back();
-        self.lastWasValue_ = false;
-        auto& name = self.request_.headers.back().first;
-        for (std::size_t i = 0; i < length; ++i)
-            name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(at[i]))));
-        return self.countHead(length + 4); // ": " and CRLF count towards the head too
-    }
-    static int onHeaderValue(http_parser* parser, const char* at, std::size_t length) {
-        auto& self = of(parser);
-        self.lastWasValue_ = true;
-        if (self.request_.headers.empty()) self.request_.headers.emplace_back();
-        self.request_.headers.back().second.append(at, length);
-        return self.countHead(length);
-    }
-    static int onHeadersComplete(http_parser* parser) {
-        auto& self = of(parser);
-        self.request_.method = http_method_str(static_cast<http_method>(parser->method));
-        self.request_.path = self.request_.target.substr(0, self.request_.target.find('?'));
-        const bool announced = (parser->flags & F_CONTENTLENGTH) != 0;
-        if (announced && parser->content_length > self.core_.options.maxBodyBytes) {
-            self.failure_ = Failure::BodyTooLarge;
-            return -1;
-        }
-        if (announced && parser->content_length > 0) self.request_.body.reserve(parser->content_length);
-        self.phase_ = Phase::Body;
-        self.arm(self.core_.options.bodyTimeout, "body_timeout");
-        if (parser->http_minor >= 1 && self.request_.header("expect") == "100-continue")
-            self.stream_->write("HTTP/1.1 100 Continue\r\n\r\n");
-        return 0;
-    }
-    static int onBody(http_parser* parser, const char* at, std::size_t length) {
-        auto& self = of(parser);
-        if (self.request_.body.size() + length > self.core_.options.maxBodyBytes) {
-            self.failure_ = Failure::BodyTooLarge; // chunked, or more than announced
-            return -1;
-        }
-        self.request_.body.append(at, length);
-        return 0;
-    }
-    static int onMessageComplete(http_parser* parser) {
-        auto& self = of(parser);
-        self.keepAlive_ = http_should_keep_alive(parser) != 0 && !parser->upgrade;
-        self.complete_ = true;
-        http_parser_pause(parser, 1); // one request at a time: the next waits in the inbox
-        return 0;
-    }
-
-    static const http_parser_settings& settings() {
-        static const http_parser_settings settings = [] {
-            http_parser_settings s;
-            http_parser_settings_init(&s);
-            s.on_message_begin = onMessageBegin;
-            s.on_url = onUrl;
-            s.on_header_field = onHeaderField;
-            s.on_header_value = onHeaderValue;
-            s.on_headers_complete = onHeadersComplete;
-            s.on_body = onBody;
-            s.on_message_complete = onMessageComplete;
-            return s;
-        }();
-        return settings;
-    }
-
-    int countHead(std::size_t bytes) {
-        headBytes_ += bytes;
-        if (headBytes_ + request_.headers.size() * 4 > core_.options.maxHeadBytes) {
-            failure_ = Failure::HeadTooLarge;
-            return -1;
-        }
-        return 0;
+    // A request's head is in and within the limits: its body comes next.
+    void onHead(bool expectContinue) {
+        phase_ = Phase::Body;
+        arm(core_.options.bodyTimeout, "body_timeout");
+        if (expectContinue) stream_->write("HTTP/1.1 100 Continue\r\n\r\n");
     }
 
     void parse() {
@@ -324,17 +222,13 @@ private:
                 phase_ = Phase::Head;
                 arm(core_.options.headTimeout, "head_timeout");
             }
-            complete_ = false;
-            const auto consumed = http_parser_execute(&parser_, &settings(), inbox.data(), inbox.size());
-            inbox.erase(0, consumed);
-            const auto error = HTTP_PARSER_ERRNO(&parser_);
-            if (complete_) {
-                http_parser_pause(&parser_, 0);
+            const auto result = parser_.parse(inbox);
+            if (result == RequestParser::Result::Complete) {
                 dispatch();
                 continue;
             }
-            if (error != HPE_OK) {
-                reject(error);
+            if (result == RequestParser::Result::Failed) {
+                reject();
                 break;
             }
         }
@@ -357,25 +251,18 @@ private:
         stream_->closeAfterWrite();
     }
 
-    void reject(http_errno error) {
-        int status = 400;
-        std::string detail = "Bad request";
-        if (failure_ == Failure::HeadTooLarge || error == HPE_HEADER_OVERFLOW) {
-            status = 431;
-            detail = "Request header fields too large";
-        } else if (failure_ == Failure::BodyTooLarge) {
-            status = 413;
-            detail = "Request body too large";
+    void reject() {
+        const auto refusal = parser_.refusal();
+        if (refusal.status == 413)
             spdlog::warn("request from {} refused: body over {} bytes", peer_, core_.options.maxBodyBytes);
-        } else {
-            spdlog::debug("malformed request from {}: {}", peer_, http_errno_description(error));
-        }
-        core_.count(metrics::name::kHttpRequestsRefused, std::to_string(status));
+        else if (refusal.status == 400)
+            spdlog::debug("malformed request from {}: {}", peer_, refusal.error);
+        core_.count(metrics::name::kHttpRequestsRefused, std::to_string(refusal.status));
         head_ = false;
         // The parser cannot resynchronise: what the client sends next is not read as a request.
         phase_ = Phase::Dispatched;
         core_.beginRequest();
-        auto response = Response::json(status, json::detail(detail));
+        auto response = Response::json(refusal.status, json::detail(refusal.detail));
         response.close = true;
         respond(std::move(response));
     }
@@ -383,17 +270,19 @@ private:
     void dispatch() {
         phase_ = Phase::Dispatched;
         disarm();
-        request_.peer = peer_;
-        head_ = request_.method == "HEAD";
+        auto& request = parser_.request();
+        request.peer = peer_;
+        head_ = request.method == "HEAD";
         core_.beginRequest();
-        const auto match = core_.routes->match(request_.method, request_.path);
+        const auto match = core_.routes->match(request.method, request.path);
         if (!match.endpoint) return respond(match.error);
         if (match.runOn == RunOn::Inline) {
-            auto response = Routes::run(*match.endpoint, request_);
+            auto response = Routes::run(*match.endpoint, request);
             if (!response.work) return respond(std::move(response));
             return runOnWorker(std::move(response.work), std::move(response.refused));
         }
-        runOnWorker([endpoint = match.endpoint, request = std::move(request_)] { return Routes::run(*endpoint, request); });
+        runOnWorker(
+            [endpoint = match.endpoint, request = std::move(request)] { return Routes::run(*endpoint, request); });
     }
 
     void runOnWorker(std::function<Response()> work, std::function<void()> refused = nullptr) {
@@ -425,26 +314,8 @@ private:
         // After the client's half-close the last answer says so (the rest of the inbox is all
         // that can still be asked).
         const bool close =
-            response.close || !keepAlive_ || core_.stopping || (peerFinished_ && stream_->inbox().empty());
-        std::string out;
-        out.reserve(160 + response.body.size());
-        out += "HTTP/1.1 ";
-        out += std::to_string(response.status);
-        out += ' ';
-        out += reasonPhrase(response.status);
-        out += "\r\nContent-Type: ";
-        out += response.contentType;
-        out += "\r\nContent-Length: ";
-        out += std::to_string(response.body.size());
-        out += "\r\n";
-        for (const auto& [name, value] : response.headers) {
-            out += name;
-            out += ": ";
-            out += value;
-            out += "\r\n";
-        }
-        out += close ? "Connection: close\r\n\r\n" : "\r\n";
-        if (!head_) out += response.body;
+            response.close || !parser_.keepAlive() || core_.stopping || (peerFinished_ && stream_->inbox().empty());
+        const auto out = serializeResponse(response, head_, close);
         stream_->write(out);
         if (close) {
             closing_ = true;
@@ -495,23 +366,15 @@ private:
         timer_ = 0;
     }
 
-    enum class Failure { None, HeadTooLarge, BodyTooLarge };
-
     HttpServer::Core& core_;
     LoopConnections& loop_;
     std::shared_ptr<io::Stream> stream_;
-    http_parser parser_{};
+    RequestParser parser_;
     Phase phase_ = Phase::Idle;
-    Request request_;
-    std::size_t headBytes_ = 0;
-    bool lastWasValue_ = false;
-    bool complete_ = false;
-    bool keepAlive_ = true;
     bool parsing_ = false;
     bool closing_ = false;       // the last answer on this connection has been written
     bool peerFinished_ = false;  // the client has half-closed: nothing more will be asked
     bool awaitingDrain_ = false; // an answer is still being written: stop() waits for it
-    Failure failure_ = Failure::None;
     std::string closeReason_;
     std::string peer_;
     bool head_ = false; // answering a HEAD request: headers only

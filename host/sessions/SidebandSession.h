@@ -2,6 +2,7 @@
 
 #include "calls/SessionLauncher.h"
 #include "io/EventLoop.h"
+#include "sessions/RealtimeTurns.h"
 
 #include <Poco/JSON/Object.h>
 
@@ -63,24 +64,7 @@ private:
     void onChannelClosed(const std::string& reason); // loop
     void drainInbox();                               // worker
     void schedulePing();                             // loop
-    void handleEvent(const std::string& text);
-
-    // The turn protocol (reference §3): a response's function calls run once its response.done
-    // says `completed`; after all their outputs, exactly one response.create. Function calls of a
-    // cancelled or incomplete response (the caller spoke over the model) are not run.
-    struct FunctionCall {
-        std::string callId;
-        std::string name;
-        std::string arguments;
-    };
-    void noteFunctionCall(const std::string& responseId, FunctionCall call);
-    void onResponseDone(const Poco::JSON::Object::Ptr& response);
-    void onActiveResponseConflict();
-    void runFunctionCall(const FunctionCall& call);
-    void onFunctionOutput(const std::string& functionCallId, const std::string& output);
-    void sendResponseCreate(std::string text);
-    void recordTranscript(const std::string& speaker, const std::string& text);
-    void send(const Poco::JSON::Object::Ptr& event); // any thread: posted to the loop
+    void send(std::string text);                     // any thread: posted to the loop
     void end(const std::string& reason);
     // The reason the host gave when it closed the call itself, else what the socket showed.
     std::string reasonOr(const std::string& observed);
@@ -101,20 +85,14 @@ private:
     bool draining_ = false;
     std::string closedBy_; // the socket ended (reason): handled after the messages before it
 
-    // Turn state: events on a worker, tool outputs on tool threads.
-    std::mutex turnMutex_;
-    std::string activeResponse_; // between its response.created and response.done
-    std::unordered_map<std::string, std::vector<FunctionCall>> responseCalls_; // until their response.done
-    std::set<std::string> functionCalls_; // call_ids handled: run, or skipped with their response
-    std::size_t outputsAwaited_ = 0;      // outputs of completed responses' calls still running
-    std::string createWanted_;            // a response.create to send at the active response's response.done
-    std::string lastCreate_;              // the last response.create sent: sent again if refused
-
     std::atomic<bool> ended_{false};
     std::mutex closeMutex_;
     std::string closeReason_;                                  // set by close() before the close frame is sent
     EndedBy endedBy_ = EndedBy::Unknown;                       // closeMutex_
     std::atomic<std::chrono::steady_clock::rep> startedAt_{0}; // set by the connect, read by end() on any thread
+
+    // The conversation: the events the workers hand over, the function calls and response.creates.
+    RealtimeTurns turns_;
 };
 
 } // namespace sideband::sessions

@@ -25,7 +25,19 @@ void WebSocketChannel::open(std::shared_ptr<io::Stream> stream, std::string left
     stream_ = std::move(stream);
     self_ = shared_from_this();
     stream_->inbox() = std::move(leftover);
-    stream_->open(); // hands the leftover to onData
+    stream_->open(); // reads what else has arrived: onData then has the leftover too
+    // Frames that came with the upgrade's answer and nothing after them: Stream::open() calls
+    // onData only for bytes it reads itself, so they would wait for the peer's next bytes. (A FIN
+    // read by open() is onPeerFinished's.) Found by tests/fuzz/fuzz_websocket_frames.
+    if (!finished_ && stream_->isOpen() && !stream_->inbox().empty()) onData(*stream_, stream_->inbox());
+}
+
+bool WebSocketChannel::onPeerFinished(io::Stream& stream) {
+    auto keep = shared_from_this();
+    // The peer's FIN came with nothing new to read: what is still in the inbox (the upgrade's
+    // leftover, when the FIN was read by open()) is the peer's last word, a close frame maybe.
+    if (!finished_ && !stream.inbox().empty()) onData(stream, stream.inbox());
+    return false; // the stream closes: "disconnected" unless a close frame came first
 }
 
 ssize_t WebSocketChannel::onRecv(wslay_event_context* ctx, std::uint8_t* buffer, std::size_t length, int, void* user) {

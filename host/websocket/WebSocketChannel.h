@@ -45,6 +45,7 @@ public:
 
     void onData(io::Stream& stream, std::string& inbox) override;
     void onDrained(io::Stream&) override {}
+    bool onPeerFinished(io::Stream& stream) override;
     void onClosed(io::Stream& stream, const std::string& reason) override;
 
 private:

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -443,9 +444,61 @@ LoadedPlugin loadPlugin(const std::string& path, const LoadOptions& options) {
     return loaded;
 }
 
+namespace {
+
+// JSON text is UTF-8 (RFC 8259). An error message that is not (an exception's text in Latin-1, a
+// multi-byte character cut in half) would make an output nobody can read: the host's JSON parser
+// refuses it (a plugin runner's tool_result carrying it is a broken frame, and the runner is
+// restarted), and so does the Realtime API (a WebSocket text frame that is not UTF-8 ends the
+// call's socket). Each byte that does not start a well-formed UTF-8 sequence becomes U+FFFD.
+// Found by tests/fuzz/fuzz_plugin_tool_result.
+std::string wellFormedUtf8(const std::string& text) {
+    std::string out;
+    out.reserve(text.size());
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    for (std::size_t i = 0; i < n;) {
+        const unsigned char c = s[i];
+        std::size_t length = 0;
+        std::uint32_t codePoint = 0;
+        if (c < 0x80) {
+            length = 1;
+            codePoint = c;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            length = 2;
+            codePoint = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            length = 3;
+            codePoint = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            length = 4;
+            codePoint = c & 0x07;
+        }
+        bool valid = length > 0 && i + length <= n;
+        for (std::size_t k = 1; valid && k < length; ++k) {
+            valid = (s[i + k] & 0xC0) == 0x80;
+            codePoint = (codePoint << 6) | (s[i + k] & 0x3F);
+        }
+        // No overlong forms, no surrogates, nothing past U+10FFFF.
+        if (valid && ((length == 3 && (codePoint < 0x800 || (codePoint >= 0xD800 && codePoint <= 0xDFFF))) ||
+                      (length == 4 && (codePoint < 0x10000 || codePoint > 0x10FFFF))))
+            valid = false;
+        if (valid) {
+            out.append(text, i, length);
+            i += length;
+        } else {
+            out += "\xEF\xBF\xBD";
+            ++i;
+        }
+    }
+    return out;
+}
+
+} // namespace
+
 std::string errorOutput(const std::string& message) {
     Poco::JSON::Object::Ptr body = new Poco::JSON::Object;
-    body->set("error", message);
+    body->set("error", wellFormedUtf8(message));
     return stringify(body);
 }
 
