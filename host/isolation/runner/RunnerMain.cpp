@@ -126,7 +126,10 @@ Poco::JSON::Object::Ptr message(const char* type) {
 class Runner;
 
 // What the plugin sees of one call; actions and log lines travel to the host as frames.
-class RunnerCall : public sdk::CallContext, private sdk::CallActions, private sdk::Logger {
+class RunnerCall : public sdk::CallContext,
+                   public std::enable_shared_from_this<RunnerCall>,
+                   private sdk::CallActions,
+                   private sdk::Logger {
 public:
     RunnerCall(Runner& runner, const Poco::JSON::Object& open);
 
@@ -232,7 +235,8 @@ void RunnerCall::postHook(std::function<void()> hook) {
         if (draining_) return;
         draining_ = true;
     }
-    runner_.executor().post([this] { drainHooks(); });
+    // The drain holds the call: its last hook may hold the last other reference (call_close came).
+    runner_.executor().post([self = shared_from_this()] { self->drainHooks(); });
 }
 
 void RunnerCall::drainHooks() {
