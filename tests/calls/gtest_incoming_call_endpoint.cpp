@@ -400,13 +400,15 @@ TEST_F(StormTest, FiveHundredConcurrentCallsAgainstALimitOfOneHundred) {
     EXPECT_TRUE(eventually([&] { return env_.host().sessions().activeSessions() == 0; }));
 }
 
-// One worker, no queue: an incoming call waiting on OpenAI holds the only worker.
+// One worker, no queue: an incoming call waiting on OpenAI holds the only worker. The REST
+// timeout is well past every hold, so a slow machine cannot turn a held accept into a timeout.
 class BusyWorkersTest : public IncomingCallEndpointTest {
 protected:
     BusyWorkersTest()
         : IncomingCallEndpointTest([](Settings& s) {
               s.httpThreads = 1;
               s.httpQueue = 0;
+              s.openaiTimeoutMs = 10000;
           }) {}
 
     // An incoming call whose accept the simulator answers only after `hold`, on its own thread.
