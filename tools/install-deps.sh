@@ -7,6 +7,7 @@ packages=(
   libpoco-dev libboost-dev libboost-filesystem-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libpq-dev libssl-dev libsqlite3-dev libsystemd-dev
   libhttp-parser-dev libwslay-dev libseccomp-dev
+  redis-server postgresql-15
   systemd dpkg-dev fakeroot file prometheus
   "$@"
 )
