@@ -105,6 +105,7 @@ calls::PipelineOptions pipelineOptions(const Settings& s) {
     options.downtimeGreeting = s.downtimeGreeting;
     options.rejectStatusCapacity = s.rejectStatusCapacity;
     options.rejectStatusOther = s.rejectStatusOther;
+    options.redeliverWhileDraining = s.redeliverWhileDraining();
     return options;
 }
 

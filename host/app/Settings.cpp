@@ -115,6 +115,16 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.text("SIDEBAND_LOG_FORMAT", s.logFormat);
     r.text("SIDEBAND_LOG_LEVEL", s.logLevel);
     r.integer("SIDEBAND_DRAIN_TIMEOUT_S", s.drainSeconds, 0, 86400);
+    r.text("SIDEBAND_DRAIN_NEW_CALLS", s.drainNewCalls);
+    if (s.drainNewCalls != "auto" && s.drainNewCalls != "reject" && s.drainNewCalls != "redeliver")
+        problems.push_back("SIDEBAND_DRAIN_NEW_CALLS must be auto, reject or redeliver");
+    r.text("SIDEBAND_LEDGER", s.ledger);
+    if (s.ledger != "memory" && s.ledger.rfind("redis://", 0) != 0)
+        problems.push_back("SIDEBAND_LEDGER must be memory or a redis://host:port URL");
+    r.text("SIDEBAND_REPLICA_ID", s.replicaId);
+    r.text("SIDEBAND_REDIS_PREFIX", s.redisPrefix);
+    r.integer("SIDEBAND_REDIS_TIMEOUT_MS", s.redisTimeoutMs, 1, 60000);
+    r.integer("SIDEBAND_LEASE_TTL_MS", s.leaseTtlMs, 100, 3600 * 1000);
     if (s.logFormat != "human" && s.logFormat != "json")
         problems.push_back("SIDEBAND_LOG_FORMAT must be human or json");
     // spdlog reads an unknown level name as "off": refuse it rather than run without logs.

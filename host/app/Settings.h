@@ -71,6 +71,21 @@ struct Settings {
     std::string logFormat = "human"; // SIDEBAND_LOG_FORMAT (human|json)
     std::string logLevel = "info";   // SIDEBAND_LOG_LEVEL
     int drainSeconds = 30;           // SIDEBAND_DRAIN_TIMEOUT_S
+    // What a draining host answers a new incoming call: `reject` it (SIP 486), or `redeliver`
+    // (webhook 503: OpenAI redelivers it, to another replica). `auto`: redeliver with a shared ledger.
+    std::string drainNewCalls = "auto"; // SIDEBAND_DRAIN_NEW_CALLS (auto|reject|redeliver)
+
+    // Several replicas (docs/operations.md, "A fleet"): capacity ledger and webhook ids in Redis.
+    std::string ledger = "memory";         // SIDEBAND_LEDGER (memory | redis://[:password@]host:port[/db])
+    std::string replicaId;                 // SIDEBAND_REPLICA_ID (default: hostname-pid-random, new each start)
+    std::string redisPrefix = "sideband:"; // SIDEBAND_REDIS_PREFIX (keys; one per fleet sharing a Redis)
+    int redisTimeoutMs = 500;              // SIDEBAND_REDIS_TIMEOUT_MS (connect, and each command)
+    int leaseTtlMs = 30000;                // SIDEBAND_LEASE_TTL_MS (a dead replica's slots are freed after this)
+
+    bool sharedLedger() const { return ledger != "memory"; }
+    bool redeliverWhileDraining() const {
+        return drainNewCalls == "redeliver" || (drainNewCalls == "auto" && sharedLedger());
+    }
 
     // Looks a name up: environment first, then the config file.
     using Lookup = std::function<std::optional<std::string>(const std::string& name)>;

@@ -58,6 +58,11 @@ IncomingCallHandler::IncomingCallHandler(PipelineServices services, PipelineOpti
 }
 
 WebhookResponse IncomingCallHandler::handle(const webhook::WebhookEvent& event) {
+    if (draining_ && options_.redeliverWhileDraining) {
+        logging::forCall(event.callId).info("draining: answered 503 for OpenAI to redeliver (webhook {})", event.id);
+        services_.metrics.increment(metrics::name::kCallsRedelivered, {{"reason", "draining"}});
+        return WebhookResponse::draining();
+    }
     Call call{event, {}, false, {}};
     auto& record = call.record;
     record.callId = event.callId;

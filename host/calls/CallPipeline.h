@@ -24,6 +24,8 @@ struct PipelineOptions {
     std::string downtimeGreeting;
     int rejectStatusCapacity = 486; // Busy Here: the caller's side may retry
     int rejectStatusOther = 603;    // Decline
+    // Draining: answer new calls 503 so OpenAI redelivers them to another replica, rather than reject them.
+    bool redeliverWhileDraining = false;
     std::string defaultModel = "gpt-realtime";
 };
 
@@ -52,7 +54,8 @@ class IncomingCallHandler final : public webhook::WebhookEventHandler {
 public:
     IncomingCallHandler(PipelineServices services, PipelineOptions options);
     webhook::WebhookResponse handle(const webhook::WebhookEvent& event) override;
-    // While draining, new calls are rejected as `capacity` (SIP 486 does not strand the caller).
+    // While draining, new calls are rejected as `capacity` (SIP 486 does not strand the caller), or
+    // in a fleet answered 503 for another replica to take (PipelineOptions::redeliverWhileDraining).
     void setDraining(bool draining) { draining_ = draining; }
 
 private:

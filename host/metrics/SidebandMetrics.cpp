@@ -5,9 +5,12 @@ namespace sideband::metrics {
 void declareSidebandMetrics(MetricsRegistry& r) {
     const std::vector<double> latency{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     r.declareCounter(name::kWebhooks, "Webhook deliveries by event type and outcome.");
+    r.declareCounter(name::kWebhookUnclaimed,
+                     "Webhooks processed without deduplication: the shared store did not answer.");
     r.declareHistogram(name::kWebhookSeconds, "Time to answer a webhook delivery, in seconds.", latency);
     r.declareCounter(name::kCallsAccepted, "Calls accepted, per tenant.");
     r.declareCounter(name::kCallsRejected, "Calls rejected, per tenant and reason.");
+    r.declareCounter(name::kCallsRedelivered, "New calls answered 503 for OpenAI to redeliver elsewhere (draining).");
     r.declareCounter(name::kCallsEnded, "Calls ended, per tenant and end reason.");
     r.declareCounter(name::kAcceptFailures,
                      "Calls whose accept failed (after the REST client's retries), per tenant, reason "
@@ -47,6 +50,15 @@ void declareSidebandMetrics(MetricsRegistry& r) {
     r.declareGauge(name::kPluginRunnerUp, "1 while the tenant's plugin runner is loaded and answering, else 0.");
     r.declareCounter(name::kPluginRunnerRestarts,
                      "Plugin runner processes restarted after they died or stopped answering, per tenant and reason.");
+    r.declareGauge(name::kRedisUp, "1 while the shared-state Redis answers, 0 while it is unreachable.");
+    r.declareCounter(name::kRedisErrors,
+                     "Redis commands that failed (unreachable, timed out or an error reply), per operation.");
+    r.declareGauge(name::kLedgerRetriesQueued,
+                   "Ledger writes (promote, release, accept) waiting for Redis to be reachable again.");
+    r.declareCounter(name::kLedgerRetriesDropped,
+                     "Ledger writes dropped because the retry list was full during a Redis outage, per operation.");
+    r.declareCounter(name::kCallEndBus,
+                     "Call-end messages between replicas, by direction (sent, received) and outcome.");
 }
 
 } // namespace sideband::metrics

@@ -7,9 +7,11 @@ namespace sideband::metrics {
 // Every metric the host records, named once so recording sites and tests agree.
 namespace name {
 inline constexpr const char* kWebhooks = "sideband_webhooks_total";                       // type, outcome
+inline constexpr const char* kWebhookUnclaimed = "sideband_webhooks_unclaimed_total"; // shared dedup could not answer
 inline constexpr const char* kWebhookSeconds = "sideband_webhook_duration_seconds";       // type
 inline constexpr const char* kCallsAccepted = "sideband_calls_accepted_total";            // tenant
 inline constexpr const char* kCallsRejected = "sideband_calls_rejected_total";            // tenant, reason
+inline constexpr const char* kCallsRedelivered = "sideband_calls_redelivered_total";      // reason (draining)
 inline constexpr const char* kCallsEnded = "sideband_calls_ended_total";                  // tenant, reason
 inline constexpr const char* kAcceptFailures = "sideband_accept_failures_total";          // tenant, reason, status
 inline constexpr const char* kAcceptSeconds = "sideband_accept_duration_seconds";         // (none)
@@ -51,6 +53,12 @@ inline constexpr const char* kHangups = "sideband_hangups_total";               
 // Plugin runners (host/isolation): one sandboxed process per isolated tenant.
 inline constexpr const char* kPluginRunnerUp = "sideband_plugin_runner_up";                   // tenant
 inline constexpr const char* kPluginRunnerRestarts = "sideband_plugin_runner_restarts_total"; // tenant, reason
+// Shared state for several replicas (host/fleet, issue 14).
+inline constexpr const char* kRedisUp = "sideband_redis_up";                                  // (none)
+inline constexpr const char* kRedisErrors = "sideband_redis_errors_total";                    // operation
+inline constexpr const char* kLedgerRetriesQueued = "sideband_ledger_retries_queued";         // (none)
+inline constexpr const char* kLedgerRetriesDropped = "sideband_ledger_retries_dropped_total"; // operation
+inline constexpr const char* kCallEndBus = "sideband_call_end_bus_total";                     // direction, outcome
 } // namespace name
 
 // Declares the families whose help text and buckets do not depend on live state.

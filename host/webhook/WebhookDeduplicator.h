@@ -22,9 +22,13 @@ public:
         InFlight,  // the same id is being processed right now by another request
     };
     virtual ~WebhookDeduplicator() = default;
+    // A shared implementation may throw from claim() when it cannot answer; the delivery is then
+    // processed unclaimed (the shared ledger fails closed, so no call is accepted twice).
     virtual Claim claim(const std::string& webhookId) = 0;
     virtual void complete(const std::string& webhookId) = 0;
     virtual void abandon(const std::string& webhookId) = 0;
+    // True when claim() waits on the network: it then runs on a worker, never on an event loop.
+    virtual bool remote() const { return false; }
 };
 
 class InMemoryWebhookDeduplicator final : public WebhookDeduplicator {

@@ -24,4 +24,10 @@ WebhookResponse WebhookResponse::inFlight() { return {409, json::detail("Deliver
 
 WebhookResponse WebhookResponse::internalError() { return {500, json::detail("Internal error")}; }
 
+// A draining replica of a fleet: OpenAI redelivers the call, and the load balancer (whose /readyz
+// check already failed) sends the redelivery to a replica that is up.
+WebhookResponse WebhookResponse::draining() {
+    return {503, json::detail("Server draining")};
+}
+
 } // namespace sideband::webhook

@@ -19,6 +19,7 @@ struct WebhookResponse {
     static WebhookResponse invalidRequest();
     static WebhookResponse inFlight();
     static WebhookResponse internalError();
+    static WebhookResponse draining();
 };
 
 } // namespace sideband::webhook

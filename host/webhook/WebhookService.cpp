@@ -13,7 +13,7 @@ WebhookService::WebhookService(const WebhookVerifier& verifier, WebhookDeduplica
     : verifier_(verifier), deduplicator_(deduplicator), router_(router), metrics_(metrics) {}
 
 WebhookResponse WebhookService::handle(const SignatureHeaders& headers, const std::string& rawBody) {
-    const auto triaged = triage(headers, rawBody);
+    auto triaged = triage(headers, rawBody);
     return triaged.answer ? *triaged.answer : finish(triaged);
 }
 
@@ -68,31 +68,55 @@ std::optional<WebhookResponse> WebhookService::decide(const SignatureHeaders& he
         return WebhookResponse::ignored("missing_call_id");
     }
 
+    triage.handler = handler;
+    triage.event = std::move(event);
+    // A shared deduplicator is a network round trip: the worker asks it, in finish().
+    return deduplicator_.remote() ? std::nullopt : claim(triage, outcome);
+}
+
+std::optional<WebhookResponse> WebhookService::claim(Triage& triage, std::string& outcome) {
+    const auto& event = *triage.event;
+    WebhookDeduplicator::Claim claim;
+    try {
+        claim = deduplicator_.claim(event.id);
+    } catch (const std::exception& e) {
+        // Processed unclaimed: a redelivery meanwhile may run too, and the shared ledger (down as
+        // well, or refusing the call id it already holds) keeps that from accepting a call twice.
+        metrics_.increment(metrics::name::kWebhookUnclaimed);
+        spdlog::warn("webhook processed without deduplication ({}): id={:.64}", e.what(), event.id);
+        return std::nullopt;
+    }
     // Redeliveries are OpenAI's normal retries, counted by outcome in sideband_webhooks_total: a
     // log line each (a write and the log's lock, on the event loop) would let a retry storm flood
     // the log and slow every connection, so they are logged at debug level only.
-    switch (deduplicator_.claim(event->id)) {
+    switch (claim) {
     case WebhookDeduplicator::Claim::Duplicate:
         outcome = "deduped";
-        spdlog::debug("webhook deduped: id={:.64} call={:.64}", event->id, event->callId);
+        spdlog::debug("webhook deduped: id={:.64} call={:.64}", event.id, event.callId);
         return WebhookResponse::deduped();
     case WebhookDeduplicator::Claim::InFlight:
         outcome = "in_flight";
-        spdlog::debug("webhook redelivered while in flight: id={:.64}", event->id);
+        spdlog::debug("webhook redelivered while in flight: id={:.64}", event.id);
         return WebhookResponse::inFlight();
     case WebhookDeduplicator::Claim::New: break;
     }
-    triage.handler = handler;
-    triage.event = std::move(event);
+    triage.claimed = true;
     return std::nullopt;
 }
 
 void WebhookService::release(const Triage& claimed) {
-    deduplicator_.abandon(claimed.event->id);
+    if (claimed.claimed) deduplicator_.abandon(claimed.event->id);
     record(claimed, "busy");
 }
 
-WebhookResponse WebhookService::finish(const Triage& claimed) {
+WebhookResponse WebhookService::finish(Triage& claimed) {
+    if (deduplicator_.remote()) {
+        std::string outcome;
+        if (auto answer = claim(claimed, outcome)) {
+            record(claimed, outcome);
+            return *answer;
+        }
+    }
     const auto& event = *claimed.event;
     WebhookResponse response;
     try {
@@ -104,10 +128,10 @@ WebhookResponse WebhookService::finish(const Triage& claimed) {
     }
     std::string outcome;
     if (response.status >= 500) {
-        deduplicator_.abandon(event.id); // not processed: let the redelivery in
+        if (claimed.claimed) deduplicator_.abandon(event.id); // not processed: let the redelivery in
         outcome = "failed";
     } else {
-        deduplicator_.complete(event.id);
+        if (claimed.claimed) deduplicator_.complete(event.id);
         outcome = "processed";
     }
     record(claimed, outcome);

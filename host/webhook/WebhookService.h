@@ -28,13 +28,15 @@ public:
         WebhookEventHandler* handler = nullptr;
         std::string typeLabel;
         std::chrono::steady_clock::time_point started;
+        bool claimed = false; // a remote deduplicator is asked on the worker, in finish()
     };
     Triage triage(const SignatureHeaders& headers, const std::string& rawBody);
-    WebhookResponse finish(const Triage& claimed);
+    WebhookResponse finish(Triage& claimed);
     // The claimed event will not be handled now (no worker free): its redelivery must get in.
     void release(const Triage& claimed);
 
 private:
+    std::optional<WebhookResponse> claim(Triage& triage, std::string& outcome);
     std::optional<WebhookResponse> decide(const SignatureHeaders& headers, const std::string& rawBody, Triage& triage,
                                           std::string& outcome);
     void record(const Triage& triage, const std::string& outcome);

@@ -216,6 +216,25 @@ TEST_F(CallPipelineTest, AtCapacityIsRejectedWith486AndTheSpecKey) {
     EXPECT_EQ(rejectedMetric("tenant_123", "capacity"), 1);
 }
 
+TEST_F(CallPipelineTest, ADrainingHostRejectsANewCallAsCapacity) {
+    handler().setDraining(true);
+    EXPECT_EQ(incoming("rtc_1"), (WebhookResponse{200, R"({"ok":true,"rejected":"capacity"})"}));
+    EXPECT_EQ(rest_.requests("reject").size(), 1u);
+    EXPECT_EQ(ledger_.total().inUse(), 0);
+}
+
+TEST_F(CallPipelineTest, ADrainingReplicaOfAFleetAnswers503ForOpenAIToRedeliverElsewhere) {
+    options_.redeliverWhileDraining = true;
+    handler().setDraining(true);
+    EXPECT_EQ(incoming("rtc_1"), (WebhookResponse{503, R"({"detail":"Server draining"})"}));
+    EXPECT_TRUE(rest_.requests("reject").empty());
+    EXPECT_TRUE(rest_.requests("accept").empty());
+    EXPECT_EQ(ledger_.total().inUse(), 0);
+    EXPECT_FALSE(ledger_.isKnown("rtc_1")); // the redelivery, wherever it lands, is a new call
+    EXPECT_FALSE(store_.findCall("rtc_1"));
+    EXPECT_EQ(metrics_.value(metrics::name::kCallsRedelivered, {{"reason", "draining"}}), 1);
+}
+
 TEST_F(CallPipelineTest, TenantsOwnLimitOverridesTheDefault) {
     store_.addTenant("small", "+18005550001", {true, 1, tenants::Instructions{"p", "g"}, "{}"});
     EXPECT_THAT(incoming("rtc_1", "+18005550001").body, HasSubstr(R"("accepted":true)"));

@@ -126,3 +126,77 @@ TEST_F(WebhookServiceTest, RecordsHandlingTimeForEveryDelivery) {
     deliver(incomingCall());
     EXPECT_EQ(metrics_.observations(metrics::name::kWebhookSeconds, {{"type", "realtime.call.incoming"}}), 1u);
 }
+
+namespace {
+
+// A shared deduplicator (Redis in a fleet): every claim is a network round trip, and it may fail.
+class RemoteDeduplicator : public WebhookDeduplicator {
+public:
+    MOCK_METHOD(Claim, claim, (const std::string&), (override));
+    MOCK_METHOD(void, complete, (const std::string&), (override));
+    MOCK_METHOD(void, abandon, (const std::string&), (override));
+    bool remote() const override { return true; }
+};
+
+class RemoteDedupWebhookServiceTest : public ::testing::Test {
+protected:
+    RemoteDedupWebhookServiceTest() : verifier_({kKey}, clock_), service_(verifier_, dedup_, router_, metrics_) {
+        metrics::declareSidebandMetrics(metrics_);
+        router_.add("realtime.call.incoming", incoming_);
+    }
+
+    WebhookService::Triage triage(const std::string& webhookId = "evt_1") {
+        const auto body = R"({"id":")" + webhookId + R"(","type":"realtime.call.incoming","data":{"call_id":"rtc_1"}})";
+        const auto ts = std::to_string(kNow);
+        return service_.triage({webhookId, ts, "v1," + computeSignature(kKey, webhookId, ts, body)}, body);
+    }
+
+    ManualClock clock_{std::chrono::seconds{kNow}};
+    WebhookVerifier verifier_;
+    ::testing::StrictMock<RemoteDeduplicator> dedup_;
+    WebhookRouter router_;
+    metrics::MetricsRegistry metrics_;
+    WebhookService service_;
+    std::shared_ptr<MockHandler> incoming_ = std::make_shared<MockHandler>();
+};
+
+} // namespace
+
+TEST_F(RemoteDedupWebhookServiceTest, TriageOnTheEventLoopNeverAsksTheSharedDeduplicator) {
+    auto triaged = triage(); // StrictMock: any claim here fails the test
+    EXPECT_FALSE(triaged.answer);
+    EXPECT_FALSE(triaged.claimed);
+}
+
+TEST_F(RemoteDedupWebhookServiceTest, TheWorkerClaimsThenCompletesANewEvent) {
+    auto triaged = triage();
+    ::testing::InSequence order;
+    EXPECT_CALL(dedup_, claim("evt_1")).WillOnce(Return(WebhookDeduplicator::Claim::New));
+    EXPECT_CALL(*incoming_, handle(_)).WillOnce(Return(WebhookResponse::ok()));
+    EXPECT_CALL(dedup_, complete("evt_1"));
+    EXPECT_EQ(service_.finish(triaged), WebhookResponse::ok());
+}
+
+TEST_F(RemoteDedupWebhookServiceTest, ARedeliverySeenByAnotherReplicaIsDedupedOnTheWorker) {
+    auto triaged = triage();
+    EXPECT_CALL(dedup_, claim("evt_1")).WillOnce(Return(WebhookDeduplicator::Claim::Duplicate));
+    EXPECT_CALL(*incoming_, handle(_)).Times(0);
+    EXPECT_EQ(service_.finish(triaged), (WebhookResponse{200, R"({"ok":true,"deduped":true})"}));
+    EXPECT_EQ(metrics_.value(metrics::name::kWebhooks, {{"type", "realtime.call.incoming"}, {"outcome", "deduped"}}),
+              1);
+}
+
+TEST_F(RemoteDedupWebhookServiceTest, AnUnreachableDeduplicatorLetsTheEventThroughUnclaimedAndCountsIt) {
+    auto triaged = triage();
+    EXPECT_CALL(dedup_, claim("evt_1")).WillOnce(::testing::Throw(std::runtime_error("redis: unreachable")));
+    EXPECT_CALL(*incoming_, handle(_)).WillOnce(Return(WebhookResponse{200, R"({"ok":true,"rejected":"capacity"})"}));
+    // Neither complete nor abandon: nothing was claimed (StrictMock).
+    EXPECT_EQ(service_.finish(triaged).body, R"({"ok":true,"rejected":"capacity"})");
+    EXPECT_EQ(metrics_.value(metrics::name::kWebhookUnclaimed), 1);
+}
+
+TEST_F(RemoteDedupWebhookServiceTest, AnEventTurnedAwayForWantOfAWorkerWasNeverClaimedSoNothingIsAbandoned) {
+    auto triaged = triage();
+    service_.release(triaged); // StrictMock: an abandon here fails the test
+    EXPECT_EQ(metrics_.value(metrics::name::kWebhooks, {{"type", "realtime.call.incoming"}, {"outcome", "busy"}}), 1);
+}
