@@ -33,7 +33,7 @@ public:
     struct Swept {
         std::string callId;
         std::string tenantId;
-        std::string reason; // never_started | never_ended
+        std::string reason; // never_started | never_ended | replica_lost (shared ledger)
     };
 
     virtual ~CallLedger() = default;
@@ -51,6 +51,13 @@ public:
     // Frees slots whose call never started (pending too long) or never ended (active too long),
     // and forgets accepted ids older than an hour.
     virtual std::vector<Swept> sweep(std::chrono::seconds pendingTimeout, std::chrono::seconds maxCallDuration) = 0;
+
+    // The replica that holds the call's slot, so an ended webhook received elsewhere can be routed
+    // to it; "" when no replica is named (not held, or a single host: always local).
+    virtual std::string owner(const std::string& callId) {
+        (void)callId;
+        return {};
+    }
 
     virtual Counts total() = 0;
     virtual std::map<std::string, Counts> byTenant() = 0;
