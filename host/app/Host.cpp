@@ -3,6 +3,11 @@
 #include "calls/CallEnd.h"
 #include "core/Json.h"
 #include "core/Logging.h"
+#include "fleet/CallEndBus.h"
+#include "fleet/OwnerRoutingLauncher.h"
+#include "fleet/RedisCallLedger.h"
+#include "fleet/RedisClient.h"
+#include "fleet/RedisWebhookDeduplicator.h"
 #include "isolation/IsolatingToolBuilder.h"
 #include "metrics/SidebandMetrics.h"
 #include "openai/OpenAIRestClient.h"
@@ -13,6 +18,9 @@
 #include "tenants/WriteBehindTenantStore.h"
 
 #include <spdlog/spdlog.h>
+
+#include <Poco/Environment.h>
+#include <Poco/Random.h>
 
 #include <filesystem>
 
@@ -109,12 +117,42 @@ calls::PipelineOptions pipelineOptions(const Settings& s) {
     return options;
 }
 
+// New at every start: a restarted replica must not renew the lease of slots its last run held.
+std::string replicaIdFor(const Settings& s) {
+    if (!s.replicaId.empty()) return s.replicaId;
+    Poco::Random random;
+    random.seed();
+    char suffix[9];
+    std::snprintf(suffix, sizeof suffix, "%08x", random.next());
+    return Poco::Environment::nodeName() + "-" + std::to_string(::getpid()) + "-" + suffix;
+}
+
+std::unique_ptr<fleet::RedisClient> redisFor(const Settings& s, metrics::MetricsRegistry& metrics) {
+    if (!s.sharedLedger()) return nullptr;
+    fleet::RedisClient::Options options;
+    options.url = s.ledger;
+    options.connectTimeout = options.commandTimeout = std::chrono::milliseconds(s.redisTimeoutMs);
+    // Every webhook worker may reserve or claim at once, plus the sweeper and the session workers' releases.
+    options.poolSize = static_cast<std::size_t>(s.httpThreads + s.sessionWorkers + 2);
+    return std::make_unique<fleet::RedisClient>(options, &metrics);
+}
+
+std::unique_ptr<webhook::WebhookDeduplicator> deduplicatorFor(const Settings& s, const Clock& clock,
+                                                              fleet::RedisClient* redis) {
+    if (!redis) return std::make_unique<webhook::InMemoryWebhookDeduplicator>(clock);
+    fleet::RedisWebhookDeduplicator::Options options;
+    options.keyPrefix = s.redisPrefix;
+    return std::make_unique<fleet::RedisWebhookDeduplicator>(*redis, options);
+}
+
 } // namespace
 
 Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants::TenantStore> store,
            std::unique_ptr<calls::SessionLauncher> launcher)
     : settings_(settings), clock_(clock), verifier_(webhook::parseWebhookSecrets(settings.webhookSecret), clock),
-      deduplicator_(clock), webhooks_(verifier_, deduplicator_, router_, metrics_) {
+      replicaId_(replicaIdFor(settings)), redis_(redisFor(settings, metrics_)),
+      deduplicator_(deduplicatorFor(settings, clock, redis_.get())),
+      webhooks_(verifier_, *deduplicator_, router_, metrics_) {
     metrics::declareSidebandMetrics(metrics_);
     loops_ = std::make_unique<io::EventLoops>("io", settings.ioThreads);
     // Listeners first: a bad address or TLS file is reported before anything touches the store.
@@ -132,7 +170,7 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
         options.loops = loops_.get();
         options.metrics = &metrics_;
         auto routes = std::make_shared<http::Routes>();
-        routes->add("GET", "/metrics", metricsEndpoint(), http::RunOn::Inline);
+        routes->add("GET", "/metrics", metricsEndpoint(), metricsRunOn());
         metricsServer_ = std::make_unique<http::HttpServer>(options, routes);
     }
 
@@ -151,7 +189,19 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
         tenantCache_ = cache.get();
         store_ = std::move(cache);
     }
-    ledger_ = std::make_unique<calls::InMemoryCallLedger>(clock);
+    if (redis_) {
+        fleet::RedisCallLedger::Options ledgerOptions;
+        ledgerOptions.keyPrefix = settings.redisPrefix;
+        auto shared = std::make_unique<fleet::RedisCallLedger>(
+            *redis_, replicaId_, std::chrono::milliseconds(settings.leaseTtlMs), clock, &metrics_, ledgerOptions);
+        sharedLedger_ = shared.get();
+        ledger_ = std::move(shared);
+        fleet::CallEndBus::Options busOptions;
+        busOptions.keyPrefix = settings.redisPrefix;
+        callEnds_ = std::make_unique<fleet::CallEndBus>(*redis_, replicaId_, &metrics_, busOptions);
+    } else {
+        ledger_ = std::make_unique<calls::InMemoryCallLedger>(clock);
+    }
     auto rest = restOptions(settings);
     rest.metrics = &metrics_; // sideband_openai_requests_total
     callControl_ = std::make_unique<openai::OpenAIRestClient>(rest);
@@ -168,6 +218,11 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
                                                            callControl_.get());
     launcher_ = std::move(launcher);
     launches_ = launcher_ ? launcher_.get() : static_cast<calls::SessionLauncher*>(sessions_.get());
+    localLaunches_ = launches_;
+    if (callEnds_) {
+        ownerRouting_ = std::make_unique<fleet::OwnerRoutingLauncher>(*launches_, *ledger_, *callEnds_, replicaId_);
+        launches_ = ownerRouting_.get();
+    }
     declareLiveMetrics();
 
     incoming_ = std::make_shared<calls::IncomingCallHandler>(
@@ -278,8 +333,13 @@ std::shared_ptr<http::Routes> Host::buildRoutes(bool includeMetrics) {
                           : http::Response::json(503, R"({"status":"not_ready"})");
         },
         http::RunOn::Inline);
-    if (includeMetrics) routes->add("GET", "/metrics", metricsEndpoint(), http::RunOn::Inline);
+    if (includeMetrics) routes->add("GET", "/metrics", metricsEndpoint(), metricsRunOn());
     return routes;
+}
+
+// The call gauges read a shared ledger from Redis: a network round trip, so not on an event loop.
+http::RunOn Host::metricsRunOn() const {
+    return redis_ ? http::RunOn::Worker : http::RunOn::Inline;
 }
 
 http::Endpoint Host::metricsEndpoint() {
@@ -289,6 +349,14 @@ http::Endpoint Host::metricsEndpoint() {
 }
 
 void Host::start() {
+    if (sharedLedger_) {
+        sharedLedger_->start(); // the lease first: no slot is held without one
+        // The owner's side of the call-end bus: another replica received this call's ended webhook.
+        callEnds_->start(
+            [this](const std::string& callId, const std::string& reason) { localLaunches_->endCall(callId, reason); });
+        spdlog::info("fleet: replica {}, shared ledger and webhook ids at {} (lease {} ms)", replicaId_,
+                     redis_->url().display(), settings_.leaseTtlMs);
+    }
     prestartPluginRunners();
     server_->start();
     if (metricsServer_) metricsServer_->start();
@@ -344,7 +412,9 @@ void Host::stop() {
         sweepWake_.notify_all();
     }
     if (sweeper_.joinable()) sweeper_.join();
+    if (callEnds_) callEnds_->stop();
     if (sessions_) sessions_->stop();
+    if (sharedLedger_) sharedLedger_->stop(); // after the sessions have released their slots
     // Runners are killed once no session can ask them for anything; their pending tools are answered.
     if (isolatedTools_) isolatedTools_->stop();
     // After the sessions (their last hooks are queued by now), before the loops (tool outputs post there).

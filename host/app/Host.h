@@ -25,6 +25,11 @@
 namespace sideband::plugins {
 class PluginToolBuilder;
 }
+namespace sideband::fleet {
+class RedisClient;
+class RedisCallLedger;
+class CallEndBus;
+} // namespace sideband::fleet
 namespace sideband::isolation {
 class IsolatingToolBuilder;
 }
@@ -62,6 +67,7 @@ public:
     metrics::MetricsRegistry& metrics() { return metrics_; }
     webhook::WebhookRouter& router() { return router_; }
     calls::CallLedger& ledger() { return *ledger_; }
+    const std::string& replicaId() const { return replicaId_; }
     tenants::TenantStore& store() { return *store_; }
     sessions::SessionManager& sessions() { return *sessions_; }
     isolation::IsolatingToolBuilder& tools() { return *isolatedTools_; }
@@ -69,6 +75,7 @@ public:
 private:
     std::shared_ptr<http::Routes> buildRoutes(bool includeMetrics);
     http::Endpoint metricsEndpoint();
+    http::RunOn metricsRunOn() const;
     void declareLiveMetrics();
     void prestartPluginRunners();
     void sweepLoop();
@@ -77,7 +84,10 @@ private:
     const Clock& clock_;
     metrics::MetricsRegistry metrics_;
     webhook::WebhookVerifier verifier_;
-    webhook::InMemoryWebhookDeduplicator deduplicator_;
+    std::string replicaId_;
+    // A fleet (SIDEBAND_LEDGER=redis://...): ledger, webhook ids and call ends shared in Redis.
+    std::unique_ptr<fleet::RedisClient> redis_;
+    std::unique_ptr<webhook::WebhookDeduplicator> deduplicator_;
     webhook::WebhookRouter router_;
     webhook::WebhookService webhooks_;
 
@@ -85,12 +95,16 @@ private:
     std::unique_ptr<tenants::TenantStore> store_;
     tenants::CachingTenantStore* tenantCache_ = nullptr; // inside store_; null when SIDEBAND_TENANT_CACHE_MS=0
     std::unique_ptr<calls::CallLedger> ledger_;
+    fleet::RedisCallLedger* sharedLedger_ = nullptr; // ledger_ when shared: its lease heartbeat
+    std::unique_ptr<fleet::CallEndBus> callEnds_;
     std::unique_ptr<openai::CallControl> callControl_;
     std::unique_ptr<plugins::PluginToolBuilder> toolBuilder_;        // in-process plugins
     std::unique_ptr<isolation::IsolatingToolBuilder> isolatedTools_; // runners; falls back to toolBuilder_
     std::unique_ptr<sessions::SessionManager> sessions_;
     std::unique_ptr<calls::SessionLauncher> launcher_; // null: sessions_ launches the calls
     calls::SessionLauncher* launches_ = nullptr;        // launcher_ if given, else sessions_
+    calls::SessionLauncher* localLaunches_ = nullptr;   // launches_ without the fleet's routing
+    std::unique_ptr<calls::SessionLauncher> ownerRouting_; // a fleet: ends reach the owning replica
     std::shared_ptr<calls::IncomingCallHandler> incoming_;
 
     std::unique_ptr<http::HttpServer> server_;
