@@ -2,6 +2,7 @@
 
 #include "app/Settings.h"
 #include "core/Logging.h"
+#include "fleet/RedisClient.h"
 #include "openai/OpenAIRestClient.h"
 #include "plugins/PluginLoader.h"
 #include "tenants/TenantConfigParser.h"
@@ -187,6 +188,28 @@ std::unique_ptr<tenants::TenantStore> checkStore(Report& report, const Settings&
     }
 }
 
+// A fleet's Redis: reachable with these settings (the URL is shown without its password).
+void checkLedger(Report& report, const Settings& settings) {
+    if (!settings.sharedLedger()) {
+        report.ok("SIDEBAND_LEDGER memory (one host)");
+        return;
+    }
+    try {
+        fleet::RedisClient::Options options;
+        options.url = settings.ledger;
+        options.connectTimeout = options.commandTimeout = std::chrono::milliseconds(settings.redisTimeoutMs);
+        fleet::RedisClient redis(options);
+        const auto shown = redis.url().display();
+        const auto pong = redis.command("check", {"PING"});
+        if (pong.isError())
+            report.problem("SIDEBAND_LEDGER redis at " + shown + " refuses commands: " + pong.str);
+        else
+            report.ok("SIDEBAND_LEDGER redis at " + shown + " answers");
+    } catch (const std::exception& e) {
+        report.problem(std::string("SIDEBAND_LEDGER cannot be reached: ") + e.what());
+    }
+}
+
 void checkPlugins(Report& report, const Settings& settings, tenants::TenantStore* store) {
     boost::system::error_code ec;
     if (!fs::is_directory(settings.pluginDir, ec)) {
@@ -252,6 +275,7 @@ int runCheckConfig(const std::string& configFile, std::ostream& out) {
     checkTls(report, settings);
     checkOpenAI(report, settings);
     auto store = checkStore(report, settings);
+    checkLedger(report, settings);
     checkPlugins(report, settings, store.get());
 
     if (report.problems() == 0) {

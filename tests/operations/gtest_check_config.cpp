@@ -276,3 +276,16 @@ TEST_F(CheckConfigTest, SecretsAreNeverPrinted) {
         EXPECT_THAT(run.all, Not(HasSubstr("hunter2"))) << run.all;
     }
 }
+
+TEST_F(CheckConfigTest, AFleetsRedisThatCannotBeReachedIsAProblemAndItsPasswordIsNeverPrinted) {
+    env_["SIDEBAND_LEDGER"] = "redis://:hunter2-redis@127.0.0.1:1"; // nothing listens on port 1
+    const auto run = check();
+    EXPECT_EQ(run.exitCode, kExConfig) << run.all;
+    EXPECT_THAT(run.out, HasSubstr("problem: SIDEBAND_LEDGER cannot be reached: "));
+    EXPECT_EQ(countOf(run.out, "problem:"), 1) << run.out;
+    EXPECT_THAT(run.all, Not(HasSubstr("hunter2")));
+}
+
+TEST_F(CheckConfigTest, OneHostsLedgerIsInMemory) {
+    EXPECT_THAT(check().out, HasSubstr("ok: SIDEBAND_LEDGER memory (one host)"));
+}

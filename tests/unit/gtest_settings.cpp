@@ -120,3 +120,33 @@ TEST(Settings, RefusesAToolConcurrencyPerTenantAboveTheToolThreads) {
     ASSERT_EQ(problems.size(), 1u);
     EXPECT_EQ(problems[0], "SIDEBAND_TOOL_CONCURRENCY_PER_TENANT must not exceed SIDEBAND_TOOL_THREADS (4)");
 }
+
+TEST(Settings, OneHostKeepsItsLedgerInMemoryAndRejectsNewCallsWhileDraining) {
+    std::vector<std::string> problems;
+    const auto s = Settings::load(from({}), problems);
+    EXPECT_TRUE(problems.empty());
+    EXPECT_EQ(s.ledger, "memory");
+    EXPECT_FALSE(s.sharedLedger());
+    EXPECT_FALSE(s.redeliverWhileDraining());
+    EXPECT_EQ(s.leaseTtlMs, 30000);
+}
+
+TEST(Settings, AReplicaOfAFleetSharesItsLedgerAndLetsOpenAIRedeliverWhileDraining) {
+    std::vector<std::string> problems;
+    auto s = Settings::load(from({{"SIDEBAND_LEDGER", "redis://:pw@10.0.0.5:6379"}}), problems);
+    EXPECT_TRUE(problems.empty());
+    EXPECT_TRUE(s.sharedLedger());
+    EXPECT_TRUE(s.redeliverWhileDraining());
+    s = Settings::load(from({{"SIDEBAND_LEDGER", "redis://10.0.0.5"}, {"SIDEBAND_DRAIN_NEW_CALLS", "reject"}}),
+                       problems);
+    EXPECT_FALSE(s.redeliverWhileDraining());
+}
+
+TEST(Settings, RefusesAnUnknownLedgerOrDrainModeWithoutQuotingTheUrl) {
+    std::vector<std::string> problems;
+    Settings::load(from({{"SIDEBAND_LEDGER", "memcached://user:sup3r@host"}, {"SIDEBAND_DRAIN_NEW_CALLS", "maybe"}}),
+                   problems);
+    ASSERT_EQ(problems.size(), 2u);
+    EXPECT_EQ(problems[0], "SIDEBAND_DRAIN_NEW_CALLS must be auto, reject or redeliver");
+    EXPECT_EQ(problems[1], "SIDEBAND_LEDGER must be memory or a redis://host:port URL");
+}
