@@ -257,6 +257,7 @@ void RedisCallLedger::queue(Retry retry) {
                      opName(int(oldest.op)), oldest.callId);
         retries_.pop_front();
     }
+    retry.sequence = ++queued_;
     retries_.push_back(std::move(retry));
     if (metrics_) metrics_->set(metrics::name::kLedgerRetriesQueued, {}, double(retries_.size()));
 }
@@ -287,7 +288,8 @@ bool RedisCallLedger::replayRetries() {
             spdlog::error("ledger: replayed {} of {} failed: {}", opName(int(next.op)), next.callId, e.what());
         }
         std::lock_guard lock(mutex_);
-        if (!retries_.empty()) retries_.pop_front(); // the front we ran (queue() only appends)
+        // The one we ran, unless a full list dropped it meanwhile.
+        if (!retries_.empty() && retries_.front().sequence == next.sequence) retries_.pop_front();
     }
     std::lock_guard lock(mutex_);
     replaying_ = false;

@@ -88,6 +88,7 @@ private:
         Op op;
         std::string callId;
         std::string token; // Unreserve: frees the slot only if this reservation took it
+        std::uint64_t sequence = 0;
     };
 
     void renewLease();
@@ -109,6 +110,7 @@ private:
 
     mutable std::mutex mutex_;
     std::uint64_t reservations_ = 0;
+    std::uint64_t queued_ = 0;
     std::deque<Retry> retries_;
     bool replaying_ = false;
     // Calls this replica reserved, so release() can name the tenant while Redis is unreachable.

@@ -43,7 +43,12 @@ RedisUrl RedisUrl::parse(const std::string& url) {
         auto userInfo = rest.substr(0, at);
         rest = rest.substr(at + 1);
         const auto colon = userInfo.find(':');
-        out.password = colon == std::string::npos ? userInfo : userInfo.substr(colon + 1);
+        if (colon == std::string::npos) {
+            out.password = userInfo;
+        } else {
+            out.user = userInfo.substr(0, colon);
+            out.password = userInfo.substr(colon + 1);
+        }
     }
     if (const auto slash = rest.find('/'); slash != std::string::npos) {
         const auto db = rest.substr(slash + 1);
@@ -92,7 +97,10 @@ RedisConnection::RedisConnection(const RedisUrl& url, std::chrono::milliseconds 
     auto check = [&](const RedisReply& reply, const char* what) {
         if (reply.isError()) throw SharedStateUnavailable(std::string(what) + " refused: " + reply.str);
     };
-    if (!url.password.empty()) check(command({"AUTH", url.password}), "AUTH");
+    if (!url.user.empty())
+        check(command({"AUTH", url.user, url.password}), "AUTH");
+    else if (!url.password.empty())
+        check(command({"AUTH", url.password}), "AUTH");
     if (url.db != 0) check(command({"SELECT", std::to_string(url.db)}), "SELECT");
 }
 
@@ -318,6 +326,7 @@ RedisReply RedisClient::run(const std::string& operation, const std::vector<std:
         throw;
     }
     RedisReply reply;
+    ++roundTrips_;
     try {
         reply = connection->command(args);
     } catch (const SharedStateUnavailable& e) {

@@ -2,6 +2,7 @@
 
 #include <Poco/Net/StreamSocket.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -36,11 +37,12 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// redis://[:password@]host[:port][/db]
+// redis://[[user]:password@]host[:port][/db]
 struct RedisUrl {
     std::string host = "127.0.0.1";
     int port = 6379;
     int db = 0;
+    std::string user;     // empty: the default user (AUTH password)
     std::string password; // never logged: display() leaves it out
 
     static RedisUrl parse(const std::string& url); // throws std::invalid_argument
@@ -133,6 +135,8 @@ public:
     void reportFailure(const std::string& operation, const std::string& reason);
     void reportSuccess();
 
+    // Commands sent through the pool so far (round trips; the subscriber's are not counted).
+    std::uint64_t roundTrips() const { return roundTrips_.load(); }
     const RedisUrl& url() const { return url_; }
     const Options& options() const { return options_; }
     std::unique_ptr<RedisConnection> connect() const; // a fresh connection, outside the pool
@@ -156,6 +160,7 @@ private:
     std::size_t open_ = 0; // idle + lent out
     State state_ = State::Unknown;
     std::chrono::steady_clock::time_point nextAttempt_{};
+    std::atomic<std::uint64_t> roundTrips_{0};
 };
 
 } // namespace sideband::fleet

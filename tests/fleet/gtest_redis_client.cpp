@@ -20,6 +20,8 @@ TEST(RedisUrl, ParsesHostPortDbAndPassword) {
     EXPECT_EQ(url.port, 6390);
     EXPECT_EQ(url.db, 2);
     EXPECT_EQ(url.password, "s3cret");
+    EXPECT_EQ(url.user, "");
+    EXPECT_EQ(RedisUrl::parse("redis://fleet:pw@h:1").user, "fleet");
     EXPECT_EQ(url.display(), "10.0.0.5:6390"); // never the password
     auto plain = RedisUrl::parse("redis://localhost");
     EXPECT_EQ(plain.port, 6379);
@@ -47,6 +49,23 @@ TEST(RedisClient, SelectsTheDatabaseFromTheUrl) {
     db3.command("test", {"SET", "only-in-3", "1"});
     EXPECT_TRUE(db0.command("test", {"GET", "only-in-3"}).isNil());
     EXPECT_EQ(db3.command("test", {"GET", "only-in-3"}).str, "1");
+}
+
+TEST(RedisClient, AuthenticatesWithThePasswordFromTheUrlAndNeverLogsIt) {
+    RedisServer server;
+    sideband::testing::LogCapture log;
+    RedisClient admin({server.url()});
+    admin.command("test", {"CONFIG", "SET", "requirepass", "s3cret-pw"}); // this connection stays authenticated
+    const auto port = server.url().substr(server.url().rfind(':') + 1);
+    RedisClient::Options withPassword;
+    withPassword.url = "redis://:s3cret-pw@127.0.0.1:" + port;
+    EXPECT_EQ(RedisClient(withPassword).command("test", {"PING"}).str, "PONG");
+    RedisClient::Options wrong;
+    wrong.url = "redis://:wrong-pw@127.0.0.1:" + port;
+    EXPECT_THROW(RedisClient(wrong).command("test", {"PING"}), SharedStateUnavailable);
+    EXPECT_EQ(log.count("redis: unreachable at 127.0.0.1:" + port), 1);
+    EXPECT_EQ(log.count("s3cret"), 0);
+    EXPECT_EQ(log.count("wrong-pw"), 0);
 }
 
 TEST(RedisClient, AFrozenServerTimesOutInsteadOfBlocking) {
