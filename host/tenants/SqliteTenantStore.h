@@ -1,16 +1,11 @@
 #pragma once
 
-#include "tenants/SqlDialect.h"
-#include "tenants/TenantStore.h"
+#include "tenants/SqlTenantStore.h"
 
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
-
-namespace Poco::Data {
-class Session;
-}
 
 namespace sideband::tenants {
 
@@ -22,7 +17,7 @@ struct SqliteStoreOptions {
 
 // The embedded TenantStore: one SQLite file through Poco::Data, in WAL mode (readers never wait
 // for the writer), synchronous=NORMAL (a commit does not fsync; a power cut may lose the last
-// call records, never corrupt the file), foreign keys on.
+// call records, never corrupt the file), foreign keys on. The statements are SqlTenantStore's.
 //
 // Threads: one connection behind a mutex. Every statement is short (an indexed lookup or a
 // one-row write, tens of microseconds), so HTTP threads queue for microseconds, and there is no
@@ -35,7 +30,7 @@ struct SqliteStoreOptions {
 // everything), operations fail with Unavailable until a valid database is back at the path, which
 // is then reopened. That is also how a test makes a live store report "database down": remove or
 // replace the file (see docs/tenants.md).
-class SqliteTenantStore : public TenantStore {
+class SqliteTenantStore : public SqlTenantStore {
 public:
     // Opens or creates the file and applies pending migrations. Throws StoreError(Unavailable)
     // when the file cannot be opened, is not a database, or has a newer schema than this binary.
@@ -45,44 +40,25 @@ public:
     SqliteTenantStore(const SqliteTenantStore&) = delete;
     SqliteTenantStore& operator=(const SqliteTenantStore&) = delete;
 
-    // The newest schema version this binary knows (the last migration's).
-    static int latestSchemaVersion();
-    // The version recorded in the open file.
-    int schemaVersion();
     const std::string& path() const { return path_; }
 
-    std::optional<std::string> tenantForNumber(const std::string& e164) override;
-    Instructions instructions(const std::string& tenantId) override;
-    TenantConfig config(const std::string& tenantId) override;
-
-    void upsertTenant(const TenantDefinition& tenant) override;
-    void upsertTenants(const std::vector<TenantDefinition>& tenants) override;
-    std::vector<TenantDefinition> listTenants() override;
-
-    void saveCall(const CallRecord& record) override;
-    // The first end wins: a call ended by its webhook and then by its socket closing keeps the
-    // first reason. An unknown call id records nothing.
-    void recordCallEnded(const std::string& callId, const std::string& reason, CallRecord::time_point endedAt) override;
-    std::optional<CallRecord> findCall(const std::string& callId) override;
-    void appendTranscript(const std::string& callId, const TranscriptLine& line) override;
-    std::vector<TranscriptLine> transcript(const std::string& callId) override;
-    // One BEGIN IMMEDIATE ... COMMIT around the writes; any failure rolls all of them back.
-    bool writeAtomically(const std::function<void(TenantStore&)>& writes) override;
+protected:
+    void withSession(const std::function<void(Poco::Data::Session&)>& use) override;
+    // BEGIN IMMEDIATE ... COMMIT.
+    void begin(Poco::Data::Session& session) override;
+    void commit(Poco::Data::Session& session) override;
+    void rollback(Poco::Data::Session& session) override;
+    bool isConflict(const Poco::Exception& error) const override;
 
 private:
     struct FileIdentity;
 
-    template <typename Body> auto run(const char* operation, Body&& body) -> decltype(body());
     void open();
     void ensureSameFile();
-    void migrate();
-    int readSchemaVersion();
-    std::string sql(const char* text) const { return bindMarkers(text, SqlDialect::Sqlite); }
 
     const std::string path_;
     const SqliteStoreOptions options_;
-    std::recursive_mutex mutex_;                   // recursive: the writes inside writeAtomically run on its thread
-    int inTransaction_ = 0;                        // > 0 inside writeAtomically (guarded by mutex_)
+    std::mutex mutex_;
     std::unique_ptr<Poco::Data::Session> session_; // null while the file is gone
     std::unique_ptr<FileIdentity> identity_;
 };
