@@ -2,7 +2,7 @@
 # Sideband benchmarks (docs/benchmarks.md). Each one builds what it needs, starts the real
 # sideband-host as a child process on 127.0.0.1 with the Realtime simulator, drives load, prints a
 # table and writes bench/results/<name>.md. Figures only: nothing here judges a speed.
-#   bash bench/run.sh webhook|incoming|incoming-repeat|sessions|isolation|http|calls|held|server|all
+#   bash bench/run.sh webhook|incoming|incoming-repeat|sessions|isolation|http|calls|held|server|fleet|all
 # (server = http, calls and held: the HTTP server cases of issue 11, with load generators we did not write.)
 # Environment: SIDEBAND_BENCH_BUILD (build dir, default build-bench), SIDEBAND_JOBS (default 2),
 #   BENCH_SECONDS (length of each measured run), BENCH_QUICK=1 (a ~2 s run of each, for a smoke check;
@@ -18,8 +18,8 @@ build=${SIDEBAND_BENCH_BUILD:-$root/build-bench}
 jobs=${SIDEBAND_JOBS:-2}
 quick=${BENCH_QUICK:-0}
 what=${1:-}
-case "$what" in webhook | incoming | incoming-repeat | sessions | isolation | http | calls | held | server | all) ;; *)
-  echo "usage: bash bench/run.sh webhook|incoming|incoming-repeat|sessions|isolation|http|calls|held|server|all" >&2
+case "$what" in webhook | incoming | incoming-repeat | sessions | isolation | http | calls | held | server | fleet | all) ;; *)
+  echo "usage: bash bench/run.sh webhook|incoming|incoming-repeat|sessions|isolation|http|calls|held|server|fleet|all" >&2
   exit 64
   ;;
 esac
@@ -938,6 +938,122 @@ bench_held() {
   echo "== written $out"
 }
 
+# --- 6. a fleet: the cost of shared state (issue 14) ---
+# Rows, interleaved per repeat: one replica with the in-memory ledger; one replica with the Redis
+# ledger and dedup; three replicas with Redis behind haproxy (TCP, TLS passed through, /readyz checks).
+# All share one Redis (tests/servers/redis.sh) and one SQLite store; Node's fetch drives whole calls.
+redis_commands() { redis-cli -p "$1" info stats | awk -F: '/^total_commands_processed/ { print $2 + 0 }'; }
+# start_balancer PORT...: haproxy in front of the replicas on PORTs; sets $lb_port and $lb_pid.
+start_balancer() {
+  local servers="" i=0 port
+  lb_port=$(free_port)
+  for port in "$@"; do servers+="    server r$((i++)) 127.0.0.1:$port"$'\n'; done
+  cat >"$work/haproxy.cfg" <<EOF
+global
+    maxconn 8000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend webhooks
+    bind 127.0.0.1:$lb_port
+    default_backend replicas
+backend replicas
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server check check-ssl verify none inter 1s fall 2 rise 1
+$servers
+EOF
+  haproxy -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+  lb_pid=$!
+  aux_pids+=("$lb_pid")
+  sleep 2 # the first health checks pass
+}
+bench_fleet() {
+  need_packages haproxy:haproxy redis-server:redis-server redis-cli:redis-tools node:nodejs npm:npm
+  need_node_driver
+  build_targets sideband-host bench-sim echo
+  plugin_dir=$build/bench/plugins-out
+  make_tenant
+  local out=$results/fleet.md rows=() c=${BENCH_CONCURRENCY:-32} pool repeats=${BENCH_REPEATS:-2}
+  local run layout line replicas ledger redis_url redis_port before after calls deliveries load per_call i pids ports
+  pool=$((c * 2 > 64 ? c * 2 : 64))
+  redis_url=$(bash "$root/tests/servers/redis.sh" start "$work/redis")
+  redis_port=${redis_url##*:}
+  start_sim 0
+  echo "== fleet: whole calls at concurrency $c (Node's fetch, pool $pool), ${seconds} s per row, $repeats repeats"
+  for run in $(seq "$repeats"); do
+    for layout in memory-1 redis-1 redis-3; do
+      replicas=${layout#*-} ledger=memory
+      [ "${layout%-*}" = redis ] && ledger=$redis_url
+      pids=() ports=()
+      for i in $(seq "$replicas"); do
+        start_host "fleet-$layout-$run-$i" MAX_CONCURRENT_CALLS=100000 SIDEBAND_LEDGER="$ledger" \
+          SIDEBAND_REDIS_PREFIX="bench$run$layout:" SIDEBAND_REPLICA_ID="r$i" SIDEBAND_LOG_LEVEL=warn
+        pids+=("$host_pid") ports+=("$host_port")
+      done
+      host_pid=""
+      [ "$replicas" -gt 1 ] && { start_balancer "${ports[@]}"; host_port=$lb_port; }
+      load=$(load1)
+      before=$(redis_commands "$redis_port")
+      line=$(node_driver --mode whole --concurrency "$c" --connections "$pool" --seconds "$seconds" --warmup-seconds 2 | grep '^BENCH ' || true)
+      after=$(redis_commands "$redis_port")
+      if [ "$replicas" -gt 1 ]; then
+        kill "$lb_pid" 2>/dev/null || true
+        wait "$lb_pid" 2>/dev/null || true
+        aux_pids=()
+      fi
+      for i in "${!pids[@]}"; do host_pid=${pids[$i]} host_log_name="fleet-$layout-$run-$i"; stop_host; done
+      calls=$(val "$line" completed)
+      deliveries=$(($(val "$line" started) + ${calls:-0}))
+      per_call="-"
+      [ "$ledger" != memory ] && per_call=$(awk -v a="$before" -v b="$after" -v n="$(val "$line" started)" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / n; else print "?" }')
+      rows+=("| $run | $replicas | ${ledger%%:*} | $(val "$line" calls_per_s) | $(awk -v d="$deliveries" -v s="$seconds" 'BEGIN { printf "%.0f", d / s }') | $(val "$line" accept_p50_ms) | $(val "$line" accept_p99_ms) | $(val "$line" accept_max_ms) | $calls / $(val "$line" started) | $(val "$line" not_accepted) | $(val "$line" errors) | $per_call | $load |")
+      echo "${rows[-1]}"
+    done
+  done
+  # Round trips: one replica, calls one at a time for 2 s, Redis MONITOR counting the commands clients
+  # sent (a script's own commands are marked "lua" and not counted). Separate from the rows: MONITOR slows Redis.
+  local trips
+  start_host "fleet-trips" SIDEBAND_LEDGER="$redis_url" SIDEBAND_REDIS_PREFIX="benchtrips:" SIDEBAND_LOG_LEVEL=warn
+  timeout 10 redis-cli -p "$redis_port" monitor >"$work/monitor.txt" 2>/dev/null &
+  local monitor_pid=$!
+  sleep 0.5
+  line=$(node_driver --mode whole --concurrency 1 --connections 2 --seconds 2 --warmup-seconds 0 | grep '^BENCH ' || true)
+  sleep 0.5
+  kill "$monitor_pid" 2>/dev/null || true
+  wait "$monitor_pid" 2>/dev/null || true
+  stop_host
+  trips=$(grep -v 'lua]' "$work/monitor.txt" | grep -c '^[0-9]' || true)
+  local per_op
+  per_op=$(grep -v 'lua]' "$work/monitor.txt" | awk '/^[0-9]/ { print $4 }' | sort | uniq -c | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')
+  trips=$(awk -v t="$trips" -v n="$(val "$line" completed)" 'BEGIN { if (n > 0) printf "%.1f", t / n; else print "?" }')
+  echo "round trips per whole call: $trips ($per_op over $(val "$line" completed) calls)"
+  stop_sim
+  bash "$root/tests/servers/redis.sh" stop "$work/redis" >/dev/null 2>&1 || true
+  {
+    header "# A fleet: the cost of shared state" "" \
+      "\`$(server_cmd fleet)\` - $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $rev" "" \
+      "bench/node/calls.mjs --mode whole (as in calls.md): concurrency $c on an undici Agent of $pool connections, 2 s warm-up then ${seconds} s;" \
+      "each call is a signed \`realtime.call.incoming\` (accepted: POST .../accept to bench-sim, sideband session) and a signed \`realtime.call.ended\`." \
+      "Rows: one replica with the in-memory ledger and dedup; one replica with SIDEBAND_LEDGER=redis://... (ledger, webhook ids and" \
+      "call-end bus in one local redis-server); three replicas on this machine behind haproxy $(haproxy -v 2>/dev/null | head -1 | awk '{print $3}')" \
+      "(TCP, TLS passed through, round robin, /readyz checked), all with Redis. Every replica: default settings, MAX_CONCURRENT_CALLS=100000," \
+      "warn logs, one SQLite store shared by all. The rows of one repeat run back to back, so a noisy minute hits them alike." "" \
+      "deliveries/s = incoming + ended deliveries answered per second. Redis commands per call = Redis's total_commands_processed" \
+      "over the row (the commands inside the Lua scripts, heartbeats and pings included) / incoming deliveries sent." "" \
+      "Client round trips to Redis per whole call (one replica, calls one at a time for 2 s, counted with MONITOR): **$trips**" \
+      "($per_op in all)." "" \
+      "| repeat | replicas | ledger | whole calls/s | deliveries/s | accept p50 ms | accept p99 ms | accept max ms | completed / started | not accepted | errors | Redis commands per call | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    notes
+  } >"$out"
+  echo "== written $out"
+}
+
 case "$what" in
 webhook) bench_webhook ;;
 incoming) bench_incoming ;;
@@ -948,5 +1064,6 @@ http) bench_http ;;
 calls) bench_calls ;;
 held) bench_held ;;
 server) bench_http && bench_calls && bench_held ;;
+fleet) bench_fleet ;;
 all) bench_webhook && bench_incoming && bench_sessions && bench_http && bench_calls && bench_held ;;
 esac
