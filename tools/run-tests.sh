@@ -6,6 +6,21 @@ cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 jobs=${SIDEBAND_JOBS:-2}
 
+# The servers the shared-state tests use (tests/servers): one Redis and one PostgreSQL for the
+# whole run on free 127.0.0.1 ports, each test in its own key prefix or database; stopped at exit.
+# Tests that stop a server mid-run start a private one.
+servers=$(mktemp -d)
+chmod 755 "$servers" # PostgreSQL runs as the postgres user
+stop_servers() {
+  bash tests/servers/redis.sh stop "$servers/redis" >/dev/null 2>&1 || true
+  bash tests/servers/postgres.sh stop "$servers/postgres" >/dev/null 2>&1 || true
+  rm -rf "$servers"
+}
+trap stop_servers EXIT
+SIDEBAND_TEST_REDIS_URL=$(bash tests/servers/redis.sh start "$servers/redis")
+SIDEBAND_TEST_POSTGRES_URL=$(bash tests/servers/postgres.sh start "$servers/postgres")
+export SIDEBAND_TEST_REDIS_URL SIDEBAND_TEST_POSTGRES_URL
+
 # Release (no debug info) keeps CI's two full builds within budget on 2 cores.
 cmake -S . -B build -DCMAKE_BUILD_TYPE="${SIDEBAND_BUILD_TYPE:-Release}"
 cmake --build build -j"$jobs"
