@@ -158,18 +158,31 @@ int SqlTenantStore::readSchemaVersion(Session& session) {
 }
 
 void SqlTenantStore::migrate(Session& session) {
+    const int latest = latestSchemaVersion();
+    const auto refuseNewer = [&](int current) {
+        if (current > latest)
+            throw StoreError(StoreErrorCode::Unavailable,
+                             "tenant store: " + name_ + " has schema version " + std::to_string(current) +
+                                 ", newer than this sideband-host knows (" + std::to_string(latest) +
+                                 "); upgrade sideband-host or use another database");
+    };
+    // An up-to-date database is only read: no write lock, no schema lock (a read-only SQLite file
+    // still opens for `tenants list`). Any failure here (no table yet) is decided below.
+    try {
+        const int current = readSchemaVersion(session);
+        refuseNewer(current);
+        if (current == latest) return;
+    } catch (const Poco::Exception&) {
+    }
+
     Transaction transaction(*this, session);
     lockSchema(session);
     session << "CREATE TABLE IF NOT EXISTS schema_version ("
                " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         now;
-    const int latest = latestSchemaVersion();
+    // Another process may have migrated while this one waited for the lock.
     const int current = readSchemaVersion(session);
-    if (current > latest)
-        throw StoreError(StoreErrorCode::Unavailable,
-                         "tenant store: " + name_ + " has schema version " + std::to_string(current) +
-                             ", newer than this sideband-host knows (" + std::to_string(latest) +
-                             "); upgrade sideband-host or use another database");
+    refuseNewer(current);
     for (const auto& migration : storeMigrations()) {
         if (migration.version <= current) continue;
         for (const auto& statement : migration.statements)
