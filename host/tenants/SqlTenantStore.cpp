@@ -166,8 +166,9 @@ void SqlTenantStore::migrate(Session& session) {
                                  ", newer than this sideband-host knows (" + std::to_string(latest) +
                                  "); upgrade sideband-host or use another database");
     };
-    // An up-to-date database is only read: no write lock, no schema lock (a read-only SQLite file
-    // still opens for `tenants list`). Any failure here (no table yet) is decided below.
+    // An up-to-date database is only read: no SQLite write lock, no PostgreSQL schema lock, so a
+    // replica or `tenants list` next to a busy host opens without waiting. A failure here (no
+    // table yet) is decided below.
     try {
         const int current = readSchemaVersion(session);
         refuseNewer(current);
