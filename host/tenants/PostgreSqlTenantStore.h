@@ -2,6 +2,7 @@
 
 #include "tenants/SqlTenantStore.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -64,13 +65,14 @@ protected:
 private:
     std::unique_ptr<Poco::Data::Session> checkout();
     void checkin(std::unique_ptr<Poco::Data::Session> session);
-    std::unique_ptr<Poco::Data::Session> connect() const;
+    std::unique_ptr<Poco::Data::Session> connect();
 
     const PostgreSqlStoreOptions options_;
     std::mutex mutex_;
     std::condition_variable released_;
     std::vector<std::unique_ptr<Poco::Data::Session>> idle_; // guarded by mutex_
     int open_ = 0;                                           // idle + in use, guarded by mutex_
+    std::atomic<bool> suspect_{true};                        // a connection failed or broke since the last good connect
 };
 
 } // namespace sideband::tenants
