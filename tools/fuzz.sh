@@ -14,6 +14,7 @@ what=${1:-all}
 seconds=${2:-60}
 jobs=${SIDEBAND_JOBS:-2}
 build=${SIDEBAND_FUZZ_BUILD:-build-fuzz}
+case "$build" in /*) build_dir=$build ;; *) build_dir=$root/$build ;; esac # SIDEBAND_FUZZ_BUILD may be absolute
 targets_all=(fuzz_webhook_signature fuzz_webhook_event fuzz_sip_headers fuzz_tenant_config fuzz_http_front_door
   fuzz_realtime_session fuzz_websocket_frames fuzz_plugin_tool_result)
 # The allocation bound (issue 15: "parsing never allocates more than a bound per input byte"): no
@@ -51,7 +52,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 summary=()
 for t in "${targets[@]}"; do
-  work=${SIDEBAND_FUZZ_WORK:-$root/$build/fuzz-runs}/$t
+  work=${SIDEBAND_FUZZ_WORK:-$build_dir/fuzz-runs}/$t
   rm -rf "$work"
   mkdir -p "$work/corpus" "$work/artifacts"
   cp -r "tests/fuzz/corpus/$t/." "$work/corpus/"

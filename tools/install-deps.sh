@@ -8,7 +8,7 @@ packages=(
   libgtest-dev libgmock-dev googletest libpq-dev libssl-dev libsqlite3-dev libsystemd-dev
   libhttp-parser-dev libwslay-dev libseccomp-dev
   redis-server postgresql-15
-  systemd dpkg-dev fakeroot file prometheus
+  systemd dpkg-dev fakeroot file prometheus clang
   "$@"
 )
 missing=()
