@@ -48,8 +48,9 @@ bool idleConnectionLooksAlive(Session& session) {
 }
 
 // Poco 1.11's SessionHandle::connect never frees the PGconn of a failed attempt (about 35 KB),
-// so a store retried through an outage would leak that on every operation. While the server is
-// suspect, a plain libpq attempt, freed either way, goes first.
+// so a store retried through an outage would leak that on every operation. A plain libpq attempt,
+// freed either way, goes first: Poco then connects only to a server that just answered. (New
+// connections are rare - the pool keeps them - so the second handshake costs little.)
 void probe(const std::string& connection) {
     PGconn* attempt = PQconnectdb(connection.c_str());
     const bool connected = PQstatus(attempt) == CONNECTION_OK;
@@ -80,17 +81,16 @@ int PostgreSqlTenantStore::openSessions() {
     return open_;
 }
 
-std::unique_ptr<Session> PostgreSqlTenantStore::connect() {
+std::unique_ptr<Session> PostgreSqlTenantStore::connect() const {
     const auto connectSeconds = std::max<long long>(2, (options_.connectTimeout.count() + 999) / 1000);
     const auto statementMs = options_.statementTimeout.count();
     // tcp_user_timeout: a server host that stops acknowledging (gone, not refusing) fails the
     // statement instead of leaving it waiting for TCP's own retries (minutes).
     const auto connection = options_.connection + " connect_timeout=" + std::to_string(connectSeconds) +
                             " tcp_user_timeout=" + std::to_string(statementMs + options_.connectTimeout.count());
-    if (suspect_) probe(connection);
+    probe(connection);
     auto session = std::make_unique<Session>(Poco::Data::PostgreSQL::Connector::KEY, connection,
                                              static_cast<std::size_t>(connectSeconds));
-    suspect_ = false;
     // One round trip: the statement timeout, and no NOTICE lines from libpq on stderr.
     std::string timeout, messages;
     *session << "SELECT set_config('statement_timeout', '" + std::to_string(statementMs) +
@@ -110,7 +110,6 @@ std::unique_ptr<Session> PostgreSqlTenantStore::checkout() {
             if (idleConnectionLooksAlive(*session)) return session;
             dead.push_back(std::move(session));
             --open_;
-            suspect_ = true;
         }
         if (open_ < options_.poolSize) {
             ++open_;
@@ -119,7 +118,6 @@ std::unique_ptr<Session> PostgreSqlTenantStore::checkout() {
             try {
                 return connect();
             } catch (...) {
-                suspect_ = true;
                 lock.lock();
                 --open_;
                 released_.notify_one();
@@ -140,10 +138,7 @@ void PostgreSqlTenantStore::checkin(std::unique_ptr<Session> session) {
         reusable = session->isConnected() && !session->isTransaction();
     } catch (...) {
     }
-    if (!reusable) { // a broken connection is closed, never handed out again
-        session.reset();
-        suspect_ = true;
-    }
+    if (!reusable) session.reset(); // a broken connection is closed, never handed out again
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (reusable)

@@ -2,7 +2,6 @@
 
 #include "tenants/SqlTenantStore.h"
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -65,14 +64,13 @@ protected:
 private:
     std::unique_ptr<Poco::Data::Session> checkout();
     void checkin(std::unique_ptr<Poco::Data::Session> session);
-    std::unique_ptr<Poco::Data::Session> connect();
+    std::unique_ptr<Poco::Data::Session> connect() const;
 
     const PostgreSqlStoreOptions options_;
     std::mutex mutex_;
     std::condition_variable released_;
     std::vector<std::unique_ptr<Poco::Data::Session>> idle_; // guarded by mutex_
     int open_ = 0;                                           // idle + in use, guarded by mutex_
-    std::atomic<bool> suspect_{true};                        // a connection failed or broke since the last good connect
 };
 
 } // namespace sideband::tenants
