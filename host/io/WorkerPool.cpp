@@ -14,8 +14,8 @@ public:
 } // namespace
 
 WorkerPool::WorkerPool(std::string name, int threads, std::size_t queueLimit, std::function<void()> onThreadStart)
-    : name_(std::move(name)), queueLimit_(queueLimit) {
-    for (int i = 0; i < std::max(1, threads); ++i)
+    : name_(std::move(name)), queueLimit_(queueLimit), threadCount_(static_cast<std::size_t>(std::max(1, threads))) {
+    for (std::size_t i = 0; i < threadCount_; ++i)
         threads_.emplace_back([this, onThreadStart] {
             if (onThreadStart) onThreadStart();
             serve();
@@ -29,7 +29,7 @@ WorkerPool::~WorkerPool() {
 bool WorkerPool::trySubmit(std::function<void()> task) {
     // Counted before it is queued so that concurrent submitters cannot overshoot the limit: a task
     // is taken while a thread is free or fewer than `queueLimit` wait.
-    const auto capacity = threads_.size() + queueLimit_;
+    const auto capacity = threadCount_ + queueLimit_;
     if (accepted_.fetch_add(1, std::memory_order_relaxed) >= capacity) {
         accepted_.fetch_sub(1, std::memory_order_relaxed);
         return false;

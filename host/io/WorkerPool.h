@@ -30,6 +30,7 @@ private:
 
     std::string name_;
     std::size_t queueLimit_;
+    std::size_t threadCount_; // fixed at construction: trySubmit() reads it while stop() clears threads_
     Poco::NotificationQueue queue_;
     std::atomic<std::size_t> accepted_{0}; // taken and not yet finished: running or waiting
     std::atomic<std::size_t> queued_{0};
