@@ -331,8 +331,16 @@ void Stream::finishClose(const std::string& reason) {
     if (lingerTimer_) loop_.cancel(lingerTimer_);
     if (wasRegistered) loop_.remove(fd_);
     try {
-        // No TLS goodbye here: an aborted stream just ends (abort() skips SSL_shutdown).
-        if (tls_) tls_->abort();
+        // No TLS goodbye here: an aborted stream just ends (abort() only shuts the TCP connection
+        // down). The SSL object goes now, while the descriptor is still ours: its destructor calls
+        // SSL_shutdown, which writes a close_notify (EPIPE after abort()) to the descriptor number it
+        // holds. Destroyed later, after tcp_.close(), it wrote into whatever socket had been given
+        // that number meanwhile (ThreadSanitizer: ~Stream writing to an fd that a REST client on a
+        // worker had just opened).
+        if (tls_) {
+            tls_->abort();
+            tls_.reset();
+        }
         tcp_.close();
     } catch (const Poco::Exception&) {
     }
