@@ -100,7 +100,9 @@ LoadedPluginPtr PluginLoader::load(const std::string& fileName, const std::strin
             loaded = entry->result.get(); // waits for the caller that is loading it
         } catch (const LoadError& e) {
             // Another pin's mismatch says nothing about ours: load with our own.
-            if (e.reason() != LoadFailure::Sha256Mismatch || entry->pin == pin) throw;
+            // Every waiter gets its own copy, not the one exception object shared_future rethrows to
+            // all of them (whose reference count lives in libstdc++, out of ThreadSanitizer's sight).
+            if (e.reason() != LoadFailure::Sha256Mismatch || entry->pin == pin) throw LoadError(e);
             continue;
         }
         remember(loaded);
