@@ -58,14 +58,11 @@ if [ "${SIDEBAND_SKIP_TSAN:-0}" != 1 ]; then
   tsan_supp=$(pwd)/tests/tsan.supp
   # Tests of executables not built here are registered as <target>_NOT_BUILT: excluded, like the
   # out-of-tree SDK build, the packaging checks and the isolation suites (named, in case an earlier
-  # build of build-tsan left their test lists). Also excluded: FleetTest.AnEndedWebhookOnAnother
-  # Replica..., whose last assertions expect the replica that got the webhook to free the slot
-  # before the owner does; under TSan's slowdown the owner sometimes wins (1 run in 4 here: a
-  # timing assumption of the test, with no race report).
+  # build of build-tsan left their test lists).
   tsan_status=0
   (cd build-tsan && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$tsan_supp:log_path=$reports/tsan" \
     ctest -j"$jobs" --output-on-failure --timeout 600 \
-      -E '_NOT_BUILT$|OutOfTree|^packaging\.|^postgres_server_|^Sandbox|^Abi/SandboxLandlockAbi|^PluginRunnerTest\.|IsolatedCallsTest|^FleetTest\.AnEndedWebhookOnAnotherReplica') ||
+      -E '_NOT_BUILT$|OutOfTree|^packaging\.|^postgres_server_|^Sandbox|^Abi/SandboxLandlockAbi|^PluginRunnerTest\.|IsolatedCallsTest') ||
     tsan_status=$?
   if [ -n "$(ls -A "$reports")" ]; then
     echo "ThreadSanitizer reports:" >&2
