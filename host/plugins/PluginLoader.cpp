@@ -91,7 +91,16 @@ LoadedPluginPtr PluginLoader::load(const std::string& fileName, const std::strin
                     if (auto found = cache_.find(path); found != cache_.end() && found->second == entry)
                         cache_.erase(found);
                 }
-                promise.set_exception(std::current_exception());
+                // The waiters get a copy of a LoadError, not the exception in flight here: that one is
+                // this caller's, alive by a reference count inside libstdc++ that ThreadSanitizer
+                // cannot see, and the last waiter would free it under this caller's catch block.
+                try {
+                    throw;
+                } catch (const LoadError& e) {
+                    promise.set_exception(std::make_exception_ptr(LoadError(e)));
+                } catch (...) {
+                    promise.set_exception(std::current_exception());
+                }
                 throw;
             }
         }

@@ -3,7 +3,9 @@
 #include "core/Logging.h"
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/base_sink.h>
+
+#include <mutex>
 
 #include <array>
 #include <atomic>
@@ -86,9 +88,27 @@ const std::string& sharedRedisUrl() {
     return url;
 }
 
-LogCapture::LogCapture() {
-    logging::configure(logging::Format::Human, spdlog::level::info,
-                       std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+class LogCapture::Sink : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    std::string text() {
+        std::lock_guard lock(mutex_);
+        return text_;
+    }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        spdlog::memory_buf_t formatted;
+        formatter_->format(msg, formatted);
+        text_.append(formatted.data(), formatted.size());
+    }
+    void flush_() override {}
+
+private:
+    std::string text_;
+};
+
+LogCapture::LogCapture() : sink_(std::make_shared<Sink>()) {
+    logging::configure(logging::Format::Human, spdlog::level::info, sink_);
 }
 
 LogCapture::~LogCapture() {
@@ -98,8 +118,7 @@ LogCapture::~LogCapture() {
 }
 
 std::string LogCapture::text() const {
-    spdlog::default_logger()->flush();
-    return out_.str();
+    return sink_->text();
 }
 
 int LogCapture::count(const std::string& needle) const {

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <memory>
-#include <sstream>
 #include <string>
 
 namespace sideband::testing {
@@ -42,8 +41,10 @@ public:
     std::string text() const;
     int count(const std::string& needle) const;
 
+    class Sink; // keeps the lines under its own lock, so reading them never races a writer
+
 private:
-    std::ostringstream out_;
+    std::shared_ptr<Sink> sink_;
 };
 
 } // namespace sideband::testing
