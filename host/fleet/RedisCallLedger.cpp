@@ -302,27 +302,26 @@ std::size_t RedisCallLedger::queuedRetries() const {
     return retries_.size();
 }
 
+// Runs a write now, or queues it for the replay when Redis cannot be reached.
+void RedisCallLedger::runOrQueue(const Retry& write, const char* what) {
+    try {
+        runOp(write);
+    } catch (const SharedStateUnavailable&) {
+        queue(write);
+    } catch (const std::exception& e) {
+        spdlog::error("ledger: {} of {} failed: {}", what, write.callId, e.what());
+    }
+}
+
 void RedisCallLedger::markAccepted(const std::string& callId) {
     replayRetries();
-    try {
-        runOp({Op::Accept, callId, {}});
-    } catch (const SharedStateUnavailable&) {
-        queue({Op::Accept, callId, {}});
-    } catch (const std::exception& e) {
-        spdlog::error("ledger: markAccepted of {} failed: {}", callId, e.what());
-    }
+    runOrQueue({Op::Accept, callId, {}}, "markAccepted");
 }
 
 void RedisCallLedger::promote(const std::string& callId) {
     // Queued writes go first, so a promote never overtakes a queued write of the same call.
     if (!replayRetries()) return queue({Op::Promote, callId, {}});
-    try {
-        runOp({Op::Promote, callId, {}});
-    } catch (const SharedStateUnavailable&) {
-        queue({Op::Promote, callId, {}});
-    } catch (const std::exception& e) {
-        spdlog::error("ledger: promote of {} failed: {}", callId, e.what());
-    }
+    runOrQueue({Op::Promote, callId, {}}, "promote");
 }
 
 void RedisCallLedger::forgetLocal(const std::string& callId) {

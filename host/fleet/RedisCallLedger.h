@@ -94,6 +94,7 @@ private:
     void renewLease();
     void heartbeatLoop();
     void runOp(const Retry& retry); // throws SharedStateUnavailable
+    void runOrQueue(const Retry& write, const char* what);
     std::optional<std::string> releaseInRedis(const std::string& callId);
     void queue(Retry retry);
     void forgetLocal(const std::string& callId);
