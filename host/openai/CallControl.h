@@ -24,11 +24,26 @@ struct RestResult {
     }
 };
 
-// OpenAI's Realtime call-control REST API (accept / reject / refer / hangup). The real client
-// speaks HTTPS to OPENAI_BASE_URL; tests substitute a fake or point it at the simulator.
+// A WebRTC call created for a browser (POST /v1/realtime/calls): 201 with the SDP answer as the
+// body and the call's id as the last segment of the Location header. A 2xx answer without a usable
+// Location or whose body is not SDP is a failure too: its status is kept in `result`, `result.error`
+// says what was wrong and callId stays empty - check ok(), not result.ok().
+struct CreatedCall {
+    RestResult result;
+    std::string callId;    // "rtc_..."; empty unless ok()
+    std::string sdpAnswer; // application/sdp, for the browser
+    bool ok() const { return result.ok() && !callId.empty(); }
+};
+
+// OpenAI's Realtime call-control REST API (create / accept / reject / refer / hangup). The real
+// client speaks HTTPS to OPENAI_BASE_URL; tests substitute a fake or point it at the simulator.
 class CallControl {
 public:
     virtual ~CallControl() = default;
+    // WebRTC: creates the call from the browser's SDP offer, with `session` (a realtime session
+    // object, JSON text) in force from its first word. multipart/form-data: parts `sdp`, `session`.
+    virtual CreatedCall create(const std::string& sdpOffer, const std::string& session,
+                               const std::string& idempotencyKey) = 0;
     // `session` is the accept body: a realtime session object (JSON text).
     virtual RestResult accept(const std::string& callId, const std::string& session,
                               const std::string& idempotencyKey) = 0;

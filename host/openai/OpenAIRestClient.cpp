@@ -4,12 +4,13 @@
 #include "core/Logging.h"
 #include "metrics/SidebandMetrics.h"
 
+#include <Poco/Net/HTMLForm.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SSLManager.h>
-#include <Poco/StreamCopier.h>
+#include <Poco/Net/StringPartSource.h>
 
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -25,6 +27,8 @@ namespace sideband::openai {
 namespace {
 
 // No answer, or an answer that says "not now": the same request (same Idempotency-Key) may succeed.
+constexpr std::size_t kMaxAnswer = 64 * 1024; // an SDP answer is a few KiB; error bodies are smaller
+
 bool retryable(int status) {
     return status == 0 || status == 408 || status == 409 || status == 429 || status >= 500;
 }
@@ -103,6 +107,42 @@ bool peerClosed(Poco::Net::HTTPClientSession& session) {
     return ::poll(&watched, 1, 0) != 0; // readable, hung up, in error, or poll itself failed
 }
 
+// At most `limit` bytes of an answer into `out`; false when there was more (left unread).
+bool readBounded(std::istream& in, std::size_t limit, std::string& out) {
+    char chunk[8192];
+    while (in) {
+        in.read(chunk, sizeof chunk);
+        out.append(chunk, static_cast<std::size_t>(in.gcount()));
+        if (out.size() > limit) {
+            out.resize(limit);
+            return false;
+        }
+    }
+    return true;
+}
+
+// "/v1/realtime/calls/rtc_abc" (or an absolute URL ending so) -> "rtc_abc"; empty when the header
+// names no call.
+std::string callIdFromLocation(const std::string& location) {
+    std::vector<std::string> segments;
+    try {
+        Poco::URI(location).getPathSegments(segments);
+    } catch (const Poco::Exception&) {
+        return {};
+    }
+    if (segments.size() < 2 || segments[segments.size() - 2] != "calls") return {};
+    const auto& id = segments.back();
+    const bool usable = !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+    });
+    return usable ? id : std::string();
+}
+
+// An SDP session description starts with its version line.
+bool looksLikeSdp(const std::string& text) {
+    return text.rfind("v=0\r\n", 0) == 0 || text.rfind("v=0\n", 0) == 0;
+}
+
 } // namespace
 
 Poco::Net::Context::Ptr makeVerifyingClientContext(const std::string& caFile) {
@@ -170,11 +210,7 @@ void OpenAIRestClient::count(const std::string& action, const std::string& statu
         options_.metrics->increment(metrics::name::kOpenAIRequests, {{"operation", action}, {"status", status}});
 }
 
-RestResult OpenAIRestClient::post(const std::string& callId, const std::string& action, const std::string& body,
-                                  const std::string& idempotencyKey) {
-    std::string encodedId;
-    Poco::URI::encode(callId, "/?#%&+ ", encodedId);
-    const std::string path = base_.getPath() + "/realtime/calls/" + encodedId + "/" + action;
+RestResult OpenAIRestClient::send(const Exchange& exchange, const AnswerReader& readAnswer) {
     const auto deadline = std::chrono::steady_clock::now() + options_.totalTimeout;
     auto backoff = options_.backoff;
     bool resentOnFreshConnection = false;
@@ -197,40 +233,43 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
         session->setTimeout(Poco::Timespan(std::min(options_.connectTimeout, remaining).count() * 1000),
                             Poco::Timespan(io.count() * 1000), Poco::Timespan(io.count() * 1000));
         try {
-            Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, path, Poco::Net::HTTPMessage::HTTP_1_1);
+            Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, exchange.path,
+                                           Poco::Net::HTTPMessage::HTTP_1_1);
             request.set("Authorization", "Bearer " + options_.apiKey);
-            request.set("Idempotency-Key", idempotencyKey);
+            request.set("Idempotency-Key", exchange.idempotencyKey);
             request.set("User-Agent", "sideband/0.1");
-            request.setContentType("application/json");
-            request.setContentLength64(static_cast<Poco::Int64>(body.size()));
+            request.setContentType(exchange.contentType);
+            request.setContentLength64(static_cast<Poco::Int64>(exchange.body.size()));
             request.setKeepAlive(true);
-            session->sendRequest(request) << body;
+            session->sendRequest(request) << exchange.body;
             Poco::Net::HTTPResponse response;
             std::string answer;
-            Poco::StreamCopier::copyToString(session->receiveResponse(response), answer);
+            const bool complete = readBounded(session->receiveResponse(response), kMaxAnswer, answer);
             result.status = response.getStatus();
             result.timedOut = false;
             result.error.clear();
             result.apiMessage.clear();
             result.apiType.clear();
             result.apiCode.clear();
-            count(action, std::to_string(result.status));
-            if (response.getKeepAlive()) recycle(std::move(session));
+            count(exchange.operation, std::to_string(result.status));
+            if (complete && response.getKeepAlive()) recycle(std::move(session)); // nothing left unread
             if (!result.ok()) {
                 parseApiError(answer, options_.apiKey, result);
                 result.error = describeAnswer(result, answer, options_.apiKey);
+            } else if (readAnswer) {
+                readAnswer(response, answer, complete, result);
             }
             if (!retryable(result.status)) break;
         } catch (const Poco::TimeoutException& e) {
             result.status = 0;
             result.timedOut = true;
             result.error = e.displayText();
-            count(action, "timeout");
+            count(exchange.operation, "timeout");
         } catch (const Poco::Exception& e) {
             result.status = 0;
             result.timedOut = false;
             result.error = e.displayText();
-            count(action, "error");
+            count(exchange.operation, "error");
             // A kept-alive connection the server closed just as it was taken from the pool fails
             // before any answer. The request is sent again at once on a fresh connection, once per
             // call and without spending a retry: its Idempotency-Key makes the resend safe, and the
@@ -247,8 +286,9 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) break; // no time for another attempt: not "retrying"
             const auto wait = std::min(backoff, left);
-            logging::forCall(callId).info("openai {} attempt {} failed ({}), retrying in {} ms", action,
-                                          result.attempts, result.error, wait.count());
+            logging::forCall(exchange.callId)
+                .info("openai {} attempt {} failed ({}), retrying in {} ms", exchange.operation, result.attempts,
+                      result.error, wait.count());
             if (wait.count() > 0) std::this_thread::sleep_for(wait);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
         }
@@ -258,10 +298,62 @@ RestResult OpenAIRestClient::post(const std::string& callId, const std::string& 
         result.error = "timed out before the first attempt";
     }
     if (!result.ok() && result.error.empty()) result.error = "HTTP " + std::to_string(result.status);
-    if (!result.ok())
-        logging::forCall(callId).warn("openai {} failed after {} attempt(s): {}", action, result.attempts,
-                                      result.error);
+    if (!result.error.empty()) // a failure, or a 2xx answer the reader refused
+        logging::forCall(exchange.callId)
+            .warn("openai {} failed after {} attempt(s): {}", exchange.operation, result.attempts, result.error);
     return result;
+}
+
+RestResult OpenAIRestClient::post(const std::string& callId, const std::string& action, const std::string& body,
+                                  const std::string& idempotencyKey) {
+    std::string encodedId;
+    Poco::URI::encode(callId, "/?#%&+ ", encodedId);
+    return send({action, callId, base_.getPath() + "/realtime/calls/" + encodedId + "/" + action, "application/json",
+                 body, idempotencyKey});
+}
+
+CreatedCall OpenAIRestClient::create(const std::string& sdpOffer, const std::string& session,
+                                     const std::string& idempotencyKey) {
+    Exchange exchange{"create", "", base_.getPath() + "/realtime/calls", "", "", idempotencyKey};
+    {
+        // Built once: every attempt sends the same bytes (and the same boundary).
+        Poco::Net::HTMLForm form(Poco::Net::HTMLForm::ENCODING_MULTIPART);
+        form.addPart("sdp", new Poco::Net::StringPartSource(sdpOffer, "application/sdp"));
+        form.addPart("session", new Poco::Net::StringPartSource(session, "application/json"));
+        Poco::Net::HTTPRequest prototype(Poco::Net::HTTPRequest::HTTP_POST, exchange.path,
+                                         Poco::Net::HTTPMessage::HTTP_1_1);
+        form.prepareSubmit(prototype); // picks the boundary and names it in the Content-Type
+        std::ostringstream body;
+        form.write(body);
+        exchange.contentType = prototype.getContentType();
+        exchange.body = body.str();
+    }
+    CreatedCall created;
+    created.result = send(exchange, [&](const Poco::Net::HTTPResponse& response, const std::string& answer,
+                                        bool complete, RestResult& result) {
+        const auto location = response.get("Location", "");
+        const auto callId = callIdFromLocation(location);
+        if (callId.empty()) {
+            result.error = "HTTP " + std::to_string(result.status) + " without a usable Location header (\"" +
+                           sanitize(location, options_.apiKey, 120) + "\")";
+        } else if (!complete) {
+            result.error = "HTTP " + std::to_string(result.status) + ": the SDP answer is larger than " +
+                           std::to_string(kMaxAnswer / 1024) + " KiB";
+        } else if (!looksLikeSdp(answer)) {
+            result.error =
+                "HTTP " + std::to_string(result.status) + ": the answer is not SDP (Content-Type " +
+                sanitize(response.getContentType(), options_.apiKey, 80) +
+                (answer.empty() ? ", empty body)" : ", body \"" + sanitize(answer, options_.apiKey, 80) + "\")");
+        } else {
+            created.callId = callId;
+            created.sdpAnswer = answer;
+        }
+    });
+    if (!created.result.ok() || !created.result.error.empty()) {
+        created.callId.clear();
+        created.sdpAnswer.clear();
+    }
+    return created;
 }
 
 RestResult OpenAIRestClient::accept(const std::string& callId, const std::string& session,

@@ -6,9 +6,11 @@
 
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPResponse.h>
 #include <Poco/URI.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -36,14 +38,18 @@ Poco::Net::Context::Ptr makeVerifyingClientContext(const std::string& caFile);
 // pool (one the server has closed is dropped, and a request that fails on a reused connection
 // before any answer is resent at once on a fresh one, outside the retry budget); connection
 // errors, timeouts, 408, 409, 429 and 5xx are retried with bounded backoff and the same
-// Idempotency-Key, for every operation (accept, reject, refer, hangup); any other 4xx is final
-// (404: the caller is gone; 400, 401, 403, 422...: the request is refused). The API's error
-// message of a failed answer is returned in the result, redacted.
+// Idempotency-Key, for every operation (create, accept, reject, refer, hangup); any other 4xx is
+// final (404: the caller is gone; 400, 401, 403, 422...: the request is refused). The API's error
+// message of a failed answer is returned in the result, redacted. Answers are read up to 64 KiB.
 class OpenAIRestClient final : public CallControl {
 public:
     explicit OpenAIRestClient(RestClientOptions options);
     ~OpenAIRestClient() override;
 
+    // POST {base}/realtime/calls, multipart/form-data (`sdp`, `session`). A 201 without a usable
+    // Location (.../calls/{id}) or whose body is not SDP is a failure: status kept, `error` says why.
+    CreatedCall create(const std::string& sdpOffer, const std::string& session,
+                       const std::string& idempotencyKey) override;
     RestResult accept(const std::string& callId, const std::string& session,
                       const std::string& idempotencyKey) override;
     RestResult reject(const std::string& callId, int sipStatus, const std::string& idempotencyKey) override;
@@ -52,6 +58,22 @@ public:
     RestResult hangup(const std::string& callId, const std::string& idempotencyKey) override;
 
 private:
+    // One operation: the same request, sent as often as the retry rules allow.
+    struct Exchange {
+        std::string operation; // the metrics label and the log's word: create, accept, ...
+        std::string callId;    // for the logs; empty while a call is being created
+        std::string path;
+        std::string contentType;
+        std::string body;
+        std::string idempotencyKey;
+    };
+    // Reads a 2xx answer (`complete`: it fit the bound). Setting result.error makes the operation a
+    // failure that is not retried; the status is kept.
+    using AnswerReader = std::function<void(const Poco::Net::HTTPResponse& response, const std::string& answer,
+                                            bool complete, RestResult& result)>;
+
+    RestResult send(const Exchange& exchange, const AnswerReader& readAnswer = {});
+    // accept / reject / refer / hangup: a JSON body to {base}/realtime/calls/{id}/{action}.
     RestResult post(const std::string& callId, const std::string& action, const std::string& body,
                     const std::string& idempotencyKey);
     void count(const std::string& action, const std::string& status); // one HTTP attempt's outcome

@@ -58,6 +58,11 @@ public:
     explicit DetailedCallControl(FakeCallControl& inner) : inner_(inner) {}
     void detailNextFailure(const std::string& action, Details details) { script_.emplace_back(action, details); }
 
+    openai::CreatedCall create(const std::string& sdp, const std::string& session, const std::string& key) override {
+        auto created = inner_.create(sdp, session, key);
+        created.result = detailed("create", created.result);
+        return created;
+    }
     openai::RestResult accept(const std::string& callId, const std::string& session, const std::string& key) override {
         return detailed("accept", inner_.accept(callId, session, key));
     }

@@ -9,6 +9,8 @@
 #include "RealtimeSimulator.h"
 #include "TestCertificates.h"
 
+#include <Poco/Net/HTMLForm.h>
+#include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/StreamSocket.h>
 
@@ -16,6 +18,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -31,10 +35,11 @@ public:
         AnswerThenClose,   // answers with keep-alive headers, then closes the connection
         DropSecondRequest, // answers a connection's first request, closes on its second unanswered
         DropEveryRequest,  // reads each request and closes without an answer
+        Scripted,          // answers each request with the next scripted answer (then 500s)
     };
 
-    explicit ScriptedServer(Behaviour behaviour)
-        : behaviour_(behaviour), socket_(Poco::Net::SocketAddress("127.0.0.1", 0)) {
+    explicit ScriptedServer(Behaviour behaviour, std::vector<std::string> answers = {})
+        : behaviour_(behaviour), answers_(std::move(answers)), socket_(Poco::Net::SocketAddress("127.0.0.1", 0)) {
         thread_ = std::thread([this] { serve(); });
     }
     ~ScriptedServer() {
@@ -47,6 +52,11 @@ public:
     int answered() const { return answered_; }
     int dropped() const { return dropped_; }
     int closed() const { return closed_; }
+    // Every request read so far, raw (request line, headers, body).
+    std::vector<std::string> requests() const {
+        std::lock_guard lock(mutex_);
+        return requests_;
+    }
 
 private:
     void serve() {
@@ -61,11 +71,16 @@ private:
                     ++dropped_;
                     break;
                 }
-                const std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-                                           "Connection: keep-alive\r\n\r\n{}";
+                std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                                     "Connection: keep-alive\r\n\r\n{}";
+                if (behaviour_ == Behaviour::Scripted) {
+                    const auto next = static_cast<std::size_t>(answered_);
+                    answer = next < answers_.size() ? answers_[next]
+                                                    : "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
+                }
                 ++answered_; // before the send: the client may check the count as soon as it has the answer
                 connection.sendBytes(answer.data(), static_cast<int>(answer.size()));
-                if (behaviour_ == Behaviour::AnswerThenClose) break;
+                if (behaviour_ == Behaviour::AnswerThenClose || behaviour_ == Behaviour::Scripted) break;
             }
             connection.close();
             ++closed_;
@@ -78,7 +93,11 @@ private:
         char buffer[4096];
         std::size_t need = std::string::npos;
         while (running_) {
-            if (need != std::string::npos && data.size() >= need) return true;
+            if (need != std::string::npos && data.size() >= need) {
+                std::lock_guard lock(mutex_);
+                requests_.push_back(data);
+                return true;
+            }
             if (!connection.poll(Poco::Timespan(20 * 1000), Poco::Net::Socket::SELECT_READ)) continue;
             const int n = connection.receiveBytes(buffer, sizeof buffer);
             if (n <= 0) return false;
@@ -94,6 +113,9 @@ private:
     }
 
     const Behaviour behaviour_;
+    const std::vector<std::string> answers_;
+    mutable std::mutex mutex_;
+    std::vector<std::string> requests_;
     Poco::Net::ServerSocket socket_;
     std::atomic<bool> running_{true};
     std::atomic<int> connections_{0}, answered_{0}, dropped_{0}, closed_{0};
@@ -383,4 +405,197 @@ TEST(OpenAIRestClientTest, AnAnswerThatNeverComesOverTlsTimesOutWithinTheTotalTi
     EXPECT_LT(elapsed, 1400ms) << ms << " ms"; // twice the timeout would be 1600
     EXPECT_GE(elapsed, 600ms) << ms << " ms";
     sim.stop();
+}
+
+// --- create: POST /v1/realtime/calls (multipart sdp + session) -> 201, SDP answer, Location ---
+
+namespace {
+
+const std::string kOffer = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+                           "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n";
+const std::string kSession = R"({"type":"realtime","model":"gpt-realtime","instructions":"Be brief"})";
+const std::string kAnswerSdp = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
+const std::string kCreateKey = "sk-test-create-0123456789";
+
+std::string created(const std::string& location, const std::string& body = kAnswerSdp,
+                    const std::string& contentType = "application/sdp") {
+    std::string answer = "HTTP/1.1 201 Created\r\nContent-Type: " + contentType + "\r\n";
+    if (!location.empty()) answer += "Location: " + location + "\r\n";
+    return answer + "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: keep-alive\r\n\r\n" + body;
+}
+
+std::string failed(int status, const std::string& reason, const std::string& body) {
+    return "HTTP/1.1 " + std::to_string(status) + " " + reason +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+openai::RestClientOptions createOptions(const ScriptedServer& server) {
+    auto options = noRetries(server);
+    options.apiKey = kCreateKey;
+    options.retries = 2;
+    options.backoff = 10ms;
+    return options;
+}
+
+// One create, by a fresh client, against `server`.
+openai::CreatedCall createOnce(const ScriptedServer& server, const std::string& idempotencyKey) {
+    openai::OpenAIRestClient client(createOptions(server));
+    return client.create(kOffer, kSession, idempotencyKey);
+}
+
+// A raw request as the server read it, parsed back with Poco: its headers and its form's fields.
+struct ParsedCreate {
+    Poco::Net::HTTPRequest request;
+    Poco::Net::HTMLForm form;
+};
+
+std::unique_ptr<ParsedCreate> parseCreate(const std::string& raw) {
+    auto parsed = std::make_unique<ParsedCreate>();
+    std::istringstream in(raw);
+    parsed->request.read(in);
+    parsed->form.load(parsed->request, in);
+    return parsed;
+}
+
+} // namespace
+
+TEST(OpenAIRestClientCreateTest, A201GivesTheCallIdFromLocationAndTheSdpAnswer) {
+    ScriptedServer server(ScriptedServer::Behaviour::Scripted,
+                          {created("/v1/realtime/calls/rtc_0123456789abcdef01234567")});
+    const auto call = createOnce(server, "create_web_1");
+    ASSERT_TRUE(call.ok()) << call.result.error;
+    EXPECT_EQ(call.result.status, 201);
+    EXPECT_EQ(call.result.attempts, 1);
+    EXPECT_TRUE(call.result.error.empty());
+    EXPECT_EQ(call.callId, "rtc_0123456789abcdef01234567");
+    EXPECT_EQ(call.sdpAnswer, kAnswerSdp);
+
+    const auto requests = server.requests();
+    ASSERT_EQ(requests.size(), 1u);
+    const auto parsed = parseCreate(requests[0]);
+    EXPECT_EQ(parsed->request.getMethod(), "POST");
+    EXPECT_EQ(parsed->request.getURI(), "/v1/realtime/calls");
+    EXPECT_EQ(parsed->request.get("Authorization"), "Bearer " + kCreateKey);
+    EXPECT_EQ(parsed->request.get("Idempotency-Key"), "create_web_1");
+    EXPECT_THAT(parsed->request.getContentType(), ::testing::StartsWith("multipart/form-data; boundary="));
+    EXPECT_EQ(parsed->form.get("sdp"), kOffer);
+    EXPECT_EQ(parsed->form.get("session"), kSession);
+    EXPECT_EQ(parsed->form.size(), 2u);
+    // Each part names itself and its media type.
+    EXPECT_THAT(requests[0], ::testing::HasSubstr("Content-Disposition: form-data; name=\"sdp\"\r\n"
+                                                  "Content-Type: application/sdp\r\n"));
+    EXPECT_THAT(requests[0], ::testing::HasSubstr("Content-Disposition: form-data; name=\"session\"\r\n"
+                                                  "Content-Type: application/json\r\n"));
+}
+
+TEST(OpenAIRestClientCreateTest, AnAbsoluteLocationNamesTheCallToo) {
+    ScriptedServer server(ScriptedServer::Behaviour::Scripted,
+                          {created("https://api.openai.com/v1/realtime/calls/rtc_abc?x=1")});
+    const auto call = createOnce(server, "create_web_1");
+    ASSERT_TRUE(call.ok()) << call.result.error;
+    EXPECT_EQ(call.callId, "rtc_abc");
+}
+
+TEST(OpenAIRestClientCreateTest, A500IsRetriedWithTheSameKeyAndTheSameBody) {
+    metrics::MetricsRegistry registry;
+    metrics::declareSidebandMetrics(registry);
+    ScriptedServer server(
+        ScriptedServer::Behaviour::Scripted,
+        {failed(500, "Internal Server Error", R"({"error":{"message":"boom","type":"server_error","code":null}})"),
+         created("/v1/realtime/calls/rtc_retried")});
+    auto options = createOptions(server);
+    options.metrics = &registry;
+    openai::OpenAIRestClient client(options);
+    const auto call = client.create(kOffer, kSession, "create_web_2");
+    ASSERT_TRUE(call.ok()) << call.result.error;
+    EXPECT_EQ(call.result.attempts, 2);
+    EXPECT_EQ(call.callId, "rtc_retried");
+    const auto requests = server.requests();
+    ASSERT_EQ(requests.size(), 2u);
+    const auto first = parseCreate(requests[0]);
+    const auto second = parseCreate(requests[1]);
+    EXPECT_EQ(first->request.get("Idempotency-Key"), "create_web_2");
+    EXPECT_EQ(second->request.get("Idempotency-Key"), "create_web_2");
+    EXPECT_EQ(second->form.get("sdp"), kOffer);
+    EXPECT_EQ(second->form.get("session"), kSession);
+    EXPECT_EQ(registry.value(metrics::name::kOpenAIRequests, {{"operation", "create"}, {"status", "500"}}), 1);
+    EXPECT_EQ(registry.value(metrics::name::kOpenAIRequests, {{"operation", "create"}, {"status", "201"}}), 1);
+}
+
+TEST(OpenAIRestClientCreateTest, A400IsFinalAndCarriesTheApisMessage) {
+    ScriptedServer server(
+        ScriptedServer::Behaviour::Scripted,
+        {failed(400, "Bad Request",
+                R"({"error":{"message":"Invalid SDP offer: no audio m-line","type":"invalid_request_error",)"
+                R"("code":"invalid_offer","param":"sdp"}})")});
+    const auto call = createOnce(server, "create_web_3");
+    EXPECT_FALSE(call.ok());
+    EXPECT_EQ(call.result.status, 400);
+    EXPECT_TRUE(call.result.permanentFailure());
+    EXPECT_EQ(call.result.attempts, 1);
+    EXPECT_EQ(call.result.apiMessage, "Invalid SDP offer: no audio m-line");
+    EXPECT_EQ(call.result.apiCode, "invalid_offer");
+    EXPECT_EQ(call.result.error, "HTTP 400 invalid_request_error/invalid_offer: Invalid SDP offer: no audio m-line");
+    EXPECT_TRUE(call.callId.empty());
+    EXPECT_TRUE(call.sdpAnswer.empty());
+    EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(OpenAIRestClientCreateTest, A201WithoutLocationIsAnErrorThatKeepsItsStatus) {
+    ScriptedServer server(ScriptedServer::Behaviour::Scripted, {created("")});
+    const auto call = createOnce(server, "create_web_4");
+    EXPECT_FALSE(call.ok());
+    EXPECT_EQ(call.result.status, 201);
+    EXPECT_EQ(call.result.attempts, 1) << "a created call is not created again";
+    EXPECT_THAT(call.result.error, ::testing::HasSubstr("without a usable Location"));
+    EXPECT_TRUE(call.callId.empty());
+    EXPECT_TRUE(call.sdpAnswer.empty());
+}
+
+TEST(OpenAIRestClientCreateTest, A201WhoseLocationNamesNoCallIsAnError) {
+    for (const std::string location : {"/v1/realtime/calls", "/v1/realtime/calls/", "/v1/realtime/calls/rtc a%2Fb"}) {
+        ScriptedServer server(ScriptedServer::Behaviour::Scripted, {created(location)});
+        const auto call = createOnce(server, "create_web_5");
+        EXPECT_FALSE(call.ok()) << location;
+        EXPECT_THAT(call.result.error, ::testing::HasSubstr("without a usable Location")) << location;
+    }
+}
+
+TEST(OpenAIRestClientCreateTest, A201WhoseBodyIsNotSdpIsAnError) {
+    ScriptedServer server(ScriptedServer::Behaviour::Scripted,
+                          {created("/v1/realtime/calls/rtc_json", R"({"id":"rtc_json"})", "application/json")});
+    const auto call = createOnce(server, "create_web_6");
+    EXPECT_FALSE(call.ok());
+    EXPECT_EQ(call.result.status, 201);
+    EXPECT_EQ(call.result.error,
+              R"(HTTP 201: the answer is not SDP (Content-Type application/json, body "{"id":"rtc_json"}"))");
+    EXPECT_TRUE(call.callId.empty());
+}
+
+TEST(OpenAIRestClientCreateTest, AnSdpAnswerOver64KiBIsAnError) {
+    ScriptedServer server(ScriptedServer::Behaviour::Scripted,
+                          {created("/v1/realtime/calls/rtc_big", kAnswerSdp + std::string(70 * 1024, 'a'))});
+    const auto call = createOnce(server, "create_web_7");
+    EXPECT_FALSE(call.ok());
+    EXPECT_THAT(call.result.error, ::testing::HasSubstr("larger than 64 KiB"));
+    EXPECT_TRUE(call.sdpAnswer.empty());
+}
+
+TEST(OpenAIRestClientCreateTest, TheApiKeyNeverAppearsInTheError) {
+    const std::vector<std::string> answers = {
+        failed(401, "Unauthorized",
+               R"({"error":{"message":"Incorrect API key provided: )" + kCreateKey +
+                   R"(.","type":"invalid_request_error","code":"invalid_api_key"}})"),
+        failed(403, "Forbidden", "not json, but the key: " + kCreateKey),
+        created("/v1/realtime/" + kCreateKey),
+        created("/v1/realtime/calls/rtc_x", "key " + kCreateKey, "text/plain; key=" + kCreateKey),
+    };
+    for (const auto& answer : answers) {
+        ScriptedServer server(ScriptedServer::Behaviour::Scripted, {answer});
+        const auto call = createOnce(server, "create_web_8");
+        EXPECT_FALSE(call.ok());
+        EXPECT_FALSE(call.result.error.empty());
+        EXPECT_THAT(call.result.error, ::testing::Not(::testing::HasSubstr("0123456789"))) << call.result.error;
+        EXPECT_THAT(call.result.apiMessage, ::testing::Not(::testing::HasSubstr("0123456789")));
+    }
 }

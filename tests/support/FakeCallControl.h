@@ -12,10 +12,11 @@ namespace sideband::testing {
 class FakeCallControl final : public openai::CallControl {
 public:
     struct Request {
-        std::string action; // accept | reject | refer | hangup
-        std::string callId;
-        std::string body;   // accept: session JSON; reject: SIP status; refer: target
+        std::string action; // create | accept | reject | refer | hangup
+        std::string callId; // create: the id it answered
+        std::string body;   // create and accept: session JSON; reject: SIP status; refer: target
         std::string idempotencyKey;
+        std::string sdp = {}; // create: the offer (last: the other actions' initialisers stop before it)
     };
 
     void answerNext(const std::string& action, int status) {
@@ -33,6 +34,21 @@ public:
         return matching;
     }
 
+    // create answers 201 with a fresh "rtc_fake_N" id and an SDP answer naming it, unless scripted.
+    openai::CreatedCall create(const std::string& sdpOffer, const std::string& session,
+                               const std::string& key) override {
+        std::string callId;
+        {
+            std::lock_guard lock(mutex_);
+            callId = "rtc_fake_" + std::to_string(++created_);
+        }
+        openai::CreatedCall created;
+        created.result = record({"create", callId, session, key, sdpOffer}, 201);
+        if (!created.result.ok()) return created;
+        created.callId = callId;
+        created.sdpAnswer = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=" + callId + "\r\nt=0 0\r\n";
+        return created;
+    }
     openai::RestResult accept(const std::string& callId, const std::string& session, const std::string& key) override {
         return record({"accept", callId, session, key});
     }
@@ -47,9 +63,9 @@ public:
     }
 
 private:
-    openai::RestResult record(Request request) {
+    openai::RestResult record(Request request, int okStatus = 200) {
         std::lock_guard lock(mutex_);
-        openai::RestResult result{200, "", 1};
+        openai::RestResult result{okStatus, "", 1};
         for (auto it = script_.begin(); it != script_.end(); ++it) {
             if (it->first == request.action) {
                 result.status = it->second;
@@ -65,6 +81,7 @@ private:
     mutable std::mutex mutex_;
     std::vector<Request> requests_;
     std::deque<std::pair<std::string, int>> script_;
+    int created_ = 0;
 };
 
 } // namespace sideband::testing
