@@ -6,7 +6,7 @@ namespace sideband::tenants {
 
 CachingTenantStore::CachingTenantStore(std::unique_ptr<TenantStore> store, std::chrono::milliseconds ttl,
                                        const Clock& clock, std::size_t maxEntries)
-    : store_(std::move(store)), ttl_(ttl), clock_(clock), maxEntries_(maxEntries) {}
+    : ForwardingTenantStore(std::move(store)), ttl_(ttl), clock_(clock), maxEntries_(maxEntries) {}
 
 std::size_t CachingTenantStore::size() {
     std::lock_guard lock(mutex_);

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "core/Clock.h"
-#include "tenants/TenantStore.h"
+#include "tenants/ForwardingTenantStore.h"
 
 #include <chrono>
 #include <map>
@@ -12,7 +12,7 @@ namespace sideband::tenants {
 
 // A TenantStore that answers the three reads every incoming call makes (the number's tenant, its
 // instructions, its config) from memory for `ttl` after reading them from the store it wraps.
-// Everything else goes straight through.
+// Everything else goes straight through (web tokens too: a revoked token stops working at once).
 //
 // Why: those reads are the same for every call to a tenant, and each costs a statement preparation
 // and a round trip through the store's lock on the webhook's critical path.
@@ -23,7 +23,7 @@ namespace sideband::tenants {
 // down every call asks it again, so the pipeline's fallbacks see the failure as before.
 // Memory is bounded: dialed numbers come from callers, so a table that reaches `maxEntries` drops
 // its expired entries, and starts over if that is not enough.
-class CachingTenantStore final : public TenantStore {
+class CachingTenantStore final : public ForwardingTenantStore {
 public:
     CachingTenantStore(std::unique_ptr<TenantStore> store, std::chrono::milliseconds ttl, const Clock& clock,
                        std::size_t maxEntries = 10000);
@@ -39,18 +39,6 @@ public:
 
     void upsertTenant(const TenantDefinition& tenant) override;
     void upsertTenants(const std::vector<TenantDefinition>& tenants) override;
-    std::vector<TenantDefinition> listTenants() override { return store_->listTenants(); }
-
-    void saveCall(const CallRecord& record) override { store_->saveCall(record); }
-    void recordCallEnded(const std::string& callId, const std::string& reason,
-                         CallRecord::time_point endedAt) override {
-        store_->recordCallEnded(callId, reason, endedAt);
-    }
-    std::optional<CallRecord> findCall(const std::string& callId) override { return store_->findCall(callId); }
-    void appendTranscript(const std::string& callId, const TranscriptLine& line) override {
-        store_->appendTranscript(callId, line);
-    }
-    std::vector<TranscriptLine> transcript(const std::string& callId) override { return store_->transcript(callId); }
 
 private:
     template <typename Value> struct Entry {
@@ -61,7 +49,6 @@ private:
     template <typename Value, typename Read>
     Value cached(std::map<std::string, Entry<Value>>& entries, const std::string& key, Read&& read);
 
-    std::unique_ptr<TenantStore> store_;
     const std::chrono::milliseconds ttl_;
     const Clock& clock_;
     const std::size_t maxEntries_;

@@ -1,10 +1,12 @@
 #include "tenants/SqlTenantStore.h"
 
+#include "core/Json.h"
 #include "tenants/StoreMigrations.h"
 #include "tenants/TenantConfigParser.h"
 
 #include <Poco/Data/Session.h>
 #include <Poco/Data/Statement.h>
+#include <Poco/JSON/Array.h>
 #include <Poco/Nullable.h>
 #include <spdlog/spdlog.h>
 
@@ -41,6 +43,25 @@ std::optional<CallRecord::time_point> fromMillis(const Millis& millis) {
 
 Poco::Int64 nowMillis() {
     return toMillis(std::chrono::system_clock::now());
+}
+
+// A token's allowed origins are kept as a JSON array of strings.
+std::string originsToJson(const std::vector<std::string>& origins) {
+    Poco::JSON::Array::Ptr array = new Poco::JSON::Array;
+    for (const auto& origin : origins)
+        array->add(origin);
+    return json::stringify(array);
+}
+
+std::vector<std::string> originsFromJson(const std::string& text, const std::string& tokenId) {
+    const auto parsed = json::parse(text);
+    if (parsed.isEmpty() || parsed.type() != typeid(Poco::JSON::Array::Ptr))
+        throw StoreError(StoreErrorCode::ConfigParseError,
+                         "tenant store: web token " + tokenId + " has allowed origins that are not a JSON array");
+    std::vector<std::string> origins;
+    for (const auto& origin : *parsed.extract<Poco::JSON::Array::Ptr>())
+        origins.push_back(origin.toString());
+    return origins;
 }
 
 bool isBlank(const std::string& text) {
@@ -350,17 +371,18 @@ void SqlTenantStore::saveCall(const CallRecord& record) {
         Millis acceptedAt = toMillis(record.acceptedAt);
         Millis endedAt = toMillis(record.endedAt);
         session << sql("INSERT INTO calls (call_id, webhook_id, tenant_id, caller, dialed, outcome, reject_reason,"
-                       " fallback, received_at, accepted_at, ended_at, end_reason)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                       " fallback, received_at, accepted_at, ended_at, end_reason, channel)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                        " ON CONFLICT (call_id) DO UPDATE SET webhook_id = excluded.webhook_id,"
                        " tenant_id = excluded.tenant_id, caller = excluded.caller, dialed = excluded.dialed,"
                        " outcome = excluded.outcome, reject_reason = excluded.reject_reason,"
                        " fallback = excluded.fallback, received_at = excluded.received_at,"
                        " accepted_at = excluded.accepted_at, ended_at = excluded.ended_at,"
-                       " end_reason = excluded.end_reason"),
+                       " end_reason = excluded.end_reason, channel = excluded.channel"),
             useRef(record.callId), useRef(record.webhookId), useRef(record.tenantId), useRef(record.caller),
             useRef(record.dialed), useRef(record.outcome), useRef(record.rejectReason), useRef(fallback),
-            useRef(receivedAt), useRef(acceptedAt), useRef(endedAt), useRef(record.endReason), now;
+            useRef(receivedAt), useRef(acceptedAt), useRef(endedAt), useRef(record.endReason), useRef(record.channel),
+            now;
     });
 }
 
@@ -390,10 +412,10 @@ std::optional<CallRecord> SqlTenantStore::findCall(const std::string& callId) {
         Millis receivedAt, acceptedAt, endedAt;
         Statement select(session);
         select << sql("SELECT call_id, webhook_id, tenant_id, caller, dialed, outcome, reject_reason, fallback,"
-                      " received_at, accepted_at, ended_at, end_reason FROM calls WHERE call_id = ?"),
+                      " received_at, accepted_at, ended_at, end_reason, channel FROM calls WHERE call_id = ?"),
             useRef(callId), into(record.callId), into(record.webhookId), into(record.tenantId), into(record.caller),
             into(record.dialed), into(record.outcome), into(record.rejectReason), into(fallback), into(receivedAt),
-            into(acceptedAt), into(endedAt), into(record.endReason);
+            into(acceptedAt), into(endedAt), into(record.endReason), into(record.channel);
         if (select.execute() == 0) return std::nullopt;
         record.fallback = fallback != 0;
         record.receivedAt = fromMillis(receivedAt);
@@ -425,6 +447,80 @@ std::vector<TranscriptLine> SqlTenantStore::transcript(const std::string& callId
         for (std::size_t i = 0; i < speakers.size(); ++i)
             lines.push_back({speakers[i], texts[i]});
         return lines;
+    });
+}
+
+void SqlTenantStore::saveWebToken(const WebToken& token, const std::string& secretHash) {
+    call("saving a web token", [&](Session& session) {
+        Transaction transaction(*this, session);
+        Poco::Int64 known = 0;
+        session << sql("SELECT COUNT(*) FROM tenants WHERE id = ?"), useRef(token.tenantId), into(known), now;
+        if (known == 0)
+            throw StoreError(StoreErrorCode::TenantNotConfigured, "tenant store: no tenant " + token.tenantId);
+        const std::string origins = originsToJson(token.allowedOrigins);
+        int rate = token.ratePerMinute;
+        Poco::Int64 createdAt = toMillis(token.createdAt);
+        Millis revokedAt = toMillis(token.revokedAt);
+        session << sql("INSERT INTO web_tokens (id, tenant_id, secret_hash, allowed_origins, rate_per_minute,"
+                       " created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            useRef(token.id), useRef(token.tenantId), useRef(secretHash), useRef(origins), useRef(rate),
+            useRef(createdAt), useRef(revokedAt), now;
+        transaction.commit();
+    });
+}
+
+namespace {
+// The columns selectWebTokens() reads, in its order (w: web_tokens).
+constexpr const char* kWebTokenColumns =
+    "SELECT w.id, w.tenant_id, w.allowed_origins, w.rate_per_minute, w.created_at, w.revoked_at FROM web_tokens w";
+} // namespace
+
+std::vector<WebToken> SqlTenantStore::selectWebTokens(Session& session, const std::string& where,
+                                                      const std::string& value) {
+    std::vector<std::string> ids, tenantIds, origins;
+    std::vector<int> rates;
+    std::vector<Poco::Int64> createdAt;
+    std::vector<Millis> revokedAt;
+    const std::string text = std::string(kWebTokenColumns) + " " + where;
+    session << sql(text.c_str()), useRef(value), into(ids), into(tenantIds), into(origins), into(rates),
+        into(createdAt), into(revokedAt), now;
+    std::vector<WebToken> tokens(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        auto& token = tokens[i];
+        token.id = ids[i];
+        token.tenantId = tenantIds[i];
+        token.allowedOrigins = originsFromJson(origins[i], token.id);
+        token.ratePerMinute = rates[i];
+        token.createdAt = CallRecord::time_point(std::chrono::milliseconds(createdAt[i]));
+        token.revokedAt = fromMillis(revokedAt[i]);
+    }
+    return tokens;
+}
+
+std::vector<WebToken> SqlTenantStore::webTokens(const std::string& tenantId) {
+    return call("listing web tokens", [&](Session& session) {
+        return selectWebTokens(session, "WHERE w.tenant_id = ? ORDER BY w.created_at, w.id", tenantId);
+    });
+}
+
+bool SqlTenantStore::revokeWebToken(const std::string& tenantId, const std::string& tokenId) {
+    return call("revoking a web token", [&](Session& session) {
+        Poco::Int64 at = nowMillis();
+        Statement update(session);
+        update << sql("UPDATE web_tokens SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL"),
+            useRef(at), useRef(tokenId), useRef(tenantId);
+        return update.execute() > 0; // rows affected
+    });
+}
+
+std::optional<WebToken> SqlTenantStore::webTokenBySecretHash(const std::string& secretHash) {
+    return call("looking up a web token", [&](Session& session) -> std::optional<WebToken> {
+        auto tokens = selectWebTokens(session,
+                                      "JOIN tenants t ON t.id = w.tenant_id"
+                                      " WHERE w.secret_hash = ? AND w.revoked_at IS NULL AND t.enabled <> 0",
+                                      secretHash);
+        if (tokens.empty()) return std::nullopt;
+        return std::move(tokens.front());
     });
 }
 

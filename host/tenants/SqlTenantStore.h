@@ -46,6 +46,11 @@ public:
     std::optional<CallRecord> findCall(const std::string& callId) override;
     void appendTranscript(const std::string& callId, const TranscriptLine& line) override;
     std::vector<TranscriptLine> transcript(const std::string& callId) override;
+    void saveWebToken(const WebToken& token, const std::string& secretHash) override;
+    std::vector<WebToken> webTokens(const std::string& tenantId) override;
+    bool revokeWebToken(const std::string& tenantId, const std::string& tokenId) override;
+    std::optional<WebToken> webTokenBySecretHash(const std::string& secretHash) override;
+
     // One transaction around the writes; any failure rolls all of them back.
     bool writeAtomically(const std::function<void(TenantStore&)>& writes) override;
 
@@ -80,6 +85,9 @@ private:
     void run(const char* operation, const std::function<void(Poco::Data::Session&)>& body);
     template <typename Body> auto call(const char* operation, Body&& body);
     int readSchemaVersion(Poco::Data::Session& session);
+    // The web tokens matching `where` (a JOIN and/or WHERE clause with one `?`, bound to `value`).
+    std::vector<WebToken> selectWebTokens(Poco::Data::Session& session, const std::string& where,
+                                          const std::string& value);
     std::string sql(const char* text) const { return bindMarkers(text, dialect_); }
 
     const SqlDialect dialect_;

@@ -46,6 +46,23 @@ const std::vector<Migration> &storeMigrations() {
              " at BIGINT NOT NULL,"
              " PRIMARY KEY (call_id, seq))",
          }},
+        {2,
+         "web_tokens; calls.channel",
+         {
+             // A browser's token for a tenant's WebRTC calls: only the SHA-256 of its secret is kept
+             // (the unique index is the lookup). allowed_origins is a JSON array of strings ([]: any).
+             "CREATE TABLE web_tokens ("
+             " id TEXT PRIMARY KEY,"
+             " tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,"
+             " secret_hash TEXT NOT NULL UNIQUE,"
+             " allowed_origins TEXT NOT NULL DEFAULT '[]',"
+             " rate_per_minute INTEGER NOT NULL DEFAULT 30,"
+             " created_at BIGINT NOT NULL,"
+             " revoked_at BIGINT)",
+             "CREATE INDEX web_tokens_by_tenant ON web_tokens(tenant_id, created_at)",
+             // Calls recorded before WebRTC came in by SIP.
+             "ALTER TABLE calls ADD COLUMN channel TEXT NOT NULL DEFAULT 'sip'",
+         }},
     };
     return migrations;
 }

@@ -69,6 +69,18 @@ struct CallRecord {
     std::optional<time_point> acceptedAt;
     std::optional<time_point> endedAt;
     std::string endReason;
+    std::string channel = "sip"; // sip | webrtc
+};
+
+// A browser's credential for one tenant's WebRTC calls (POST /api/v1/webrtc/calls). Only a hash of
+// its secret is stored; the secret is shown once, by `tenants token create`.
+struct WebToken {
+    std::string id; // public handle: "wt_" + 12 lower-case hex; listed and revoked by it
+    std::string tenantId;
+    std::vector<std::string> allowedOrigins; // exact Origin values ("https://shop.example"); empty: any origin
+    int ratePerMinute = 30;                  // calls this token may create per minute
+    std::chrono::system_clock::time_point createdAt;
+    std::optional<std::chrono::system_clock::time_point> revokedAt;
 };
 
 struct TranscriptLine {
@@ -76,7 +88,7 @@ struct TranscriptLine {
     std::string text;
 };
 
-// Tenants, phone numbers, instructions, configs and call records. The embedded default is a
+// Tenants, phone numbers, instructions, configs, web tokens and call records. The embedded default is a
 // SQLite file; a PostgreSQL implementation serves several replicas. Every method is thread-safe
 // and throws StoreError (never a database exception).
 class TenantStore {
@@ -106,6 +118,17 @@ public:
     virtual std::optional<CallRecord> findCall(const std::string& callId) = 0;
     virtual void appendTranscript(const std::string& callId, const TranscriptLine& line) = 0;
     virtual std::vector<TranscriptLine> transcript(const std::string& callId) = 0;
+
+    // Web tokens (WebTokens.h makes them). Never cached by a decorator: a revocation takes effect
+    // for the next lookup.
+    // The tenant must exist: else StoreError TenantNotConfigured.
+    virtual void saveWebToken(const WebToken& token, const std::string& secretHash) = 0;
+    // Revoked ones included, oldest first.
+    virtual std::vector<WebToken> webTokens(const std::string& tenantId) = 0;
+    // False: no such active token of that tenant.
+    virtual bool revokeWebToken(const std::string& tenantId, const std::string& tokenId) = 0;
+    // Active (not revoked) tokens of enabled tenants only.
+    virtual std::optional<WebToken> webTokenBySecretHash(const std::string& secretHash) = 0;
 
     // Group commit for the call-record writer: `writes` calls this store's call-record writes
     // (saveCall, recordCallEnded, appendTranscript). A store that can applies them as one

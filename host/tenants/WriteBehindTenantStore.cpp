@@ -11,8 +11,8 @@ constexpr std::size_t kMaxGroup = 256; // writes per transaction
 WriteBehindTenantStore::WriteBehindTenantStore(std::unique_ptr<TenantStore> store, FailureHandler onFailure,
                                                std::chrono::milliseconds retryFor, std::size_t maxQueued,
                                                std::chrono::milliseconds groupWindow)
-    : store_(std::move(store)), onFailure_(std::move(onFailure)), retryFor_(retryFor), maxQueued_(maxQueued),
-      groupWindow_(groupWindow), writer_([this] { writerLoop(); }) {}
+    : ForwardingTenantStore(std::move(store)), onFailure_(std::move(onFailure)), retryFor_(retryFor),
+      maxQueued_(maxQueued), groupWindow_(groupWindow), writer_([this] { writerLoop(); }) {}
 
 WriteBehindTenantStore::~WriteBehindTenantStore() {
     {

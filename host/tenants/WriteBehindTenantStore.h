@@ -1,6 +1,6 @@
 #pragma once
 
-#include "tenants/TenantStore.h"
+#include "tenants/ForwardingTenantStore.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -17,7 +17,7 @@ namespace sideband::tenants {
 // A TenantStore that writes call records (saveCall, recordCallEnded, appendTranscript) on a
 // thread of its own, in the order they were made, instead of on the caller's thread. Reading a
 // call record or a transcript first waits for every write made before it, so a reader always sees
-// its own writes. Tenant reads and writes go straight through.
+// its own writes. Tenant reads and writes, and web tokens, go straight through.
 //
 // Why: a call record is written while the webhook waits for its answer, and the write takes the
 // database's write lock (and, now and then, a WAL checkpoint that waits for the disk); under load
@@ -35,7 +35,7 @@ namespace sideband::tenants {
 // (reported the same way). The destructor writes what is queued before it returns; once a write
 // fails during that drain, the rest are reported without being tried, so a store that is down
 // cannot hold the host's exit.
-class WriteBehindTenantStore final : public TenantStore {
+class WriteBehindTenantStore final : public ForwardingTenantStore {
 public:
     struct Failure {
         const char* operation; // save_call | record_end | transcript
@@ -55,15 +55,6 @@ public:
 
     // Blocks until every write queued before this call has been written or given up.
     void flush();
-
-    std::optional<std::string> tenantForNumber(const std::string& e164) override {
-        return store_->tenantForNumber(e164);
-    }
-    Instructions instructions(const std::string& tenantId) override { return store_->instructions(tenantId); }
-    TenantConfig config(const std::string& tenantId) override { return store_->config(tenantId); }
-    void upsertTenant(const TenantDefinition& tenant) override { store_->upsertTenant(tenant); }
-    void upsertTenants(const std::vector<TenantDefinition>& tenants) override { store_->upsertTenants(tenants); }
-    std::vector<TenantDefinition> listTenants() override { return store_->listTenants(); }
 
     void saveCall(const CallRecord& record) override;
     void recordCallEnded(const std::string& callId, const std::string& reason, CallRecord::time_point endedAt) override;
@@ -85,7 +76,6 @@ private:
     void apply(const Write& write);
     void report(const Write& write, const std::string& message) noexcept;
 
-    std::unique_ptr<TenantStore> store_;
     FailureHandler onFailure_;
     const std::chrono::milliseconds retryFor_;
     const std::size_t maxQueued_;

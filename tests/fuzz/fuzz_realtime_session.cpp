@@ -109,6 +109,10 @@ public:
         ++transcripts;
     }
     std::vector<tenants::TranscriptLine> transcript(const std::string&) override { return {}; }
+    void saveWebToken(const tenants::WebToken&, const std::string&) override {}
+    std::vector<tenants::WebToken> webTokens(const std::string&) override { return {}; }
+    bool revokeWebToken(const std::string&, const std::string&) override { return false; }
+    std::optional<tenants::WebToken> webTokenBySecretHash(const std::string&) override { return std::nullopt; }
 };
 
 class FakeActions final : public plugins::CallActions {

@@ -2,8 +2,12 @@
 
 #include "tenants/TenantStore.h"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <vector>
 
 namespace sideband::testing {
 
@@ -78,6 +82,46 @@ public:
         return transcripts_[callId];
     }
 
+    // Web tokens: kept with their secret hash; failures switchable as "save_web_token",
+    // "web_tokens", "revoke_web_token" and "web_token" (the lookup by hash).
+    void saveWebToken(const tenants::WebToken& token, const std::string& secretHash) override {
+        fail("save_web_token");
+        std::lock_guard lock(mutex_);
+        if (!tenants_.count(token.tenantId))
+            throw tenants::StoreError(tenants::StoreErrorCode::TenantNotConfigured, "no tenant " + token.tenantId);
+        webTokens_.push_back({token, secretHash});
+    }
+    std::vector<tenants::WebToken> webTokens(const std::string& tenantId) override {
+        fail("web_tokens");
+        std::lock_guard lock(mutex_);
+        std::vector<tenants::WebToken> tokens;
+        for (const auto& stored : webTokens_)
+            if (stored.token.tenantId == tenantId) tokens.push_back(stored.token);
+        std::stable_sort(tokens.begin(), tokens.end(),
+                         [](const auto& a, const auto& b) { return a.createdAt < b.createdAt; });
+        return tokens;
+    }
+    bool revokeWebToken(const std::string& tenantId, const std::string& tokenId) override {
+        fail("revoke_web_token");
+        std::lock_guard lock(mutex_);
+        for (auto& stored : webTokens_)
+            if (stored.token.id == tokenId && stored.token.tenantId == tenantId && !stored.token.revokedAt) {
+                stored.token.revokedAt = std::chrono::system_clock::now();
+                return true;
+            }
+        return false;
+    }
+    std::optional<tenants::WebToken> webTokenBySecretHash(const std::string& secretHash) override {
+        fail("web_token");
+        std::lock_guard lock(mutex_);
+        for (const auto& stored : webTokens_) {
+            if (stored.secretHash != secretHash || stored.token.revokedAt) continue;
+            const auto tenant = tenants_.find(stored.token.tenantId);
+            if (tenant != tenants_.end() && tenant->second.enabled) return stored.token;
+        }
+        return std::nullopt;
+    }
+
 private:
     void fail(const std::string& operation) {
         bool down = unavailable_;
@@ -104,6 +148,11 @@ private:
     std::map<std::string, tenants::CallRecord> calls_;
     std::map<std::string, std::vector<tenants::TranscriptLine>> transcripts_;
     std::map<std::string, int> reads_;
+    struct StoredWebToken {
+        tenants::WebToken token;
+        std::string secretHash;
+    };
+    std::vector<StoredWebToken> webTokens_;
 };
 
 } // namespace sideband::testing

@@ -46,4 +46,13 @@ inline tenants::CallRecord::time_point at(long long millis) {
     return tenants::CallRecord::time_point(std::chrono::milliseconds(millis));
 }
 
+inline tenants::WebToken webToken(const std::string& id, const std::string& tenantId,
+                                  tenants::CallRecord::time_point createdAt) {
+    tenants::WebToken token;
+    token.id = id;
+    token.tenantId = tenantId;
+    token.createdAt = createdAt;
+    return token;
+}
+
 } // namespace sideband::testing

@@ -117,6 +117,18 @@ TEST_F(CachingTenantStoreTest, CallRecordsGoStraightToTheStore) {
     EXPECT_EQ(stored->endReason, "hangup");
 }
 
+TEST_F(CachingTenantStoreTest, ARevokedWebTokenStopsWorkingAtOnce) {
+    WebToken token;
+    token.id = "wt_00000000000a";
+    token.tenantId = "acme";
+    cache_->saveWebToken(token, "hash-a");
+    ASSERT_TRUE(cache_->webTokenBySecretHash("hash-a"));
+    EXPECT_TRUE(cache_->revokeWebToken("acme", "wt_00000000000a"));
+    EXPECT_EQ(cache_->webTokenBySecretHash("hash-a"), std::nullopt) << "within the TTL, no clock advance";
+    EXPECT_EQ(fake_->reads("web_token"), 2);
+    ASSERT_EQ(cache_->webTokens("acme").size(), 1u);
+}
+
 // A store whose instructions() can be held, as a database read waits behind a commit.
 class HeldInstructionsStore final : public FakeTenantStore {
 public:

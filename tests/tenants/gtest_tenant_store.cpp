@@ -83,7 +83,7 @@ TEST_P(TenantStoreTest, MigratesAnEmptyDatabaseToTheLatestSchema) {
     auto store = open();
     EXPECT_EQ(store->schemaVersion(), SqlTenantStore::latestSchemaVersion());
     EXPECT_EQ(query("SELECT COUNT(*) FROM schema_version"), std::to_string(storeMigrations().size()));
-    for (const char* table : {"tenants", "numbers", "instructions", "calls", "transcripts"})
+    for (const char* table : {"tenants", "numbers", "instructions", "calls", "transcripts", "web_tokens"})
         EXPECT_EQ(query(std::string("SELECT COUNT(*) FROM ") + table), "0") << table;
 }
 
@@ -105,6 +105,25 @@ TEST_P(TenantStoreTest, RefusesADatabaseWithANewerSchema) {
         EXPECT_EQ(e.code(), StoreErrorCode::Unavailable);
         EXPECT_NE(std::string(e.what()).find("schema version 999, newer than"), std::string::npos) << e.what();
     }
+}
+
+TEST_P(TenantStoreTest, AVersion1DatabaseGainsWebTokensAndTheCallChannel) {
+    // A database as the first release left it, with a call in it.
+    execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+            " applied_at BIGINT NOT NULL)");
+    for (const auto& statement : storeMigrations().front().statements)
+        execute(statement);
+    execute("INSERT INTO schema_version (version, description, applied_at) VALUES (1, 'v1', 0)");
+    execute("INSERT INTO tenants (id, name, updated_at) VALUES ('acme', 'Acme', 0)");
+    execute("INSERT INTO calls (call_id, tenant_id, outcome) VALUES ('rtc_old', 'acme', 'accepted')");
+
+    auto store = open();
+    EXPECT_EQ(store->schemaVersion(), SqlTenantStore::latestSchemaVersion());
+    const auto old = store->findCall("rtc_old");
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->channel, "sip");
+    store->saveWebToken(webToken("wt_000000000001", "acme", at(1000)), "hash-1");
+    EXPECT_EQ(store->webTokens("acme").size(), 1u);
 }
 
 TEST_P(TenantStoreTest, ResolvesNumbersToTheirTenant) {
@@ -304,6 +323,113 @@ TEST_P(TenantStoreTest, CallRecordsRoundTrip) {
     EXPECT_EQ(found->acceptedAt, at(1750287018456));
     EXPECT_EQ(found->endedAt, std::nullopt);
     EXPECT_EQ(store->findCall("rtc_other"), std::nullopt);
+}
+
+TEST_P(TenantStoreTest, TheCallChannelRoundTripsAndDefaultsToSip) {
+    auto store = open();
+    CallRecord sip;
+    sip.callId = "rtc_sip";
+    store->saveCall(sip);
+    CallRecord webrtc;
+    webrtc.callId = "rtc_webrtc";
+    webrtc.channel = "webrtc";
+    store->saveCall(webrtc);
+    EXPECT_EQ(store->findCall("rtc_sip")->channel, "sip");
+    EXPECT_EQ(store->findCall("rtc_webrtc")->channel, "webrtc");
+    EXPECT_EQ(query("SELECT channel FROM calls WHERE call_id = 'rtc_webrtc'"), "webrtc");
+}
+
+TEST_P(TenantStoreTest, WebTokensAreListedPerTenantOldestFirstWithTheirFields) {
+    auto store = open();
+    store->upsertTenants({tenant("acme", {}), tenant("northwind", {})});
+    auto newer = webToken("wt_00000000000b", "acme", at(2000));
+    newer.allowedOrigins = {"https://shop.example", "http://localhost:8080"};
+    newer.ratePerMinute = 120;
+    store->saveWebToken(newer, "hash-b");
+    store->saveWebToken(webToken("wt_00000000000a", "acme", at(1000)), "hash-a");
+    store->saveWebToken(webToken("wt_00000000000c", "northwind", at(500)), "hash-c");
+
+    const auto tokens = store->webTokens("acme");
+    ASSERT_EQ(tokens.size(), 2u);
+    EXPECT_EQ(tokens[0].id, "wt_00000000000a");
+    EXPECT_TRUE(tokens[0].allowedOrigins.empty());
+    EXPECT_EQ(tokens[0].ratePerMinute, 30);
+    EXPECT_EQ(tokens[1].id, "wt_00000000000b");
+    EXPECT_EQ(tokens[1].tenantId, "acme");
+    EXPECT_EQ(tokens[1].allowedOrigins, newer.allowedOrigins);
+    EXPECT_EQ(tokens[1].ratePerMinute, 120);
+    EXPECT_EQ(tokens[1].createdAt, at(2000));
+    EXPECT_EQ(tokens[1].revokedAt, std::nullopt);
+    EXPECT_TRUE(store->webTokens("nobody").empty());
+}
+
+TEST_P(TenantStoreTest, AWebTokenIsFoundByItsSecretHash) {
+    auto store = open();
+    store->upsertTenant(tenant("acme", {}));
+    auto token = webToken("wt_00000000000a", "acme", at(1000));
+    token.allowedOrigins = {"https://shop.example"};
+    store->saveWebToken(token, "hash-a");
+    const auto found = store->webTokenBySecretHash("hash-a");
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->id, "wt_00000000000a");
+    EXPECT_EQ(found->tenantId, "acme");
+    EXPECT_EQ(found->allowedOrigins, token.allowedOrigins);
+    EXPECT_EQ(store->webTokenBySecretHash("hash-b"), std::nullopt);
+    EXPECT_EQ(store->webTokenBySecretHash(""), std::nullopt);
+}
+
+TEST_P(TenantStoreTest, ARevokedWebTokenIsNotFoundAndIsListedAsRevoked) {
+    auto store = open();
+    store->upsertTenant(tenant("acme", {}));
+    store->saveWebToken(webToken("wt_00000000000a", "acme", at(1000)), "hash-a");
+    const auto before = std::chrono::system_clock::now() - std::chrono::seconds(1);
+    EXPECT_TRUE(store->revokeWebToken("acme", "wt_00000000000a"));
+    EXPECT_EQ(store->webTokenBySecretHash("hash-a"), std::nullopt);
+    const auto tokens = store->webTokens("acme");
+    ASSERT_EQ(tokens.size(), 1u);
+    ASSERT_TRUE(tokens[0].revokedAt);
+    EXPECT_GT(*tokens[0].revokedAt, before);
+    EXPECT_FALSE(store->revokeWebToken("acme", "wt_00000000000a")); // no longer active
+}
+
+TEST_P(TenantStoreTest, RevokingNeedsAnExistingTokenOfThatTenant) {
+    auto store = open();
+    store->upsertTenants({tenant("acme", {}), tenant("northwind", {})});
+    store->saveWebToken(webToken("wt_00000000000a", "acme", at(1000)), "hash-a");
+    EXPECT_FALSE(store->revokeWebToken("northwind", "wt_00000000000a"));
+    EXPECT_FALSE(store->revokeWebToken("acme", "wt_0000000000ff"));
+    EXPECT_TRUE(store->webTokenBySecretHash("hash-a"));
+}
+
+TEST_P(TenantStoreTest, ADisabledTenantsWebTokenIsNotFound) {
+    auto store = open();
+    store->upsertTenant(tenant("acme", {}));
+    store->saveWebToken(webToken("wt_00000000000a", "acme", at(1000)), "hash-a");
+    auto disabled = tenant("acme", {});
+    disabled.enabled = false;
+    store->upsertTenant(disabled);
+    EXPECT_EQ(store->webTokenBySecretHash("hash-a"), std::nullopt);
+    EXPECT_EQ(store->webTokens("acme").size(), 1u); // still listed
+    store->upsertTenant(tenant("acme", {}));
+    EXPECT_TRUE(store->webTokenBySecretHash("hash-a"));
+}
+
+TEST_P(TenantStoreTest, AWebTokenForAnUnknownTenantIsTenantNotConfigured) {
+    auto store = open();
+    EXPECT_EQ(codeOf([&] { store->saveWebToken(webToken("wt_00000000000a", "nobody", at(1000)), "hash-a"); }),
+              StoreErrorCode::TenantNotConfigured);
+    EXPECT_EQ(query("SELECT COUNT(*) FROM web_tokens"), "0");
+}
+
+TEST_P(TenantStoreTest, TheSameSecretHashOrTokenIdTwiceIsAConflict) {
+    auto store = open();
+    store->upsertTenant(tenant("acme", {}));
+    store->saveWebToken(webToken("wt_00000000000a", "acme", at(1000)), "hash-a");
+    EXPECT_EQ(codeOf([&] { store->saveWebToken(webToken("wt_00000000000b", "acme", at(1000)), "hash-a"); }),
+              StoreErrorCode::Conflict);
+    EXPECT_EQ(codeOf([&] { store->saveWebToken(webToken("wt_00000000000a", "acme", at(1000)), "hash-b"); }),
+              StoreErrorCode::Conflict);
+    EXPECT_EQ(store->webTokens("acme").size(), 1u);
 }
 
 TEST_P(TenantStoreTest, SaveCallReplacesByCallId) {

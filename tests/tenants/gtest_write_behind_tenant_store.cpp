@@ -45,6 +45,14 @@ public:
         fake_->appendTranscript(id, line);
     }
     std::vector<TranscriptLine> transcript(const std::string& id) override { return fake_->transcript(id); }
+    void saveWebToken(const WebToken& token, const std::string& hash) override { fake_->saveWebToken(token, hash); }
+    std::vector<WebToken> webTokens(const std::string& tenantId) override { return fake_->webTokens(tenantId); }
+    bool revokeWebToken(const std::string& tenantId, const std::string& tokenId) override {
+        return fake_->revokeWebToken(tenantId, tokenId);
+    }
+    std::optional<WebToken> webTokenBySecretHash(const std::string& hash) override {
+        return fake_->webTokenBySecretHash(hash);
+    }
 
     // Like a database's transaction: the group's writes are made, or (refused) none is.
     bool writeAtomically(const std::function<void(TenantStore&)>& writes) override {
@@ -124,6 +132,19 @@ TEST_F(WriteBehindTenantStoreTest, SaveCallReturnsWhileTheStoreIsStillWriting) {
     gate_->open();
     store->flush();
     EXPECT_TRUE(fake_->findCall("rtc_1").has_value());
+}
+
+TEST_F(WriteBehindTenantStoreTest, WebTokensAreWrittenAndReadOnTheCallersThread) {
+    fake_->addTenant("acme", "+15550001", {});
+    auto store = makeStore();
+    WebToken token;
+    token.id = "wt_00000000000a";
+    token.tenantId = "acme";
+    store->saveWebToken(token, "hash-a");
+    EXPECT_TRUE(fake_->webTokenBySecretHash("hash-a")) << "written before saveWebToken returned";
+    EXPECT_TRUE(store->revokeWebToken("acme", "wt_00000000000a"));
+    EXPECT_EQ(store->webTokenBySecretHash("hash-a"), std::nullopt);
+    EXPECT_EQ(store->webTokens("acme").size(), 1u);
 }
 
 TEST_F(WriteBehindTenantStoreTest, AReaderSeesEveryWriteMadeBeforeIt) {
