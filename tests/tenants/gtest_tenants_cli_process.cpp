@@ -51,4 +51,24 @@ TEST(TenantsCliProcess, ABadTenantFileFailsNamingFileAndField) {
     EXPECT_FALSE(std::filesystem::exists(dir.file("sideband.db")));
 }
 
+TEST(TenantsCliProcess, TokenCreatePrintsOnlyTheSecretOnStandardOut) {
+    TempDir dir;
+    const auto url = "sqlite:" + dir.file("sideband.db");
+    HostProcess import(SIDEBAND_HOST_BINARY, {"tenants", "import", SIDEBAND_SOURCE_DIR "/tenants", "--db", url}, {});
+    ASSERT_EQ(import.wait(), 0) << import.output();
+
+    HostProcess create(SIDEBAND_HOST_BINARY,
+                       {"tenants", "token", "create", "acme-dental", "--origin", "https://shop.example", "--db", url},
+                       {});
+    ASSERT_EQ(create.wait(), 0) << create.output();
+    const auto secret = create.standardOut();
+    EXPECT_EQ(secret.rfind("sbwt_wt_", 0), 0u) << secret;
+    EXPECT_EQ(secret.find('\n'), secret.size() - 1) << secret;
+
+    HostProcess list(SIDEBAND_HOST_BINARY, {"tenants", "token", "list", "acme-dental", "--db", url}, {});
+    ASSERT_EQ(list.wait(), 0) << list.output();
+    EXPECT_TRUE(contains(list.standardOut(), secret.substr(5, 15))) << list.standardOut(); // the token's id
+    EXPECT_FALSE(contains(list.output(), secret.substr(21, 43))) << list.output();
+}
+
 } // namespace

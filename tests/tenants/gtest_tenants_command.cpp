@@ -1,10 +1,12 @@
 #include "tenants/SqliteTenantStore.h"
 #include "tenants/TenantsCommand.h"
+#include "tenants/WebTokens.h"
 
 #include "TempDir.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -180,6 +182,127 @@ TEST_F(TenantsCommandTest, AnUnopenableDatabaseIsUnavailable) {
     EXPECT_EQ(result.exitCode, 69);
     EXPECT_TRUE(contains(result.err, "opening")) << result.err;
     EXPECT_EQ(runCommand({"list", "--db", "sqlite:" + dir.file("no/dir/x.db")}).exitCode, 69);
+}
+
+// The example tenants imported, for the token commands.
+class TokenCommandTest : public TenantsCommandTest {
+protected:
+    void SetUp() override {
+        ASSERT_EQ(runCommand({"import", SIDEBAND_SOURCE_DIR "/tenants", "--db", url}).exitCode, 0);
+    }
+
+    // `token create` for acme-dental with `extra` arguments: its secret (the single line of stdout).
+    std::string createToken(std::vector<std::string> extra = {}) {
+        std::vector<std::string> args = {"token", "create", "acme-dental", "--db", url};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const auto result = runCommand(args);
+        EXPECT_EQ(result.exitCode, 0) << result.err;
+        EXPECT_EQ(std::count(result.out.begin(), result.out.end(), '\n'), 1) << result.out;
+        return result.out.substr(0, result.out.find('\n'));
+    }
+};
+
+TEST_F(TokenCommandTest, CreatePrintsTheSecretOnceAndItFindsTheToken) {
+    const auto result = runCommand({"token", "create", "acme-dental", "--db", url});
+    ASSERT_EQ(result.exitCode, 0) << result.err;
+    const auto secret = result.out.substr(0, result.out.find('\n'));
+    EXPECT_EQ(result.out, secret + "\n");
+    EXPECT_TRUE(contains(result.err, "not shown again")) << result.err;
+    EXPECT_FALSE(contains(result.err, secret)) << result.err;
+
+    const auto found = SqliteTenantStore(db).webTokenBySecretHash(hashWebTokenSecret(secret));
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->tenantId, "acme-dental");
+    EXPECT_EQ(secret.rfind("sbwt_" + found->id + "_", 0), 0u) << secret;
+    EXPECT_TRUE(contains(result.err, found->id)) << result.err;
+}
+
+TEST_F(TokenCommandTest, CreateStoresOriginsAndRate) {
+    const auto secret =
+        createToken({"--origin", "https://shop.example", "--origin", "http://localhost:8080", "--rate", "120"});
+    const auto found = SqliteTenantStore(db).webTokenBySecretHash(hashWebTokenSecret(secret));
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->allowedOrigins, (std::vector<std::string>{"https://shop.example", "http://localhost:8080"}));
+    EXPECT_EQ(found->ratePerMinute, 120);
+}
+
+TEST_F(TokenCommandTest, ListShowsTheTokensButNeverTheirSecretOrHash) {
+    const auto secret = createToken({"--origin", "https://shop.example", "--rate", "5"});
+    const auto token = *SqliteTenantStore(db).webTokenBySecretHash(hashWebTokenSecret(secret));
+    const auto result = runCommand({"token", "list", "acme-dental", "--db", url});
+    ASSERT_EQ(result.exitCode, 0) << result.err;
+    EXPECT_TRUE(contains(result.out, "ORIGINS")) << result.out;
+    EXPECT_TRUE(contains(result.out, token.id)) << result.out;
+    EXPECT_TRUE(contains(result.out, "https://shop.example")) << result.out;
+    EXPECT_TRUE(contains(result.out, "5/min")) << result.out;
+    EXPECT_FALSE(contains(result.out + result.err, secret.substr(secret.rfind('_') + 1))) << result.out;
+    EXPECT_FALSE(contains(result.out + result.err, hashWebTokenSecret(secret))) << result.out;
+}
+
+TEST_F(TokenCommandTest, ARevokedTokenIsNoLongerFound) {
+    const auto secret = createToken();
+    const auto token = *SqliteTenantStore(db).webTokenBySecretHash(hashWebTokenSecret(secret));
+    const auto result = runCommand({"token", "revoke", "acme-dental", token.id, "--db", url});
+    ASSERT_EQ(result.exitCode, 0) << result.err;
+    EXPECT_TRUE(contains(result.out, "revoked web token " + token.id)) << result.out;
+    EXPECT_EQ(SqliteTenantStore(db).webTokenBySecretHash(hashWebTokenSecret(secret)), std::nullopt);
+    const auto listed = runCommand({"token", "list", "acme-dental", "--db", url}).out;
+    const auto row =
+        listed.substr(listed.find(token.id), listed.find('\n', listed.find(token.id)) - listed.find(token.id));
+    EXPECT_EQ(std::count(row.begin(), row.end(), 'Z'), 2) << listed; // created and revoked times
+}
+
+TEST_F(TokenCommandTest, RevokingAnUnknownOrRevokedTokenIsADataError) {
+    const auto secret = createToken();
+    const auto token = *SqliteTenantStore(db).webTokenBySecretHash(hashWebTokenSecret(secret));
+    const auto unknown = runCommand({"token", "revoke", "acme-dental", "wt_000000000000", "--db", url});
+    EXPECT_EQ(unknown.exitCode, 65);
+    EXPECT_TRUE(contains(unknown.err, "has no web token wt_000000000000")) << unknown.err;
+    EXPECT_EQ(runCommand({"token", "revoke", "northwind-support", token.id, "--db", url}).exitCode, 65);
+    ASSERT_EQ(runCommand({"token", "revoke", "acme-dental", token.id, "--db", url}).exitCode, 0);
+    const auto again = runCommand({"token", "revoke", "acme-dental", token.id, "--db", url});
+    EXPECT_EQ(again.exitCode, 65);
+    EXPECT_TRUE(contains(again.err, "already revoked")) << again.err;
+}
+
+TEST_F(TokenCommandTest, AnUnknownTenantIsADataError) {
+    for (const auto& args : std::vector<std::vector<std::string>>{{"token", "create", "nobody", "--db", url},
+                                                                  {"token", "list", "nobody", "--db", url},
+                                                                  {"token", "revoke", "nobody", "wt_1", "--db", url}}) {
+        const auto result = runCommand(args);
+        EXPECT_EQ(result.exitCode, 65) << args[1];
+        EXPECT_TRUE(contains(result.err, "unknown tenant nobody")) << result.err;
+        EXPECT_TRUE(result.out.empty()) << result.out;
+    }
+}
+
+TEST_F(TokenCommandTest, ABadOriginIsAUsageErrorAndCreatesNothing) {
+    const auto result =
+        runCommand({"token", "create", "acme-dental", "--origin", "https://shop.example/path", "--db", url});
+    EXPECT_EQ(result.exitCode, 64);
+    EXPECT_TRUE(contains(result.err, "--origin \"https://shop.example/path\": must not have a path")) << result.err;
+    EXPECT_TRUE(result.out.empty()) << result.out;
+    EXPECT_TRUE(SqliteTenantStore(db).webTokens("acme-dental").empty());
+}
+
+TEST_F(TokenCommandTest, ABadRateIsAUsageError) {
+    for (const char* rate : {"0", "10001", "-1", "abc", "1.5", ""})
+        EXPECT_EQ(runCommand({"token", "create", "acme-dental", "--rate", rate, "--db", url}).exitCode, 64) << rate;
+    EXPECT_TRUE(SqliteTenantStore(db).webTokens("acme-dental").empty());
+}
+
+TEST_F(TokenCommandTest, TokenUsageErrors) {
+    EXPECT_EQ(runCommand({"token"}).exitCode, 64);
+    EXPECT_EQ(runCommand({"token", "create"}).exitCode, 64);
+    EXPECT_EQ(runCommand({"token", "revoke", "acme-dental"}).exitCode, 64);
+    EXPECT_EQ(runCommand({"token", "rotate", "acme-dental"}).exitCode, 64);
+    EXPECT_EQ(runCommand({"token", "list", "acme-dental", "--rate", "5"}).exitCode, 64);
+    EXPECT_EQ(runCommand({"list", "--origin", "https://shop.example"}).exitCode, 64);
+    EXPECT_EQ(runCommand({"token", "create", "acme-dental", "--origin"}).exitCode, 64);
+}
+
+TEST_F(TokenCommandTest, AnUnopenableDatabaseIsUnavailable) {
+    EXPECT_EQ(runCommand({"token", "list", "acme-dental", "--db", "sqlite:" + dir.file("no/dir/x.db")}).exitCode, 69);
 }
 
 TEST_F(TenantsCommandTest, UsageErrors) {
