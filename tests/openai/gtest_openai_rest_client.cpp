@@ -599,3 +599,24 @@ TEST(OpenAIRestClientCreateTest, TheApiKeyNeverAppearsInTheError) {
         EXPECT_THAT(call.result.apiMessage, ::testing::Not(::testing::HasSubstr("0123456789")));
     }
 }
+
+// The client and the simulator agree on the create's wire shape: parts, Location, SDP answer.
+TEST_F(RestOutcomeTest, CreateAtTheSimulatorGivesItsCallIdAndAnswer) {
+    const std::string offer = kOffer + "a=setup:actpass\r\na=rtpmap:111 opus/48000/2\r\n";
+    sim_.failNext("create", 503, 1);
+    openai::OpenAIRestClient client(options());
+    const auto call = client.create(offer, kSession, "create_web_9");
+    ASSERT_TRUE(call.ok()) << call.result.error;
+    EXPECT_EQ(call.result.attempts, 2);
+    EXPECT_THAT(call.sdpAnswer, ::testing::HasSubstr("a=setup:passive\r\n"));
+    const auto sent = sim_.createRequests();
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(sent[1].callId, call.callId);
+    EXPECT_EQ(sent[1].sdp, offer);
+    EXPECT_EQ(sent[1].session, kSession);
+    EXPECT_EQ(sent[1].authorization, "Bearer sk-test-0123456789abcdef");
+    EXPECT_EQ(sent[0].idempotencyKey, "create_web_9");
+    EXPECT_EQ(sent[1].idempotencyKey, "create_web_9");
+    EXPECT_EQ(requests("create", "503"), 1);
+    EXPECT_EQ(requests("create", "201"), 1);
+}

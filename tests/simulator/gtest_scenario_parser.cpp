@@ -91,7 +91,7 @@ TEST(ScenarioParser, BadEnumValuesNameTheField) {
     EXPECT_EQ(errorOf(R"({"calls":[{"expect":{"outcome":"ring"}}]})"),
               "calls[0].expect.outcome: must be accept, reject, none or any");
     EXPECT_EQ(errorOf(R"({"calls":[{"steps":[{"expect_rest":"transfer"}]}]})"),
-              "calls[0].steps[0].expect_rest: action must be accept, reject, refer or hangup");
+              "calls[0].steps[0].expect_rest: action must be create, accept, reject, refer or hangup");
 }
 
 TEST(ScenarioParser, DocumentErrors) {
@@ -177,7 +177,7 @@ TEST(ScenarioParser, RestFaultsMakeTheAcceptFail) {
     EXPECT_EQ(faults[1].delay, std::chrono::milliseconds(300));
     EXPECT_EQ(faults[1].times, 2);
     EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":[{"action":"transfer","status":500}]}]})"),
-              "calls[0].rest_faults[0].action: must be accept, reject, refer, hangup or *");
+              "calls[0].rest_faults[0].action: must be create, accept, reject, refer, hangup or *");
     EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":[{"action":"accept","status":200}]}]})"),
               "calls[0].rest_faults[0].status: must be an HTTP error status (400-599)");
     EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":[{"action":"accept"}]}]})"),

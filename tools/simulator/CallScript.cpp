@@ -93,7 +93,7 @@ Object::Ptr requiredObject(const Poco::Dynamic::Var& value, const std::string& p
     return value.extract<Object::Ptr>();
 }
 
-const std::set<std::string> kRestActions = {"accept", "reject", "refer", "hangup"};
+const std::set<std::string> kRestActions = {"create", "accept", "reject", "refer", "hangup"};
 
 // A function call's "arguments": an object (sent as its JSON text) or a JSON string (sent as is).
 std::string parseArguments(const Object::Ptr& call, const std::string& field) {
@@ -220,7 +220,7 @@ void parseStep(const Object::Ptr& object, const std::string& path, std::vector<S
             step.text = optionalString(rest, "body_contains", field);
             step.timeout = std::chrono::milliseconds(optionalInteger(rest, "timeout_ms", field, 5000, 1));
         }
-        if (!kRestActions.count(step.action)) fail(field, "action must be accept, reject, refer or hangup");
+        if (!kRestActions.count(step.action)) fail(field, "action must be create, accept, reject, refer or hangup");
     } else if (kind == "black_hole") {
         rejectUnknownKeys(object, path, {"black_hole"});
         if (!optionalBool(object, kind, path, false)) fail(field, "must be true");
@@ -288,7 +288,7 @@ std::vector<RestFault> parseRestFaults(const Poco::Dynamic::Var& value, const st
         RestFault fault;
         fault.action = requiredString(object, "action", faultPath);
         if (fault.action != "*" && !kRestActions.count(fault.action))
-            fail(faultPath + ".action", "must be accept, reject, refer, hangup or *");
+            fail(faultPath + ".action", "must be create, accept, reject, refer, hangup or *");
         fault.status = static_cast<int>(optionalInteger(object, "status", faultPath, 0, 0));
         if (fault.status != 0 && (fault.status < 400 || fault.status > 599))
             fail(faultPath + ".status", "must be an HTTP error status (400-599)");
@@ -359,6 +359,14 @@ ScenarioCall parseCall(const Object::Ptr& object, const std::string& path) {
     return call;
 }
 
+std::string readFile(const std::string& path, const std::string& what) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ScenarioError("cannot read " + what + " " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
 Poco::Dynamic::Var parseDocument(const std::string& jsonText) {
     try {
         Poco::JSON::Parser parser;
@@ -387,16 +395,66 @@ Scenario parseScenario(const std::string& jsonText) {
 }
 
 Scenario loadScenario(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw ScenarioError("cannot read scenario file " + path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return parseScenario(text.str());
+    return parseScenario(readFile(path, "scenario file"));
 }
 
 CallScript parseCallScript(const std::string& jsonText) {
     CallScript script;
     parseSteps(parseDocument(jsonText), "steps", script.steps);
+    return script;
+}
+
+CreatedCallScript parseCreatedCallScript(const std::string& jsonText) {
+    const auto root = parseDocument(jsonText);
+    auto script = std::make_shared<CallScript>();
+    CreatedCallScript created;
+    if (root.type() == typeid(Array::Ptr)) {
+        parseSteps(root, "steps", script->steps);
+    } else {
+        const auto object = requiredObject(root, "script");
+        rejectUnknownKeys(object, "script", {"description", "connect", "split_frames", "steps", "rest_faults"});
+        script->connect = parseConnect(optionalString(object, "connect", "script"), "script.connect");
+        if (object->has("split_frames")) script->splitFrames = optionalBool(object, "split_frames", "script", false);
+        if (object->has("steps")) parseSteps(object->get("steps"), "script.steps", script->steps);
+        if (object->has("rest_faults"))
+            created.restFaults = parseRestFaults(object->get("rest_faults"), "script.rest_faults");
+    }
+    created.script = std::move(script);
+    return created;
+}
+
+CreatedCallScript loadCreatedCallScript(const std::string& path) {
+    return parseCreatedCallScript(readFile(path, "script file"));
+}
+
+CallScript defaultCreatedCallScript(const std::string& sessionJson) {
+    std::string firstTool;
+    const auto session = json::parse(sessionJson);
+    if (session.type() == typeid(Object::Ptr)) {
+        const auto tools = session.extract<Object::Ptr>()->getArray("tools");
+        for (std::size_t i = 0; tools && i < tools->size() && firstTool.empty(); ++i) {
+            const auto tool = tools->getObject(static_cast<unsigned>(i));
+            if (tool && tool->has("name") && tool->get("name").isString())
+                firstTool = tool->getValue<std::string>("name");
+        }
+    }
+    CallScript script;
+    Step greeting;
+    greeting.kind = Step::Kind::Say;
+    greeting.speaker = "agent";
+    greeting.text = "Hello, this is the simulated assistant. How can I help?";
+    script.steps.push_back(greeting);
+    if (firstTool.empty()) return script;
+    Step ask;
+    ask.kind = Step::Kind::Say;
+    ask.speaker = "caller";
+    ask.text = "Could you look that up for me?";
+    script.steps.push_back(ask);
+    Step call;
+    call.kind = Step::Kind::FunctionCall;
+    call.name = firstTool;
+    call.argumentsJson = "{}";
+    script.steps.push_back(call);
     return script;
 }
 

@@ -66,7 +66,7 @@ struct Step {
     std::string errorCode;                       // Error
     std::string errorType;                       // Error
     std::string json;                            // Raw
-    std::string action;                          // ExpectRest: accept | reject | refer | hangup
+    std::string action;                          // ExpectRest: create | accept | reject | refer | hangup
     CloseMode closeMode = CloseMode::CloseFrame; // Hangup
     std::size_t target = 0;                      // Loop
     int times = 1;                               // Loop
@@ -95,7 +95,7 @@ struct CallExpectations {
 // A REST fault a scenario queues for its call before the webhook (RealtimeSimulator::failNext /
 // delayNext): e.g. the accept answers 401 once.
 struct RestFault {
-    std::string action; // accept | reject | refer | hangup | *
+    std::string action; // create | accept | reject | refer | hangup | *
     int status = 0;     // 0: only a delay
     int times = 1;
     std::chrono::milliseconds delay{0};
@@ -133,5 +133,21 @@ Scenario loadScenario(const std::string& path);
 
 // Parses just a steps array (the "steps" of one call), for tests and `setScript` from JSON.
 CallScript parseCallScript(const std::string& jsonText);
+
+// What calls created over WebRTC (`POST /v1/realtime/calls`) run once the host connects their
+// sideband: a steps array, or {"steps":[...], "connect", "split_frames", "rest_faults"} (the keys
+// of a scenario call that mean something before a call exists; "description" is ignored).
+struct CreatedCallScript {
+    std::shared_ptr<const CallScript> script;
+    std::vector<RestFault> restFaults; // queued for any call id: a call being created has none yet
+};
+CreatedCallScript parseCreatedCallScript(const std::string& jsonText);
+CreatedCallScript loadCreatedCallScript(const std::string& path);
+
+// The script of a created call when none was chosen: the agent greets; if the session (the create
+// request's `session` JSON) has tools, the caller asks and the model calls the first one once with
+// arguments {} (its output and one response.create awaited). Then the call stays open until the
+// host hangs up (REST) or closes the socket.
+CallScript defaultCreatedCallScript(const std::string& sessionJson);
 
 } // namespace sideband::simulator

@@ -1,10 +1,13 @@
 #include "RealtimeSimulator.h"
 
+#include "SdpAnswer.h"
 #include "SessionReactor.h"
+#include "WebhookSender.h"
 #include "core/Json.h"
 
 #include <Poco/JSON/Object.h>
 #include <Poco/Net/Context.h>
+#include <Poco/Net/HTMLForm.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
@@ -12,12 +15,15 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/MessageHeader.h>
 #include <Poco/Net/NetException.h>
+#include <Poco/Net/PartHandler.h>
 #include <Poco/Net/SSLManager.h>
 #include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/WebSocket.h>
+#include <Poco/StreamCopier.h>
 #include <Poco/String.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
@@ -29,6 +35,7 @@
 #include <algorithm>
 #include <cmath>
 #include <csignal>
+#include <sstream>
 #include <stdexcept>
 
 namespace sideband::simulator {
@@ -95,9 +102,10 @@ RoundTripStats percentiles(std::vector<std::chrono::microseconds> sorted, std::s
     return stats;
 }
 
-void answer(Poco::Net::HTTPServerResponse& response, int status, const std::string& body) {
+void answer(Poco::Net::HTTPServerResponse& response, int status, const std::string& body,
+            const std::string& contentType = "application/json") {
     response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
-    if (!body.empty()) response.setContentType("application/json");
+    if (!body.empty()) response.setContentType(contentType);
     response.setContentLength(static_cast<std::streamsize>(body.size()));
     response.send() << body;
 }
@@ -134,6 +142,32 @@ std::vector<std::string> acceptWarnings(const std::string& body) {
             warnings.push_back("accept body sets audio.input.format; SIP negotiates the codec");
     }
     return warnings;
+}
+
+// Form parts sent as files (a filename in their Content-Disposition, as `curl -F sdp=@offer.sdp`
+// sends them) come here by name; plain fields (what browsers' FormData and Poco's StringPartSource
+// send) stay in the HTMLForm.
+class FilePartCollector final : public Poco::Net::PartHandler {
+public:
+    void handlePart(const Poco::Net::MessageHeader& header, std::istream& stream) override {
+        std::string disposition;
+        Poco::Net::NameValueCollection parameters;
+        Poco::Net::MessageHeader::splitParameters(header.get("Content-Disposition", ""), disposition, parameters);
+        std::string value;
+        Poco::StreamCopier::copyToString(stream, value);
+        parts.emplace(parameters.get("name", ""), std::move(value));
+    }
+    std::map<std::string, std::string> parts;
+};
+
+// A create's `session` part must be a realtime session object; the problem, or "".
+std::string sessionProblem(const std::string& session) {
+    const auto parsed = json::parse(session);
+    if (parsed.type() != typeid(Poco::JSON::Object::Ptr)) return "the session part is not a JSON object";
+    const auto object = parsed.extract<Poco::JSON::Object::Ptr>();
+    if (!object->has("type") || object->get("type").toString() != "realtime")
+        return "the session part lacks \"type\":\"realtime\"";
+    return {};
 }
 
 Poco::Net::Context::Ptr serverContext(const SimulatorOptions& options) {
@@ -189,7 +223,8 @@ private:
     RealtimeSimulator& simulator_;
 };
 
-RealtimeSimulator::RealtimeSimulator(SimulatorOptions options) : options_(std::move(options)) {}
+RealtimeSimulator::RealtimeSimulator(SimulatorOptions options)
+    : options_(std::move(options)), createdScript_(options_.createdCallScript) {}
 
 RealtimeSimulator::~RealtimeSimulator() {
     stop();
@@ -300,18 +335,22 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::
 
     std::vector<std::string> segments;
     Poco::URI(record.path).getPathSegments(segments);
-    const bool callPath =
-        segments.size() == 5 && segments[0] == "v1" && segments[1] == "realtime" && segments[2] == "calls";
+    const bool callsPath =
+        segments.size() >= 3 && segments[0] == "v1" && segments[1] == "realtime" && segments[2] == "calls";
+    const bool create = callsPath && segments.size() == 3;
+    const bool callPath = callsPath && segments.size() == 5;
     if (callPath) {
         record.callId = segments[3];
         record.action = segments[4];
     }
+    if (create) record.action = "create";
     if (record.action == "accept") record.warnings = acceptWarnings(record.body);
+    const auto createProblem = create && record.method == "POST" ? readCreateForm(request, record) : std::string();
 
     int status = 200;
     std::string body;
     std::chrono::milliseconds delay{0};
-    if (!callPath) {
+    if (!callPath && !create) {
         status = 404;
         body = errorBody("Invalid URL (" + record.method + " " + record.path + ")", "invalid_request_error", "");
     } else if (record.method != "POST") {
@@ -337,6 +376,10 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::
         }
         faults_.erase(std::remove_if(faults_.begin(), faults_.end(), [](const Fault& f) { return f.remaining <= 0; }),
                       faults_.end());
+        if (status == 200 && create) {
+            status = createProblem.empty() ? 201 : 400;
+            if (!createProblem.empty()) body = errorBody(createProblem, "invalid_request_error", "");
+        }
         if (status == 200 && options_.strict && !calls_.count(record.callId)) {
             status = 404;
             body = notFoundBody();
@@ -354,9 +397,23 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::
     }
     record.status = status;
 
+    if (status == 201) { // a created call: an id, an answer, and a script for its sideband
+        record.callId = randomId("rtc_", 24);
+        record.sdpAnswer = makeSdpAnswer(record.sdp);
+        body = record.sdpAnswer;
+        response.set("Location", "/v1/realtime/calls/" + record.callId);
+    }
+
     std::vector<std::shared_ptr<SimulatedSession>> sessions;
     {
         std::lock_guard<std::mutex> lock(mutex_);
+        if (status == 201) {
+            auto& call = calls_[record.callId];
+            call.script = createdScript_ ? createdScript_
+                                         : std::make_shared<const CallScript>(defaultCreatedCallScript(record.session));
+            call.state = CallState::Accepted;
+            call.session = record.session;
+        }
         if (status == 200) {
             auto& call = calls_[record.callId];
             if (record.action == "accept" && call.state == CallState::Unknown) call.state = CallState::Accepted;
@@ -371,7 +428,10 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::
     std::string line = "REST " + record.method + " " + record.path + " -> " + std::to_string(status) +
                        " (Authorization: " + redactAuthorization(record.authorization) +
                        (record.idempotencyKey.empty() ? "" : ", Idempotency-Key: " + record.idempotencyKey) + ")";
-    if (!record.body.empty())
+    if (create)
+        line += " session " + (record.session.size() <= 600 ? record.session : record.session.substr(0, 600) + "...") +
+                ", sdp offer " + std::to_string(record.sdp.size()) + " bytes";
+    else if (!record.body.empty())
         line += " body " + (record.body.size() <= 600
                                 ? record.body
                                 : record.body.substr(0, 600) + "...(" + std::to_string(record.body.size()) + " bytes)");
@@ -380,7 +440,7 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::
         emit(record.callId, "WARNING: " + warning);
 
     if (!options_.restKeepAlive) response.setKeepAlive(false);
-    answer(response, status, body);
+    answer(response, status, body, status == 201 ? "application/sdp" : "application/json");
 
     for (const auto& session : sessions) {
         session->onRestRequest(record.action, record.body);
@@ -392,6 +452,39 @@ void RealtimeSimulator::handleRest(Poco::Net::HTTPServerRequest& request, Poco::
         for (const auto& session : sessions)
             session->closeFromRest(options_.restHangupClose, "caller transferred (REST refer)");
     }
+}
+
+std::string RealtimeSimulator::readCreateForm(Poco::Net::HTTPServerRequest& request, RestRequest& record) const {
+    std::string mediaType;
+    Poco::Net::NameValueCollection parameters;
+    Poco::Net::MessageHeader::splitParameters(request.getContentType(), mediaType, parameters);
+    if (Poco::icompare(mediaType, Poco::Net::HTMLForm::ENCODING_MULTIPART) != 0)
+        return "the body must be multipart/form-data with the parts sdp and session (Content-Type " +
+               (mediaType.empty() ? std::string("none") : mediaType) + ")";
+    Poco::Net::HTMLForm form;
+    form.setValueLengthLimit(static_cast<int>(kMaxBody));
+    FilePartCollector files;
+    try {
+        std::istringstream body(record.body);
+        form.load(request, body, files);
+    } catch (const Poco::Exception& e) {
+        return "the body is not valid multipart/form-data: " + e.displayText();
+    }
+    const auto part = [&](const std::string& name, std::string& out) {
+        if (form.has(name))
+            out = form.get(name);
+        else if (files.parts.count(name))
+            out = files.parts.at(name);
+        else
+            return false;
+        return true;
+    };
+    const bool hasSdp = part("sdp", record.sdp);
+    const bool hasSession = part("session", record.session);
+    if (!hasSdp) return "missing the sdp part (the SDP offer)";
+    if (auto problem = sdpOfferProblem(record.sdp); !problem.empty()) return problem;
+    if (!hasSession) return "missing the session part (the session's JSON)";
+    return sessionProblem(record.session);
 }
 
 void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
@@ -434,12 +527,13 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poc
         }
     }
     std::shared_ptr<const CallScript> script;
+    std::string createdSession;
     bool accepted = false;
     {
         std::unique_lock<std::mutex> lock(mutex_);
         const auto it = calls_.find(callId);
         const bool known = it != calls_.end();
-        if (known) script = it->second.script;
+        if (known) script = it->second.script, createdSession = it->second.session;
         accepted = known && it->second.state == CallState::Accepted;
         int status = 0;
         std::string why;
@@ -483,6 +577,7 @@ void RealtimeSimulator::handleUpgrade(Poco::Net::HTTPServerRequest& request, Poc
     auto session =
         std::make_shared<SimulatedSession>(callId, socket, transport, script, *reactor_,
                                            static_cast<SessionObserver*>(this), options_.recordTraffic, network);
+    if (!createdSession.empty()) session->configure(createdSession); // session.created shows it
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stopping_) return;
@@ -531,6 +626,14 @@ std::optional<RestRequest> RealtimeSimulator::waitForRestRequest(const std::stri
         return false;
     });
     return found;
+}
+
+std::vector<RestRequest> RealtimeSimulator::createRequests() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<RestRequest> out;
+    for (const auto& request : rest_)
+        if (request.action == "create") out.push_back(request);
+    return out;
 }
 
 void RealtimeSimulator::clearRestRequests() {
@@ -588,6 +691,11 @@ void RealtimeSimulator::setScript(const std::string& callId, CallScript script) 
 void RealtimeSimulator::setScript(const std::string& callId, std::shared_ptr<const CallScript> script) {
     std::lock_guard<std::mutex> lock(mutex_);
     calls_[callId].script = std::move(script);
+}
+
+void RealtimeSimulator::setCreatedCallScript(std::shared_ptr<const CallScript> script) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    createdScript_ = std::move(script);
 }
 
 std::shared_ptr<SimulatedSession> RealtimeSimulator::session(const std::string& callId) const {
@@ -740,7 +848,7 @@ void RealtimeSimulator::onDeadAir() {
 bool RealtimeSimulator::restSeen(const std::string& callId, const std::string& action, const std::string& needle) {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& request : rest_)
-        if (request.callId == callId && request.action == action && request.status == 200 &&
+        if (request.callId == callId && request.action == action && request.status >= 200 && request.status < 300 &&
             (needle.empty() || request.body.find(needle) != std::string::npos))
             return true;
     return false;

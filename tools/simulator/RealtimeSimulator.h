@@ -55,18 +55,26 @@ struct SimulatorOptions {
     // answer to an accepted response.create) says; empty: no transcript event.
     std::chrono::milliseconds responseDoneDelay{20};
     std::string spokenReply = "Simulated spoken reply.";
+    // What calls created over WebRTC (POST /v1/realtime/calls) run once the host connects their
+    // sideband (see setCreatedCallScript). Null: defaultCreatedCallScript(the create's session).
+    std::shared_ptr<const CallScript> createdCallScript;
 };
 
 // One REST call the host made, exactly as received.
 struct RestRequest {
     std::string method;
     std::string path;
-    std::string callId;                         // empty if the path is not /v1/realtime/calls/{id}/{action}
-    std::string action;                         // accept | reject | refer | hangup | (anything else the host sent)
+    // The path's {id} in /v1/realtime/calls/{id}/{action}; create: the id the call got (empty if refused).
+    std::string callId;
+    std::string action; // create | accept | reject | refer | hangup | (anything else the host sent)
     std::map<std::string, std::string> headers; // lower-case names
     std::string authorization;                  // raw; use redactAuthorization() before printing
     std::string idempotencyKey;                 // empty if absent
-    std::string body;
+    std::string body;                           // as received (create: the whole multipart/form-data body)
+    // create (POST /v1/realtime/calls): the form's parts and the answer.
+    std::string sdp;                   // the `sdp` part: the browser's SDP offer
+    std::string session;               // the `session` part: the session's JSON text
+    std::string sdpAnswer;             // 201: the SDP answer sent back
     int status = 0;                    // what the simulator answered
     std::vector<std::string> warnings; // e.g. an accept body without "type":"realtime"
     std::chrono::system_clock::time_point receivedAt;
@@ -83,8 +91,9 @@ struct RoundTripStats {
 std::string redactAuthorization(const std::string& value);
 
 // Plays OpenAI on 127.0.0.1 for the host, its tests, the demo and plugin authors: the Realtime
-// call-control REST endpoints (recorded, with programmable faults) and the sideband WebSocket
-// (GA event protocol, scripted per call). See docs/simulator.md.
+// call-control REST endpoints (recorded, with programmable faults), WebRTC call creation (POST
+// /v1/realtime/calls: an SDP answer and a call id) and the sideband WebSocket (GA event protocol,
+// scripted per call). See docs/simulator.md.
 //
 // All methods are thread-safe. Sessions outlive stop() as records (their sockets are closed).
 class RealtimeSimulator final : private SessionObserver {
@@ -108,8 +117,12 @@ public:
     std::optional<RestRequest> waitForRestRequest(const std::string& callId, const std::string& action,
                                                   std::chrono::milliseconds timeout) const;
     void clearRestRequests();
+    // The create requests (POST /v1/realtime/calls) so far, refused ones too: sdp, session,
+    // authorization, idempotencyKey, status, callId.
+    std::vector<RestRequest> createRequests() const;
 
     // --- REST faults: the next `times` matching requests (action "*" = any; callId empty = any) ---
+    // A "create" fault needs an empty callId (a call being created has no id yet).
     // Without `body`, an OpenAI-shaped {"error":{"message","type","code","param":null}} for `status`
     // (401: invalid_request_error / invalid_api_key; 404: call_id_not_found; 429: rate_limit_exceeded;
     // 5xx: server_error; other 4xx: invalid_request_error).
@@ -130,6 +143,9 @@ public:
     std::size_t heldUpgrades() const;
     void setScript(const std::string& callId, CallScript script);
     void setScript(const std::string& callId, std::shared_ptr<const CallScript> script);
+    // The script every call created from now on runs (overrides SimulatorOptions::createdCallScript;
+    // null: defaultCreatedCallScript). setScript(callId, ...) still wins for a call created before.
+    void setCreatedCallScript(std::shared_ptr<const CallScript> script);
     std::shared_ptr<SimulatedSession> session(const std::string& callId) const; // latest, or nullptr
     std::shared_ptr<SimulatedSession> waitForSession(const std::string& callId,
                                                      std::chrono::milliseconds timeout) const;
@@ -177,12 +193,15 @@ private:
         std::shared_ptr<const CallScript> script;
         CallState state = CallState::Unknown;
         std::vector<std::shared_ptr<SimulatedSession>> sessions;
+        std::string session; // a created call: the create's session JSON (in session.created)
     };
     class Handler;
     class HandlerFactory;
 
     void handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
     void handleRest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
+    // create: reads the multipart into record.sdp / record.session; the reason to answer 400, or "".
+    std::string readCreateForm(Poco::Net::HTTPServerRequest& request, RestRequest& record) const;
     void handleUpgrade(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
     bool authorized(const Poco::Net::HTTPServerRequest& request) const;
     void emit(const std::string& callId, const std::string& line);
@@ -207,6 +226,7 @@ private:
     std::vector<RestRequest> rest_;
     std::vector<Fault> faults_;
     std::map<std::string, Call> calls_;
+    std::shared_ptr<const CallScript> createdScript_; // setCreatedCallScript, else the option
     std::vector<std::shared_ptr<SimulatedSession>> allSessions_;
     bool refuse_ = false;
     int refuseStatus_ = 403;

@@ -188,6 +188,14 @@ void SimulatedSession::sendEventLocked(Object::Ptr event) {
     }
 }
 
+void SimulatedSession::configure(const std::string& sessionJson) {
+    const auto parsed = json::parse(sessionJson);
+    if (parsed.type() != typeid(Object::Ptr)) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [key, value] : *parsed.extract<Object::Ptr>())
+        session_->set(key, value);
+}
+
 void SimulatedSession::start() {
     std::lock_guard<std::mutex> lock(mutex_);
     traceLocked("sideband connected");

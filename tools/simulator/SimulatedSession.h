@@ -243,6 +243,9 @@ public:
     std::vector<TraceEntry> trace() const;
 
     // --- used by RealtimeSimulator and SessionReactor ---
+    // Before start(): the session a created call was given (its create's `session` JSON), merged
+    // into the one session.created reports. Not a JSON object: ignored.
+    void configure(const std::string& sessionJson);
     void start(); // session.created, then the script
     const Poco::Net::Socket& socket() const { return socket_; }
     void onReadable();                      // reactor thread: read every frame available

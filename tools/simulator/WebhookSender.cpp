@@ -44,8 +44,8 @@ std::string hex(std::size_t digits) {
 
 } // namespace
 
-std::string randomId(const std::string& prefix) {
-    return prefix + hex(32);
+std::string randomId(const std::string& prefix, std::size_t digits) {
+    return prefix + hex(digits);
 }
 
 WebhookEvent makeIncomingCallEvent(const IncomingCall& call) {

@@ -64,7 +64,7 @@ private:
     std::string key_;
 };
 
-// A fresh id: prefix + 32 lower-case hex digits (e.g. "rtc_", "evt_", "wh_").
-std::string randomId(const std::string& prefix);
+// A fresh id: prefix + `digits` lower-case hex digits (e.g. "rtc_", "evt_", "wh_").
+std::string randomId(const std::string& prefix, std::size_t digits = 32);
 
 } // namespace sideband::simulator

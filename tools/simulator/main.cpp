@@ -21,15 +21,20 @@ constexpr int kUsageError = 2;
 void usage(std::ostream& out) {
     out << "usage:\n"
            "  sideband-sim serve [--listen ADDR | --port P] [--tls-cert C --tls-key K] [--api-key K] [--strict]\n"
-           "                     [--scenario FILE] [--reactor-loops N] [NETWORK] [--quiet]\n"
+           "                     [--scenario FILE] [--webrtc-script FILE] [--reactor-loops N] [NETWORK] [--quiet]\n"
            "  sideband-sim run SCENARIO.json --webhook-url URL [--ca-file F] [--listen ADDR | --port P]\n"
-           "                     [--tls-cert C --tls-key K] [--api-key K] [--strict] [NETWORK] [--quiet]\n"
+           "                     [--tls-cert C --tls-key K] [--api-key K] [--strict] [--webrtc-script FILE]\n"
+           "                     [NETWORK] [--quiet]\n"
            "  sideband-sim check SCENARIO.json\n"
            "\n"
            "NETWORK (a hostile network for every call): --split-frames (each frame to the host as 1-byte\n"
            "writes) [--split-frame-delay-ms N] (between bytes, default 1), --ping-interval-ms N (a PING\n"
            "to the host every N ms; default 0: none). The model's pace: --response-done-delay-ms N\n"
            "(response.done this long after a response's last item, default 20).\n"
+           "\n"
+           "--webrtc-script FILE: what calls created over WebRTC (POST /v1/realtime/calls) run on their\n"
+           "sideband: a steps array, or {\"steps\", \"connect\", \"split_frames\", \"rest_faults\"}. Default:\n"
+           "the agent greets and the model calls the session's first tool once.\n"
            "\n"
            "The webhook secret comes from OPENAI_WEBHOOK_SECRET (never the command line). The expected API\n"
            "key may also come from SIDEBAND_SIM_API_KEY, which `ps` does not show. Point the host's\n"
@@ -68,8 +73,22 @@ bool parseArguments(int argc, char** argv, Arguments& args) {
     return true;
 }
 
-SimulatorOptions simulatorOptions(const Arguments& args) {
+// Queues a scenario call's (or the WebRTC script's) REST faults; `callId` empty: for any call.
+void queueFaults(RealtimeSimulator& simulator, const std::vector<RestFault>& faults, const std::string& callId) {
+    for (const auto& fault : faults) {
+        if (fault.delay.count() > 0) simulator.delayNext(fault.action, fault.delay, fault.times, callId);
+        if (fault.status != 0) simulator.failNext(fault.action, fault.status, fault.times, callId);
+    }
+}
+
+// `createFaults` receives the --webrtc-script's rest_faults, to queue once the simulator exists.
+SimulatorOptions simulatorOptions(const Arguments& args, std::vector<RestFault>& createFaults) {
     SimulatorOptions options;
+    if (args.has("--webrtc-script")) {
+        auto created = loadCreatedCallScript(args.get("--webrtc-script"));
+        options.createdCallScript = std::move(created.script);
+        createFaults = std::move(created.restFaults);
+    }
     options.listen = args.get("--listen", "127.0.0.1:" + args.get("--port", "0"));
     options.tlsCert = args.get("--tls-cert");
     options.tlsKey = args.get("--tls-key");
@@ -99,9 +118,11 @@ int serve(const Arguments& args) {
     sigaddset(&stopSignals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
 
-    auto options = simulatorOptions(args);
+    std::vector<RestFault> createFaults;
+    auto options = simulatorOptions(args, createFaults);
     options.logTraffic = !args.has("--quiet");
     RealtimeSimulator simulator(options);
+    queueFaults(simulator, createFaults, {});
     if (!args.scenario.empty() || args.has("--scenario")) {
         const auto scenario = loadScenario(args.has("--scenario") ? args.get("--scenario") : args.scenario);
         for (const auto& call : scenario.calls) {
@@ -110,10 +131,7 @@ int serve(const Arguments& args) {
                 continue;
             }
             simulator.setScript(call.callId, call.script);
-            for (const auto& fault : call.restFaults) {
-                if (fault.delay.count() > 0) simulator.delayNext(fault.action, fault.delay, fault.times, call.callId);
-                if (fault.status != 0) simulator.failNext(fault.action, fault.status, fault.times, call.callId);
-            }
+            queueFaults(simulator, call.restFaults, call.callId);
         }
     }
     simulator.start();
@@ -158,7 +176,9 @@ int run(const Arguments& args) {
     senderOptions.secret = secret;
     WebhookSender sender(senderOptions);
 
-    RealtimeSimulator simulator(simulatorOptions(args));
+    std::vector<RestFault> createFaults;
+    RealtimeSimulator simulator(simulatorOptions(args, createFaults));
+    queueFaults(simulator, createFaults, {});
     simulator.start();
     std::cout << "sideband-sim: serving " << simulator.baseUrl() << " (the host's OPENAI_BASE_URL)" << std::endl;
     ScenarioRunner runner(simulator, sender, args.has("--quiet") ? nullptr : &std::cout);
