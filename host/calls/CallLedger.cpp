@@ -14,6 +14,16 @@ CallLedger::Reservation InMemoryCallLedger::reserve(const std::string& callId, c
     return Reservation::Reserved;
 }
 
+bool InMemoryCallLedger::rename(const std::string& from, const std::string& to) {
+    std::lock_guard lock(mutex_);
+    auto it = slots_.find(from);
+    if (it == slots_.end() || slots_.count(to) || accepted_.count(to)) return false;
+    auto slot = std::move(it->second);
+    slots_.erase(it);
+    slots_.emplace(to, std::move(slot));
+    return true;
+}
+
 void InMemoryCallLedger::markAccepted(const std::string& callId) {
     std::lock_guard lock(mutex_);
     accepted_[callId] = clock_.now();
@@ -65,8 +75,10 @@ std::vector<CallLedger::Swept> InMemoryCallLedger::sweep(std::chrono::seconds pe
             if (now - slot.since >= limit) expired.emplace_back(callId, slot);
         }
         for (auto it = accepted_.begin(); it != accepted_.end();) {
-            if (now - it->second >= kAcceptedRetention) it = accepted_.erase(it);
-            else ++it;
+            if (now - it->second >= kAcceptedRetention)
+                it = accepted_.erase(it);
+            else
+                ++it;
         }
     }
     std::vector<Swept> swept;

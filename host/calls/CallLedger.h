@@ -40,6 +40,9 @@ public:
 
     // Atomically checks both limits and the call id, and reserves a pending slot.
     virtual Reservation reserve(const std::string& callId, const std::string& tenantId, const Limits& limits) = 0;
+    // A WebRTC call's slot, reserved before OpenAI named the call, takes the call's id (pending or
+    // active as it was). False when `from` holds no slot (swept meanwhile) or `to` is already known.
+    virtual bool rename(const std::string& from, const std::string& to) = 0;
     // The call was accepted by OpenAI: remembered (for duplicate detection) for an hour even after release.
     virtual void markAccepted(const std::string& callId) = 0;
     // Pending -> active: the call's session started.
@@ -70,6 +73,7 @@ public:
     explicit InMemoryCallLedger(const Clock& clock) : clock_(clock) {}
 
     Reservation reserve(const std::string& callId, const std::string& tenantId, const Limits& limits) override;
+    bool rename(const std::string& from, const std::string& to) override;
     void markAccepted(const std::string& callId) override;
     void promote(const std::string& callId) override;
     std::optional<std::string> release(const std::string& callId) override;

@@ -13,12 +13,6 @@
 
 namespace sideband::calls {
 
-const char* const kDefaultDowntimePrompt =
-    "You are a friendly phone assistant. Our systems are briefly unavailable. Apologise, take the caller's name, "
-    "number and a short message, and tell them someone will call back soon. Do not promise anything else.";
-const char* const kDefaultDowntimeGreeting =
-    "Greet the caller, apologise that our systems are briefly unavailable, and offer to take a message.";
-
 namespace {
 
 constexpr const char* kNoTenant = "none";
@@ -94,56 +88,22 @@ WebhookResponse IncomingCallHandler::handle(const webhook::WebhookEvent& event) 
     }
 
     if (draining_) return reject(call, "capacity", options_.rejectStatusCapacity, "reject_" + event.id);
-    CallLedger::Limits limits;
-    limits.global = options_.maxConcurrentCalls;
-    limits.tenant = options_.maxConcurrentCallsPerTenant.value_or(options_.maxConcurrentCalls);
-    if (config && config->callLimit) limits.tenant = *config->callLimit;
-    switch (services_.ledger.reserve(event.callId, *tenantId, limits)) {
+    switch (services_.ledger.reserve(event.callId, *tenantId, limitsFor(options_, config))) {
     case CallLedger::Reservation::AtCapacity:
         return reject(call, "capacity", options_.rejectStatusCapacity, "reject_" + event.id);
     case CallLedger::Reservation::DuplicateCall:
         logging::forCall(event.callId, *tenantId).info("duplicate call id (webhook {})", event.id);
         return duplicateCall();
-    case CallLedger::Reservation::Reserved: call.reserved = true; break;
+    case CallLedger::Reservation::Reserved:
+        call.reserved = true;
+        break;
     }
 
     auto& accepted = call.accepted;
-    try {
-        accepted.instructions = services_.store.instructions(*tenantId);
-    } catch (const tenants::StoreError& e) {
-        switch (e.code()) {
-        case tenants::StoreErrorCode::TenantNotConfigured:
-            return reject(call, "tenant_not_configured", options_.rejectStatusOther,
-                          "reject_tenant_not_configured_" + event.id);
-        case tenants::StoreErrorCode::InstructionsMissing:
-            return reject(call, "instructions_missing", options_.rejectStatusOther,
-                          "reject_instructions_missing_" + event.id);
-        default:
-            storeError(event.callId, *tenantId, "instructions", e);
-            accepted.instructions = {options_.downtimePrompt, options_.downtimeGreeting};
-            accepted.fallback = true;
-        }
-    }
-
-    if (configError) {
-        switch (configError->code()) {
-        case tenants::StoreErrorCode::TenantNotConfigured:
-            return reject(call, "tenant_not_configured", options_.rejectStatusOther,
-                          "reject_tenant_not_configured_" + event.id);
-        case tenants::StoreErrorCode::ConfigParseError:
-            logging::forCall(event.callId, *tenantId).warn("config does not parse: {}", configError->what());
-            return reject(call, "tenant_config_parse_error", options_.rejectStatusOther,
-                          "reject_tenant_config_parse_error_" + event.id);
-        default:
-            storeError(event.callId, *tenantId, "config", *configError);
-            config = tenants::TenantConfig{*tenantId, std::nullopt, {}, {}, json::object()};
-            if (!accepted.fallback) {
-                accepted.instructions = {options_.downtimePrompt, options_.downtimeGreeting};
-                accepted.fallback = true;
-            }
-        }
-    }
-    accepted.config = std::move(*config);
+    accepted.callId = event.callId;
+    accepted.tenantId = *tenantId;
+    if (const auto refusal = prepareCall(services_, options_, accepted, std::move(config), configError))
+        return reject(call, *refusal, options_.rejectStatusOther, "reject_" + *refusal + "_" + event.id);
     return accept(call);
 }
 
@@ -156,12 +116,14 @@ std::optional<std::string> IncomingCallHandler::resolveTenant(Call& call) {
     try {
         auto tenantId = services_.store.tenantForNumber(dialed);
         std::lock_guard lock(routesMutex_);
-        if (tenantId) lastKnownRoutes_[dialed] = *tenantId;
-        else lastKnownRoutes_.erase(dialed);
+        if (tenantId)
+            lastKnownRoutes_[dialed] = *tenantId;
+        else
+            lastKnownRoutes_.erase(dialed);
         if (!tenantId) logging::forCall(call.record.callId).warn("dialed number {} belongs to no tenant", dialed);
         return tenantId;
     } catch (const tenants::StoreError& e) {
-        storeError(call.record.callId, kNoTenant, "resolve", e);
+        countStoreError(services_, call.record.callId, kNoTenant, "resolve", e);
         std::lock_guard lock(routesMutex_);
         auto known = lastKnownRoutes_.find(dialed);
         if (known == lastKnownRoutes_.end()) return std::nullopt;
@@ -182,7 +144,7 @@ WebhookResponse IncomingCallHandler::reject(Call& call, const std::string& reaso
     services_.callControl.reject(record.callId, sipStatus, idempotencyKey);
     record.outcome = "rejected";
     record.rejectReason = reason;
-    saveRecord(record);
+    saveCallRecord(services_, record);
     return rejected(reason);
 }
 
@@ -197,21 +159,11 @@ WebhookResponse IncomingCallHandler::accept(Call& call) {
 
     // Shared with the session: after a tool transferred or hung up, the model is not asked to speak.
     accepted.actions = std::make_shared<openai::RestCallActions>(services_.callControl, record.callId);
-    if (services_.toolBuilder && !accepted.config.plugin.empty()) {
-        try {
-            accepted.tools = services_.toolBuilder->build(
-                accepted.config, {record.callId, record.tenantId, record.caller, record.dialed}, accepted.actions);
-            accepted.tools->decorateInstructions(accepted.instructions);
-        } catch (const std::exception& e) {
-            // Spec step 8: a tool build failure is logged and the call goes on without tools.
-            logging::forCall(record.callId, record.tenantId).error("accepted without tools: {}", e.what());
-            accepted.tools.reset();
-        }
-    }
+    buildTools(services_, accepted);
 
     const auto started = std::chrono::steady_clock::now();
-    const auto result = services_.callControl.accept(record.callId, openai::realtime::acceptBody(accepted, options_.defaultModel),
-                                                     "accept_" + record.webhookId);
+    const auto result = services_.callControl.accept(
+        record.callId, openai::realtime::acceptBody(accepted, options_.defaultModel), "accept_" + record.webhookId);
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
     services_.metrics.observe(metrics::name::kAcceptSeconds, elapsed.count());
     record.fallback = accepted.fallback;
@@ -221,8 +173,8 @@ WebhookResponse IncomingCallHandler::accept(Call& call) {
     services_.ledger.markAccepted(record.callId);
     record.outcome = "accepted";
     record.acceptedAt = services_.clock.now();
-    saveRecord(record);
-    services_.metrics.increment(metrics::name::kCallsAccepted, {{"tenant", record.tenantId}});
+    saveCallRecord(services_, record);
+    services_.metrics.increment(metrics::name::kCallsAccepted, {{"tenant", record.tenantId}, {"channel", "sip"}});
     if (accepted.fallback) services_.metrics.increment(metrics::name::kFallbacks, {{"tenant", record.tenantId}});
     logging::forCall(record.callId, record.tenantId)
         .info("accepted{} ({} tools), caller={} dialed={}", accepted.fallback ? " with fallback instructions" : "",
@@ -256,7 +208,7 @@ WebhookResponse IncomingCallHandler::acceptFailed(Call& call, const openai::Rest
         record.outcome = "caller_gone";
         services_.metrics.increment(metrics::name::kAcceptFailures,
                                     {{"tenant", record.tenantId}, {"reason", "call_not_found"}, {"status", status}});
-        saveRecord(record);
+        saveCallRecord(services_, record);
         log.info("caller hung up before accept");
         return {200, R"({"ok":true,"accepted":false,"error":"call_id_not_found"})"};
     }
@@ -265,7 +217,7 @@ WebhookResponse IncomingCallHandler::acceptFailed(Call& call, const openai::Rest
         record.outcome = "accept_refused";
         services_.metrics.increment(metrics::name::kAcceptFailures,
                                     {{"tenant", record.tenantId}, {"reason", "refused"}, {"status", status}});
-        saveRecord(record);
+        saveCallRecord(services_, record);
         std::string why = result.apiType;
         if (!result.apiCode.empty()) why += (why.empty() ? "" : "/") + result.apiCode;
         log.error("accept refused by OpenAI, not retried (HTTP {}{}{}): {}", result.status, why.empty() ? "" : " ", why,
@@ -282,24 +234,10 @@ WebhookResponse IncomingCallHandler::acceptFailed(Call& call, const openai::Rest
     services_.metrics.increment(
         metrics::name::kAcceptFailures,
         {{"tenant", record.tenantId}, {"reason", result.timedOut ? "timeout" : "error"}, {"status", status}});
-    saveRecord(record);
+    saveCallRecord(services_, record);
     log.error("accept failed after {} attempt(s), answered 502 for OpenAI to redeliver: {}", result.attempts,
               result.error);
     return {502, json::detail("Call accept failed")}; // not marked seen: the redelivery retries
-}
-
-void IncomingCallHandler::saveRecord(const tenants::CallRecord& record) {
-    try {
-        services_.store.saveCall(record);
-    } catch (const tenants::StoreError& e) {
-        storeError(record.callId, record.tenantId.empty() ? kNoTenant : record.tenantId, "save_call", e);
-    }
-}
-
-void IncomingCallHandler::storeError(const std::string& callId, const std::string& tenantId, const char* operation,
-                                     const tenants::StoreError& error) {
-    services_.metrics.increment(metrics::name::kStoreErrors, {{"tenant", tenantId}, {"operation", operation}});
-    logging::forCall(callId, tenantId).error("store error during {}: {}", operation, error.what());
 }
 
 CallEndedHandler::CallEndedHandler(tenants::TenantStore& store, CallLedger& ledger, SessionLauncher& sessions,

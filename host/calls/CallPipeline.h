@@ -1,12 +1,6 @@
 #pragma once
 
-#include "calls/CallLedger.h"
-#include "calls/SessionLauncher.h"
-#include "core/Clock.h"
-#include "metrics/MetricsRegistry.h"
-#include "openai/CallControl.h"
-#include "plugins/CallTools.h"
-#include "tenants/TenantStore.h"
+#include "calls/CallSetup.h"
 #include "webhook/WebhookRouter.h"
 
 #include <atomic>
@@ -16,33 +10,6 @@
 #include <unordered_map>
 
 namespace sideband::calls {
-
-struct PipelineOptions {
-    int maxConcurrentCalls = 100;
-    std::optional<int> maxConcurrentCallsPerTenant; // default: the global limit
-    std::string downtimePrompt;
-    std::string downtimeGreeting;
-    int rejectStatusCapacity = 486; // Busy Here: the caller's side may retry
-    int rejectStatusOther = 603;    // Decline
-    // Draining: answer new calls 503 so OpenAI redelivers them to another replica, rather than reject them.
-    bool redeliverWhileDraining = false;
-    std::string defaultModel = "gpt-realtime";
-};
-
-// Built-in downtime instructions, used when DOWNTIME_PROMPT / DOWNTIME_GREETING are unset.
-extern const char* const kDefaultDowntimePrompt;
-extern const char* const kDefaultDowntimeGreeting;
-
-// The collaborators of the pipeline, each a seam with a fake in the tests.
-struct PipelineServices {
-    tenants::TenantStore& store;
-    CallLedger& ledger;
-    openai::CallControl& callControl;
-    plugins::ToolBuilder* toolBuilder; // null: calls run without tools
-    SessionLauncher& sessions;
-    metrics::MetricsRegistry& metrics;
-    const Clock& clock;
-};
 
 // realtime.call.incoming, steps 4-10 of the product spec: caller and dialed number, tenant,
 // capacity, instructions, config, tools, accept or reject. The webhook answer is 200 for every
@@ -65,9 +32,6 @@ private:
     webhook::WebhookResponse accept(Call& call);
     webhook::WebhookResponse acceptFailed(Call& call, const openai::RestResult& result);
     std::optional<std::string> resolveTenant(Call& call);
-    void saveRecord(const tenants::CallRecord& record);
-    void storeError(const std::string& callId, const std::string& tenantId, const char* operation,
-                    const tenants::StoreError& error);
 
     PipelineServices services_;
     PipelineOptions options_;

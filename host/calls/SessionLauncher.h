@@ -8,6 +8,15 @@
 
 namespace sideband::calls {
 
+// Watches what happens in one call (the WebRTC page's live log): each event a small JSON object
+// with a "type" (session.open, function_call, function_call_output, response.done, transcript,
+// call.ended). Called on session workers and tool threads; must return at once.
+class CallObserver {
+public:
+    virtual ~CallObserver() = default;
+    virtual void onCallEvent(const std::string& eventJson) = 0;
+};
+
 // Everything a call's sideband session needs, decided by the incoming-call pipeline.
 struct AcceptedCall {
     std::string callId;
@@ -20,6 +29,8 @@ struct AcceptedCall {
     std::shared_ptr<plugins::CallTools> tools;     // null: the call runs without tools
     std::shared_ptr<plugins::CallActions> actions; // what the tools may do to the call (transfer, hang up)
     bool fallback = false;
+    std::string channel = "sip";            // sip | webrtc: how the call reached OpenAI
+    std::shared_ptr<CallObserver> observer; // may be null
 };
 
 // Starts and stops sideband sessions. launch() returns at once (the webhook must be answered

@@ -46,6 +46,25 @@ return 'reserved'
     return script;
 }
 
+// ARGV: prefix, from, to. Returns 1 renamed, 0 `from` holds no slot, -1 `to` is already known.
+const RedisClient::Script& renameScript() {
+    static const RedisClient::Script script(R"lua(
+local p, from, to = ARGV[1], ARGV[2], ARGV[3]
+local fk, tk = p .. 'call:' .. from, p .. 'call:' .. to
+local h = redis.call('HMGET', fk, 'state', 'owner')
+if not h[1] then return 0 end
+if redis.call('EXISTS', tk) == 1 or redis.call('EXISTS', p .. 'accepted:' .. to) == 1 then return -1 end
+redis.call('RENAME', fk, tk)
+local z = p .. 'slots:' .. h[1]
+redis.call('ZADD', z, redis.call('ZSCORE', z, from), to)
+redis.call('ZREM', z, from)
+redis.call('SREM', p .. 'owner:' .. h[2], from)
+redis.call('SADD', p .. 'owner:' .. h[2], to)
+return 1
+)lua");
+    return script;
+}
+
 // ARGV: prefix, call id, now ms
 const RedisClient::Script& promoteScript() {
     static const RedisClient::Script script(R"lua(
@@ -311,6 +330,29 @@ void RedisCallLedger::runOrQueue(const Retry& write, const char* what) {
     } catch (const std::exception& e) {
         spdlog::error("ledger: {} of {} failed: {}", what, write.callId, e.what());
     }
+}
+
+bool RedisCallLedger::rename(const std::string& from, const std::string& to) {
+    if (!replayRetries()) return false;
+    try {
+        if (redis_.eval("ledger_rename", renameScript(), {}, {prefix_, from, to}).integer != 1) return false;
+    } catch (const SharedStateUnavailable& e) {
+        // The caller gives the call up; free whichever id the script may have left holding the slot.
+        spdlog::debug("ledger: rename of {} refused, shared state unavailable: {}", from, e.what());
+        if (e.maybeApplied()) queue({Op::Release, to, {}});
+        queue({Op::Release, from, {}});
+        forgetLocal(from);
+        return false;
+    } catch (const std::exception& e) {
+        spdlog::error("ledger: rename of {} failed: {}", from, e.what());
+        return false;
+    }
+    std::lock_guard lock(mutex_);
+    if (auto it = local_.find(from); it != local_.end()) {
+        local_[to] = it->second;
+        local_.erase(from);
+    }
+    return true;
 }
 
 void RedisCallLedger::markAccepted(const std::string& callId) {

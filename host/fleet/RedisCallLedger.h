@@ -67,6 +67,7 @@ public:
     void stop();
 
     Reservation reserve(const std::string& callId, const std::string& tenantId, const Limits& limits) override;
+    bool rename(const std::string& from, const std::string& to) override;
     void markAccepted(const std::string& callId) override;
     void promote(const std::string& callId) override;
     std::optional<std::string> release(const std::string& callId) override;

@@ -8,7 +8,8 @@ void declareSidebandMetrics(MetricsRegistry& r) {
     r.declareCounter(name::kWebhookUnclaimed,
                      "Webhooks processed without deduplication: the shared store did not answer.");
     r.declareHistogram(name::kWebhookSeconds, "Time to answer a webhook delivery, in seconds.", latency);
-    r.declareCounter(name::kCallsAccepted, "Calls accepted, per tenant.");
+    r.declareCounter(name::kCallsAccepted, "Calls accepted, per tenant and channel (sip, webrtc).");
+    r.declareCounter(name::kWebRtcRequests, "Browser WebRTC call requests, by outcome.");
     r.declareCounter(name::kCallsRejected, "Calls rejected, per tenant and reason.");
     r.declareCounter(name::kCallsRedelivered, "New calls answered 503 for OpenAI to redeliver elsewhere (draining).");
     r.declareCounter(name::kCallsEnded, "Calls ended, per tenant and end reason.");
@@ -27,7 +28,7 @@ void declareSidebandMetrics(MetricsRegistry& r) {
     r.declareCounter(name::kToolRefused,
                      "Tool calls and hooks refused at once because the tenant's tool queue was full, per tenant.");
     r.declareCounter(name::kPluginHookTimeouts, "Plugin hooks that overran their deadline, per tenant and hook.");
-    r.declareCounter(name::kSessions, "Sideband sessions by outcome.");
+    r.declareCounter(name::kSessions, "Sideband sessions by outcome and channel.");
     r.declareCounter(name::kHttpConnectionsClosed,
                      "HTTP connections the server closed, per listener and reason (deadlines, limit, stop).");
     r.declareCounter(name::kHttpRequestsRefused, "Requests refused before routing, per listener and status.");

@@ -6,27 +6,28 @@ namespace sideband::metrics {
 
 // Every metric the host records, named once so recording sites and tests agree.
 namespace name {
-inline constexpr const char* kWebhooks = "sideband_webhooks_total";                       // type, outcome
+inline constexpr const char* kWebhooks = "sideband_webhooks_total";                   // type, outcome
 inline constexpr const char* kWebhookUnclaimed = "sideband_webhooks_unclaimed_total"; // shared dedup could not answer
-inline constexpr const char* kWebhookSeconds = "sideband_webhook_duration_seconds";       // type
-inline constexpr const char* kCallsAccepted = "sideband_calls_accepted_total";            // tenant
-inline constexpr const char* kCallsRejected = "sideband_calls_rejected_total";            // tenant, reason
-inline constexpr const char* kCallsRedelivered = "sideband_calls_redelivered_total";      // reason (draining)
-inline constexpr const char* kCallsEnded = "sideband_calls_ended_total";                  // tenant, reason
-inline constexpr const char* kAcceptFailures = "sideband_accept_failures_total";          // tenant, reason, status
-inline constexpr const char* kAcceptSeconds = "sideband_accept_duration_seconds";         // (none)
-inline constexpr const char* kOpenAIRequests = "sideband_openai_requests_total";          // operation, status
-inline constexpr const char* kStoreErrors = "sideband_store_errors_total";                // tenant, operation
-inline constexpr const char* kFallbacks = "sideband_fallback_instructions_total";         // tenant
-inline constexpr const char* kToolCalls = "sideband_tool_calls_total";                    // tenant, tool, outcome
-inline constexpr const char* kToolSeconds = "sideband_tool_duration_seconds";             // tenant, tool
+inline constexpr const char* kWebhookSeconds = "sideband_webhook_duration_seconds";   // type
+inline constexpr const char* kCallsAccepted = "sideband_calls_accepted_total";        // tenant, channel
+inline constexpr const char* kWebRtcRequests = "sideband_webrtc_requests_total";      // outcome
+inline constexpr const char* kCallsRejected = "sideband_calls_rejected_total";        // tenant, reason
+inline constexpr const char* kCallsRedelivered = "sideband_calls_redelivered_total";  // reason (draining)
+inline constexpr const char* kCallsEnded = "sideband_calls_ended_total";              // tenant, reason
+inline constexpr const char* kAcceptFailures = "sideband_accept_failures_total";      // tenant, reason, status
+inline constexpr const char* kAcceptSeconds = "sideband_accept_duration_seconds";     // (none)
+inline constexpr const char* kOpenAIRequests = "sideband_openai_requests_total";      // operation, status
+inline constexpr const char* kStoreErrors = "sideband_store_errors_total";            // tenant, operation
+inline constexpr const char* kFallbacks = "sideband_fallback_instructions_total";     // tenant
+inline constexpr const char* kToolCalls = "sideband_tool_calls_total";                // tenant, tool, outcome
+inline constexpr const char* kToolSeconds = "sideband_tool_duration_seconds";         // tenant, tool
 inline constexpr const char* kPluginLoadFailures = "sideband_plugin_load_failures_total"; // tenant, reason
 // Tenant isolation on the tool pool (busy and queued are read from the executor at scrape time).
 inline constexpr const char* kToolBusy = "sideband_tool_busy";                            // tenant
 inline constexpr const char* kToolQueued = "sideband_tool_queued";                        // tenant
 inline constexpr const char* kToolRefused = "sideband_tool_refused_total";                // tenant
 inline constexpr const char* kPluginHookTimeouts = "sideband_plugin_hook_timeouts_total"; // tenant, hook
-inline constexpr const char* kSessions = "sideband_sessions_total";                       // outcome
+inline constexpr const char* kSessions = "sideband_sessions_total";                       // outcome, channel
 inline constexpr const char* kCallsActive = "sideband_calls_active";                      // tenant
 inline constexpr const char* kCallsPending = "sideband_calls_pending";                    // tenant
 inline constexpr const char* kCallsActiveAll = "sideband_calls_active_all";               // (none)

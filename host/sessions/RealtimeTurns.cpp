@@ -47,6 +47,14 @@ const std::string& plainResponseCreate() {
 
 } // namespace
 
+std::string callEvent(const std::string& type, std::initializer_list<std::pair<const char*, std::string>> fields) {
+    auto event = json::object();
+    event->set("type", type);
+    for (const auto& [name, value] : fields)
+        event->set(name, value);
+    return json::stringify(event);
+}
+
 RealtimeTurns::RealtimeTurns(const calls::AcceptedCall& call, metrics::MetricsRegistry& metrics,
                              tenants::TenantStore& store, const std::atomic<bool>& ended, Output output)
     : call_(call), metrics_(metrics), store_(store), ended_(ended), output_(std::move(output)) {}
@@ -121,6 +129,7 @@ void RealtimeTurns::onResponseDone(const Poco::JSON::Object::Ptr& response) {
             noteFunctionCall(responseId, {field(item, "call_id"), field(item, "name"), field(item, "arguments")});
     }
     metrics_.increment(metrics::name::kRealtimeResponses, {{"status", statusLabel(status)}});
+    observe("response.done", {{"response_id", responseId}, {"status", status}});
 
     std::vector<FunctionCall> toRun;
     std::vector<FunctionCall> skipped;
@@ -172,6 +181,7 @@ void RealtimeTurns::onActiveResponseConflict() {
 
 void RealtimeTurns::runFunctionCall(const FunctionCall& call) {
     logging::forCall(call_.callId, call_.tenantId).info("tool {} ({})", call.name, call.callId);
+    observe("function_call", {{"call_id", call.callId}, {"name", call.name}, {"arguments", call.arguments}});
     if (!call_.tools) {
         onFunctionOutput(call.callId, R"({"error":"no tools are available on this call"})");
         return;
@@ -192,6 +202,7 @@ void RealtimeTurns::onFunctionOutput(const std::string& functionCallId, const st
     // on (here, or by a worker at a response.done) is posted after it and so goes out after it.
     output_.send(json::stringify(openai::realtime::functionCallOutput(functionCallId, output)));
     metrics_.increment(metrics::name::kFunctionOutputs);
+    observe("function_call_output", {{"call_id", functionCallId}, {"output", output}});
     std::string createNow;
     {
         std::lock_guard lock(turnMutex_);
@@ -218,10 +229,16 @@ void RealtimeTurns::sendResponseCreate(std::string text) {
     output_.send(std::move(text));
 }
 
+void RealtimeTurns::observe(const std::string& type,
+                            std::initializer_list<std::pair<const char*, std::string>> fields) const {
+    if (call_.observer) call_.observer->onCallEvent(callEvent(type, fields));
+}
+
 void RealtimeTurns::recordTranscript(const std::string& speaker, const std::string& text) {
     if (text.empty()) return;
     const tenants::TranscriptLine line{speaker, text};
     logging::forCall(call_.callId, call_.tenantId).debug("{}: {}", speaker, text);
+    observe("transcript", {{"speaker", speaker}, {"text", text}});
     try {
         store_.appendTranscript(call_.callId, line);
     } catch (const tenants::StoreError& e) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -16,6 +17,9 @@
 #include <vector>
 
 namespace sideband::sessions {
+
+// {"type": type, field: value, ...}: one event for a call's observer (calls::CallObserver).
+std::string callEvent(const std::string& type, std::initializer_list<std::pair<const char*, std::string>> fields = {});
 
 // One call's Realtime conversation, apart from its socket: what the sideband session does with each
 // server event it receives (function calls, responses, errors, transcripts) and the frames it sends
@@ -63,6 +67,7 @@ private:
     void onFunctionOutput(const std::string& functionCallId, const std::string& output);
     void sendResponseCreate(std::string text);
     void recordTranscript(const std::string& speaker, const std::string& text);
+    void observe(const std::string& type, std::initializer_list<std::pair<const char*, std::string>> fields) const;
 
     const calls::AcceptedCall& call_;
     metrics::MetricsRegistry& metrics_;

@@ -92,7 +92,8 @@ bool SidebandSession::connect() {
                 .error("sideband connect to {}://{}:{} failed: {}", uri.getScheme(), uri.getHost(), uri.getPort(),
                        e.what());
         }
-        manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "connect_failed"}});
+        manager_.metrics().increment(metrics::name::kSessions,
+                                     {{"outcome", "connect_failed"}, {"channel", call_.channel}});
         manager_.metrics().increment(metrics::name::kSessionConnectFailures, {{"reason", failure}});
         end("session_connect_failed");
         return false;
@@ -104,8 +105,9 @@ bool SidebandSession::connect() {
     if (ended_) return false; // ended during the handshake: it is over already; the socket just closes
     startedAt_ = std::chrono::steady_clock::now().time_since_epoch().count();
     manager_.ledger().promote(call_.callId);
-    manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "started"}});
+    manager_.metrics().increment(metrics::name::kSessions, {{"outcome", "started"}, {"channel", call_.channel}});
     logging::forCall(call_.callId, call_.tenantId).info("sideband session open");
+    if (call_.observer) call_.observer->onCallEvent(callEvent("session.open"));
     if (call_.tools) {
         try {
             call_.tools->callStarted();
@@ -269,6 +271,7 @@ void SidebandSession::end(const std::string& reason) {
     if (ended_.exchange(true)) return;
     state_ = State::Ended;
     manager_.finished(call_.callId, reason);
+    if (call_.observer) call_.observer->onCallEvent(callEvent("call.ended", {{"reason", reason}}));
     EndedBy by;
     {
         std::lock_guard lock(closeMutex_);

@@ -102,7 +102,34 @@ TEST(CallLedger, ConcurrentReservationsNeverExceedTheLimit) {
                     ++reserved;
         });
     }
-    for (auto& thread : threads) thread.join();
+    for (auto& thread : threads)
+        thread.join();
     EXPECT_EQ(reserved, 50);
     EXPECT_EQ(ledger.total().pending, 50);
+}
+
+TEST(CallLedger, ARenamedSlotKeepsItsStateAndCountsUnderTheNewId) {
+    ManualClock clock{1000s};
+    InMemoryCallLedger ledger(clock);
+    ledger.reserve("provisional", "t1", {10, 10});
+    ASSERT_TRUE(ledger.rename("provisional", "rtc_1"));
+    EXPECT_FALSE(ledger.isKnown("provisional"));
+    EXPECT_TRUE(ledger.isKnown("rtc_1"));
+    EXPECT_EQ(ledger.total().pending, 1);
+    ledger.promote("rtc_1");
+    EXPECT_EQ(ledger.byTenant()["t1"].active, 1);
+    EXPECT_EQ(ledger.release("rtc_1"), "t1");
+    EXPECT_EQ(ledger.total().inUse(), 0);
+}
+
+TEST(CallLedger, RenameRefusesAMissingSlotAndAKnownTarget) {
+    ManualClock clock{1000s};
+    InMemoryCallLedger ledger(clock);
+    EXPECT_FALSE(ledger.rename("nothing", "rtc_1"));
+    ledger.reserve("a", "t1", {10, 10});
+    ledger.reserve("b", "t1", {10, 10});
+    EXPECT_FALSE(ledger.rename("a", "b"));
+    ledger.markAccepted("rtc_2");
+    EXPECT_FALSE(ledger.rename("a", "rtc_2"));
+    EXPECT_EQ(ledger.total().pending, 2);
 }

@@ -3,6 +3,7 @@
 #include "FakeCallControl.h"
 #include "FakeSessionLauncher.h"
 #include "FakeTenantStore.h"
+#include "FakeToolBuilder.h"
 
 #include "calls/CallPipeline.h"
 #include "core/Json.h"
@@ -25,27 +26,6 @@ using ::testing::HasSubstr;
 using webhook::WebhookResponse;
 
 namespace {
-
-class FakeTools : public plugins::CallTools {
-public:
-    std::vector<plugins::ToolSpec> tools() const override {
-        auto schema = json::object();
-        schema->set("type", "object");
-        return {{"find_slots", "Find free slots", schema}};
-    }
-    using CallTools::invoke;
-    void invoke(const plugins::ToolInvocation&, Done done) override { done("{}"); }
-};
-
-class FakeToolBuilder : public plugins::ToolBuilder {
-public:
-    bool fail = false;
-    std::shared_ptr<plugins::CallTools> build(const tenants::TenantConfig&, const plugins::CallInfo&,
-                                              std::shared_ptr<plugins::CallActions>) override {
-        if (fail) throw plugins::ToolBuildError("plugin broken.so: factory symbol missing");
-        return std::make_shared<FakeTools>();
-    }
-};
 
 // FakeCallControl scripts statuses only. This adds, to the failures it scripts, what the real
 // client reports beside the status: the API's error message and whether "no answer" was a timeout.
@@ -174,7 +154,7 @@ TEST_F(CallPipelineTest, AcceptsAConfiguredTenantsCall) {
               R"("tools":[{"type":"function","name":"find_slots","description":"Find free slots",)"
               R"("parameters":{"type":"object"}}],"tool_choice":"auto","audio":{"output":{"voice":"marin"}}})");
     EXPECT_EQ(ledger_.total().pending, 1);
-    EXPECT_EQ(metrics_.value(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}}), 1);
+    EXPECT_EQ(metrics_.value(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}, {"channel", "sip"}}), 1);
 }
 
 TEST_F(CallPipelineTest, AcceptedCallIsHandedToTheSessionLauncher) {
@@ -201,7 +181,8 @@ TEST_F(CallPipelineTest, RecordsTheAcceptedCall) {
 }
 
 TEST_F(CallPipelineTest, UnknownNumberIsRejectedTenantResolveFailed) {
-    EXPECT_EQ(incoming("rtc_1", "+19995550000"), (WebhookResponse{200, R"({"ok":true,"rejected":"tenant_resolve_failed"})"}));
+    EXPECT_EQ(incoming("rtc_1", "+19995550000"),
+              (WebhookResponse{200, R"({"ok":true,"rejected":"tenant_resolve_failed"})"}));
     const auto rejects = rest_.requests("reject");
     ASSERT_EQ(rejects.size(), 1u);
     EXPECT_EQ(rejects[0].body, "603");
@@ -211,7 +192,8 @@ TEST_F(CallPipelineTest, UnknownNumberIsRejectedTenantResolveFailed) {
 }
 
 TEST_F(CallPipelineTest, AtCapacityIsRejectedWith486AndTheSpecKey) {
-    for (int i = 0; i < 3; ++i) incoming("rtc_" + std::to_string(i));
+    for (int i = 0; i < 3; ++i)
+        incoming("rtc_" + std::to_string(i));
     EXPECT_EQ(incoming("rtc_9"), (WebhookResponse{200, R"({"ok":true,"rejected":"capacity"})"}));
     const auto rejects = rest_.requests("reject");
     ASSERT_EQ(rejects.size(), 1u);
@@ -254,7 +236,8 @@ TEST_F(CallPipelineTest, PerTenantDefaultLimitApplies) {
 
 TEST_F(CallPipelineTest, DisabledTenantIsRejectedTenantNotConfigured) {
     store_.addTenant("off", "+18005550002", {false, std::nullopt, tenants::Instructions{"p", "g"}, "{}"});
-    EXPECT_EQ(incoming("rtc_1", "+18005550002"), (WebhookResponse{200, R"({"ok":true,"rejected":"tenant_not_configured"})"}));
+    EXPECT_EQ(incoming("rtc_1", "+18005550002"),
+              (WebhookResponse{200, R"({"ok":true,"rejected":"tenant_not_configured"})"}));
     EXPECT_EQ(rest_.requests("reject")[0].idempotencyKey, "reject_tenant_not_configured_evt_rtc_1");
     EXPECT_EQ(ledger_.total().inUse(), 0);
     EXPECT_EQ(rejectedMetric("off", "tenant_not_configured"), 1);
@@ -262,7 +245,8 @@ TEST_F(CallPipelineTest, DisabledTenantIsRejectedTenantNotConfigured) {
 
 TEST_F(CallPipelineTest, MissingInstructionsAreRejected) {
     store_.addTenant("bare", "+18005550003", {true, std::nullopt, std::nullopt, "{}"});
-    EXPECT_EQ(incoming("rtc_1", "+18005550003"), (WebhookResponse{200, R"({"ok":true,"rejected":"instructions_missing"})"}));
+    EXPECT_EQ(incoming("rtc_1", "+18005550003"),
+              (WebhookResponse{200, R"({"ok":true,"rejected":"instructions_missing"})"}));
     EXPECT_EQ(rest_.requests("reject")[0].idempotencyKey, "reject_instructions_missing_evt_rtc_1");
     EXPECT_EQ(ledger_.total().inUse(), 0);
     EXPECT_EQ(store_.findCall("rtc_1")->rejectReason, "instructions_missing");
@@ -270,7 +254,8 @@ TEST_F(CallPipelineTest, MissingInstructionsAreRejected) {
 
 TEST_F(CallPipelineTest, UnparseableConfigIsRejected) {
     store_.addTenant("broken", "+18005550004", {true, std::nullopt, tenants::Instructions{"p", "g"}, "{nope"});
-    EXPECT_EQ(incoming("rtc_1", "+18005550004"), (WebhookResponse{200, R"({"ok":true,"rejected":"tenant_config_parse_error"})"}));
+    EXPECT_EQ(incoming("rtc_1", "+18005550004"),
+              (WebhookResponse{200, R"({"ok":true,"rejected":"tenant_config_parse_error"})"}));
     EXPECT_EQ(ledger_.total().inUse(), 0);
 }
 
@@ -281,7 +266,8 @@ TEST_F(CallPipelineTest, StoreDownFallsBackToDowntimeInstructionsAndAccepts) {
               (WebhookResponse{200, R"({"ok":true,"accepted":true,"tenant_id":"tenant_123","fallback":true})"}));
     EXPECT_THAT(rest_.requests("accept").back().body, HasSubstr(kDefaultDowntimePrompt));
     EXPECT_EQ(metrics_.value(metrics::name::kFallbacks, {{"tenant", "tenant_123"}}), 1);
-    EXPECT_EQ(metrics_.value(metrics::name::kStoreErrors, {{"tenant", "tenant_123"}, {"operation", "instructions"}}), 1);
+    EXPECT_EQ(metrics_.value(metrics::name::kStoreErrors, {{"tenant", "tenant_123"}, {"operation", "instructions"}}),
+              1);
 }
 
 TEST_F(CallPipelineTest, InstructionsStoreErrorUsesConfiguredDowntimeTexts) {
@@ -351,7 +337,7 @@ TEST_F(CallPipelineTest, AcceptRefused400IsAnswered200WithTheStatusAndReleasesTh
     EXPECT_FALSE(ledger_.isKnown("rtc_1"));
     EXPECT_TRUE(sessions_.launched.empty());
     EXPECT_EQ(acceptFailures("refused", "400"), 1);
-    EXPECT_EQ(metrics_.value(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}}), 0);
+    EXPECT_EQ(metrics_.value(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}, {"channel", "sip"}}), 0);
 }
 
 TEST_F(CallPipelineTest, AcceptRefused401BadKeyIsAnswered200AndReleasesTheSlot) {
@@ -467,7 +453,7 @@ TEST_F(CallPipelineTest, AcceptThatTimedOutButSucceededIsServedOnRedelivery) {
     EXPECT_EQ(ledger_.total().pending, 1);
     EXPECT_EQ(store_.findCall("rtc_1")->outcome, "accepted");
     EXPECT_EQ(acceptFailures("timeout", "timeout"), 1);
-    EXPECT_EQ(metrics_.value(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}}), 1);
+    EXPECT_EQ(metrics_.value(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}, {"channel", "sip"}}), 1);
 }
 
 TEST_F(CallPipelineTest, RejectIsDecidedEvenWhenTheRejectCallFails) {

@@ -67,7 +67,7 @@ TEST_F(IncomingCallEndpointTest, SuccessfulAcceptance) {
     EXPECT_EQ(record->tenantId, "tenant_123");
     EXPECT_EQ(record->caller, "+14155550100");
     EXPECT_EQ(record->dialed, "+18005550123");
-    EXPECT_EQ(metric(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}}), 1);
+    EXPECT_EQ(metric(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}, {"channel", "sip"}}), 1);
 }
 
 TEST_F(IncomingCallEndpointTest, RejectedCapacity) {
@@ -291,7 +291,7 @@ TEST_F(HangingOpenAITest, AcceptThatTimedOutButSucceededIsServedOnRedelivery) {
     for (const auto& session : env_.simulator().sessions())
         if (session->callId() == "rtc_late") ++sessions;
     EXPECT_EQ(sessions, 1u);
-    EXPECT_EQ(metric(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}}), 1);
+    EXPECT_EQ(metric(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}, {"channel", "sip"}}), 1);
     EXPECT_EQ(metric(metrics::name::kAcceptFailures,
                      {{"tenant", "tenant_123"}, {"reason", "timeout"}, {"status", "timeout"}}),
               1);

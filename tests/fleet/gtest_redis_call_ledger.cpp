@@ -272,3 +272,30 @@ TEST(RedisCallLedger, AFullRetryListDropsTheOldestAndCountsIt) {
     EXPECT_EQ(small.queuedRetries(), 2u);
     EXPECT_EQ(metrics.value(name::kLedgerRetriesDropped, {{"operation", "ledger_release"}}), 1);
 }
+
+TEST(RedisCallLedger, ARenamedSlotIsHeldUnderTheNewIdForEveryReplica) {
+    Fleet fleet(sideband::testing::sharedRedisUrl());
+    const CallLedger::Limits limits{2, 2};
+    ASSERT_EQ(fleet.a.reserve("provisional", "t1", limits), Reservation::Reserved);
+    ASSERT_TRUE(fleet.a.rename("provisional", "rtc_1"));
+    EXPECT_FALSE(fleet.b.isKnown("provisional"));
+    EXPECT_TRUE(fleet.b.isKnown("rtc_1"));
+    EXPECT_EQ(fleet.b.owner("rtc_1"), "replica-a");
+    fleet.a.promote("rtc_1");
+    EXPECT_EQ(fleet.b.total().active, 1);
+    EXPECT_EQ(fleet.b.total().pending, 0);
+    EXPECT_EQ(fleet.b.release("rtc_1"), "t1");
+    EXPECT_EQ(fleet.a.total().inUse(), 0);
+}
+
+TEST(RedisCallLedger, RenameRefusesAMissingSlotAndAKnownTarget) {
+    Fleet fleet(sideband::testing::sharedRedisUrl());
+    const CallLedger::Limits limits{10, 10};
+    EXPECT_FALSE(fleet.a.rename("nothing", "rtc_1"));
+    fleet.a.reserve("a", "t1", limits);
+    fleet.b.reserve("b", "t1", limits);
+    EXPECT_FALSE(fleet.a.rename("a", "b"));
+    fleet.b.markAccepted("rtc_2");
+    EXPECT_FALSE(fleet.a.rename("a", "rtc_2"));
+    EXPECT_EQ(fleet.a.total().pending, 2);
+}

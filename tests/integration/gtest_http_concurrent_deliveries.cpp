@@ -95,7 +95,7 @@ TEST_F(ConcurrentDeliveriesTest, FiveHundredAtOnceOnTheirOwnConnectionsAllAnswer
     EXPECT_EQ(capacity, kDeliveries - kGlobalLimit);
     EXPECT_EQ(other, 0);
     EXPECT_EQ(env_.host().ledger().total().inUse(), kGlobalLimit);
-    EXPECT_EQ(metric(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}}), kGlobalLimit);
+    EXPECT_EQ(metric(metrics::name::kCallsAccepted, {{"tenant", "tenant_123"}, {"channel", "sip"}}), kGlobalLimit);
     EXPECT_EQ(metric(metrics::name::kCallsRejected, {{"tenant", "tenant_123"}, {"reason", "capacity"}}),
               kDeliveries - kGlobalLimit);
     EXPECT_EQ(metric(metrics::name::kHttpSaturated, {{"listener", "main"}}), 0) << "no delivery was turned away busy";

@@ -319,7 +319,7 @@ TEST_F(SidebandSessionTest, ConnectRefusedReleasesTheSlot) {
     launch("rtc_s1", 0ms);
     EXPECT_TRUE(eventually([&] { return ledger_.total().inUse() == 0; }));
     EXPECT_EQ(recordedEndReason(store_, "rtc_s1"), "session_connect_failed");
-    EXPECT_EQ(metrics_.value(metrics::name::kSessions, {{"outcome", "connect_failed"}}), 1);
+    EXPECT_EQ(metrics_.value(metrics::name::kSessions, {{"outcome", "connect_failed"}, {"channel", "sip"}}), 1);
 }
 
 // --- the turn protocol: no dead air, nothing said over the caller ------------------------------
