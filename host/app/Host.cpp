@@ -16,11 +16,13 @@
 #include "tenants/CachingTenantStore.h"
 #include "tenants/TenantStoreFactory.h"
 #include "tenants/WriteBehindTenantStore.h"
+#include "webrtc/WebRtcCalls.h"
 
 #include <spdlog/spdlog.h>
 
 #include <Poco/Environment.h>
 #include <Poco/Random.h>
+#include <Poco/StringTokenizer.h>
 
 #include <filesystem>
 
@@ -160,7 +162,8 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
     auto mainOptions = listenerOptions(settings, settings.listen);
     mainOptions.loops = loops_.get();
     mainOptions.metrics = &metrics_;
-    server_ = std::make_unique<http::HttpServer>(mainOptions, buildRoutes(!separateMetrics));
+    mainRoutes_ = buildRoutes(!separateMetrics);
+    server_ = std::make_unique<http::HttpServer>(mainOptions, mainRoutes_);
     if (separateMetrics) {
         auto options = listenerOptions(settings, settings.metricsListen);
         options.name = "metrics";
@@ -229,6 +232,19 @@ Host::Host(const Settings& settings, const Clock& clock, std::unique_ptr<tenants
         calls::PipelineServices{*store_, *ledger_, *callControl_, isolatedTools_.get(), *launches_, metrics_, clock},
         pipelineOptions(settings));
     router_.add(webhook::event_type::kCallIncoming, incoming_);
+    if (settings.webrtc) {
+        webrtc::WebRtcOptions webrtcOptions;
+        webrtcOptions.page = settings.webrtcPage;
+        Poco::StringTokenizer origins(settings.webrtcOrigins, ",",
+                                      Poco::StringTokenizer::TOK_TRIM | Poco::StringTokenizer::TOK_IGNORE_EMPTY);
+        webrtcOptions.corsOrigins.assign(origins.begin(), origins.end());
+        webrtcLogs_ = std::make_unique<webrtc::CallEventLogs>(static_cast<std::size_t>(settings.webrtcEventLogs));
+        webrtc_ = std::make_unique<webrtc::WebRtcCalls>(calls::PipelineServices{*store_, *ledger_, *callControl_,
+                                                                                isolatedTools_.get(), *launches_,
+                                                                                metrics_, clock},
+                                                        pipelineOptions(settings), webrtcOptions, *webrtcLogs_);
+        webrtc_->addRoutes(*mainRoutes_); // before the server starts: routes are read-only from then on
+    }
     auto ended = std::make_shared<calls::CallEndedHandler>(*store_, *ledger_, *launches_, metrics_, clock);
     for (const char* type :
          {webhook::event_type::kCallEnded, webhook::event_type::kCallHangup, webhook::event_type::kCallHungup})
@@ -369,6 +385,7 @@ void Host::start() {
 std::size_t Host::drain(std::chrono::milliseconds deadline) {
     // Refuse first, then report not ready: whoever sees readiness drop finds new calls refused.
     incoming_->setDraining(true);
+    if (webrtc_) webrtc_->setDraining(true);
     ready_ = false;
     const auto open = sessions_->activeSessions();
     spdlog::info("draining: {} call(s) in progress, deadline {} s", open,

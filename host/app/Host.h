@@ -33,6 +33,10 @@ class CallEndBus;
 namespace sideband::isolation {
 class IsolatingToolBuilder;
 }
+namespace sideband::webrtc {
+class CallEventLogs;
+class WebRtcCalls;
+} // namespace sideband::webrtc
 namespace sideband::tenants {
 class CachingTenantStore;
 }
@@ -101,11 +105,15 @@ private:
     std::unique_ptr<plugins::PluginToolBuilder> toolBuilder_;        // in-process plugins
     std::unique_ptr<isolation::IsolatingToolBuilder> isolatedTools_; // runners; falls back to toolBuilder_
     std::unique_ptr<sessions::SessionManager> sessions_;
-    std::unique_ptr<calls::SessionLauncher> launcher_; // null: sessions_ launches the calls
-    calls::SessionLauncher* launches_ = nullptr;        // launcher_ if given, else sessions_
-    calls::SessionLauncher* localLaunches_ = nullptr;   // launches_ without the fleet's routing
+    std::unique_ptr<calls::SessionLauncher> launcher_;     // null: sessions_ launches the calls
+    calls::SessionLauncher* launches_ = nullptr;           // launcher_ if given, else sessions_
+    calls::SessionLauncher* localLaunches_ = nullptr;      // launches_ without the fleet's routing
     std::unique_ptr<calls::SessionLauncher> ownerRouting_; // a fleet: ends reach the owning replica
     std::shared_ptr<calls::IncomingCallHandler> incoming_;
+    // Browsers' WebRTC calls (SIDEBAND_WEBRTC): their routes join the main listener's.
+    std::unique_ptr<webrtc::CallEventLogs> webrtcLogs_;
+    std::unique_ptr<webrtc::WebRtcCalls> webrtc_;
+    std::shared_ptr<http::Routes> mainRoutes_;
 
     std::unique_ptr<http::HttpServer> server_;
     std::unique_ptr<http::HttpServer> metricsServer_;

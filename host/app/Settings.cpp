@@ -125,6 +125,10 @@ Settings Settings::load(const Lookup& lookup, std::vector<std::string>& problems
     r.text("SIDEBAND_REDIS_PREFIX", s.redisPrefix);
     r.integer("SIDEBAND_REDIS_TIMEOUT_MS", s.redisTimeoutMs, 1, 60000);
     r.integer("SIDEBAND_LEASE_TTL_MS", s.leaseTtlMs, 100, 3600 * 1000);
+    r.flag("SIDEBAND_WEBRTC", s.webrtc);
+    r.flag("SIDEBAND_WEBRTC_PAGE", s.webrtcPage);
+    r.text("SIDEBAND_WEBRTC_ORIGINS", s.webrtcOrigins);
+    r.integer("SIDEBAND_WEBRTC_EVENT_LOGS", s.webrtcEventLogs, 0, 1000000);
     if (s.logFormat != "human" && s.logFormat != "json")
         problems.push_back("SIDEBAND_LOG_FORMAT must be human or json");
     // spdlog reads an unknown level name as "off": refuse it rather than run without logs.

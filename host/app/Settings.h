@@ -82,6 +82,12 @@ struct Settings {
     int redisTimeoutMs = 500;              // SIDEBAND_REDIS_TIMEOUT_MS (connect, and each command)
     int leaseTtlMs = 30000;                // SIDEBAND_LEASE_TTL_MS (a dead replica's slots are freed after this)
 
+    // Browsers' WebRTC calls (docs/webrtc.md): POST /api/v1/webrtc/calls with a tenant's web token.
+    bool webrtc = true;         // SIDEBAND_WEBRTC (1|0): the API; every call still needs a token
+    bool webrtcPage = false;    // SIDEBAND_WEBRTC_PAGE (1|0): the try-it page at /webrtc/
+    std::string webrtcOrigins;  // SIDEBAND_WEBRTC_ORIGINS: comma-separated origins answered with CORS
+    int webrtcEventLogs = 1000; // SIDEBAND_WEBRTC_EVENT_LOGS: calls whose live event log is kept (0: none)
+
     bool sharedLedger() const { return ledger != "memory"; }
     bool redeliverWhileDraining() const {
         return drainNewCalls == "redeliver" || (drainNewCalls == "auto" && sharedLedger());

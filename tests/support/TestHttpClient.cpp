@@ -48,7 +48,7 @@ HttpResult TestHttpClient::request(const std::string& method, const std::string&
     for (const auto& [name, value] : headers)
         request.set(name, value);
     if (!body.empty() || method == "POST") {
-        request.setContentType("application/json");
+        if (!request.has("Content-Type")) request.setContentType("application/json");
         request.setContentLength64(static_cast<Poco::Int64>(body.size()));
     }
     session->sendRequest(request) << body;
