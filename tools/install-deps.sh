@@ -9,6 +9,7 @@ packages=(
   libhttp-parser-dev libwslay-dev libseccomp-dev
   redis-server postgresql-15
   systemd dpkg-dev fakeroot file prometheus clang
+  chromium nodejs
   "$@"
 )
 missing=()

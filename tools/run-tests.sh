@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 jobs=${SIDEBAND_JOBS:-2}
+# The page test's browser driver (tests/browser: playwright-core, pinned in its lock file) for
+# Debian's chromium. Debian's nodejs ships npm separately.
+command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $( [ "$(id -u)" -eq 0 ] || echo sudo ) apt-get install -y -qq npm >/dev/null
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
 
 # The servers the shared-state tests use (tests/servers): one Redis and one PostgreSQL for the
 # whole run on free 127.0.0.1 ports, each test in its own key prefix or database; stopped at exit.
@@ -35,6 +39,7 @@ if [ "${SIDEBAND_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DSIDEBAND_SANITIZE=ON
   cmake --build build-asan -j"$jobs"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   # The out-of-tree SDK build proves the installed package, not memory safety: once is enough.
   (cd build-asan && ctest -j"$jobs" --output-on-failure --timeout 600 -E 'OutOfTree')

@@ -80,7 +80,7 @@ void WebRtcCalls::addRoutes(http::Routes& routes) {
                 auto response = http::Response::text(200, file.contentType, file.body);
                 // The page talks to this host only, and runs no script it did not ship.
                 response.headers.emplace_back("Content-Security-Policy",
-                                              "default-src 'self'; media-src 'self' blob: mediastream:; "
+                                              "default-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; "
                                               "style-src 'self' 'unsafe-inline'");
                 response.headers.emplace_back("Cache-Control", "no-cache");
                 response.headers.emplace_back("X-Content-Type-Options", "nosniff");

@@ -356,3 +356,48 @@ TEST_F(WebRtcCallsTest, HangUpFromTheBrowserHangsUpItsOwnCallOnly) {
     ASSERT_EQ(sessions_.ended.size(), 1u);
     EXPECT_EQ(sessions_.ended[0], std::make_pair(std::string("rtc_fake_1"), std::string("browser_hangup")));
 }
+
+namespace {
+
+// OpenAI's idempotency: a create sent again with the same key answers the call it created first.
+class IdempotentCreates final : public openai::CallControl {
+public:
+    explicit IdempotentCreates(FakeCallControl& inner) : inner_(inner) {}
+    openai::CreatedCall create(const std::string& sdp, const std::string& session, const std::string& key) override {
+        auto& first = byKey_[key];
+        if (first.callId.empty()) first = inner_.create(sdp, session, key);
+        return first;
+    }
+    openai::RestResult accept(const std::string& c, const std::string& s, const std::string& k) override {
+        return inner_.accept(c, s, k);
+    }
+    openai::RestResult reject(const std::string& c, int status, const std::string& k) override {
+        return inner_.reject(c, status, k);
+    }
+    openai::RestResult refer(const std::string& c, const std::string& t, const std::string& k) override {
+        return inner_.refer(c, t, k);
+    }
+    openai::RestResult hangup(const std::string& c, const std::string& k) override { return inner_.hangup(c, k); }
+
+private:
+    FakeCallControl& inner_;
+    std::map<std::string, openai::CreatedCall> byKey_;
+};
+
+} // namespace
+
+TEST_F(WebRtcCallsTest, TheSameOfferSentAgainIsAnsweredWithTheSameCallAndServedByOneSession) {
+    IdempotentCreates openai(rest_);
+    webrtc::WebRtcCalls calls({store_, ledger_, openai, &tools_, sessions_, metrics_, clock_}, pipeline_, options_,
+                              logs_);
+    const auto secret = token();
+    const auto first = calls.create(post(secret));
+    const auto again = calls.create(post(secret));
+    EXPECT_EQ(first.status, 201);
+    EXPECT_EQ(again.status, 201);
+    EXPECT_EQ(again.body, first.body);
+    EXPECT_EQ(header(again, "X-Sideband-Call-Id"), "rtc_fake_1");
+    EXPECT_EQ(sessions_.launched.size(), 1u);
+    EXPECT_EQ(ledger_.total().inUse(), 1);
+    EXPECT_EQ(requests("repeated"), 1);
+}
