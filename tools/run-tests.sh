@@ -47,7 +47,7 @@ fi
 
 if [ "${SIDEBAND_SKIP_TSAN:-0}" != 1 ]; then
   # ThreadSanitizer on the concurrency suites only (issue 15): calls, sessions, plugins, integration
-  # and fleet (against the Redis above); -O1 -g1 and only these executables (and what they start:
+  # fleet (against the Redis above) and webrtc; -O1 -g1 and only these executables (and what they start:
   # sideband-host, the test plugins) keep it affordable. Not isolation: TSan's runtime starts a
   # thread of its own, and the plugin runner's sandbox refuses to apply in a process that is not
   # single-threaded (host/isolation/Sandbox.cpp), so the runner cannot start. Reports from every
@@ -55,7 +55,7 @@ if [ "${SIDEBAND_SKIP_TSAN:-0}" != 1 ]; then
   # any file there fails the stage even when the test itself passed. tests/tsan.supp holds the
   # suppressions (third-party code only, each with its reason).
   tsan_targets=(calls_tests incoming_call_tests sessions_tests call_end_to_end_tests plugin_tests
-    integration_tests fleet_tests fleet_replica_tests)
+    integration_tests fleet_tests fleet_replica_tests webrtc_tests webrtc_end_to_end_tests)
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DSIDEBAND_TSAN=ON
   cmake --build build-tsan -j"$jobs" --target "${tsan_targets[@]}"
   reports=$(pwd)/build-tsan/tsan-reports
