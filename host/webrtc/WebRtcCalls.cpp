@@ -79,9 +79,10 @@ void WebRtcCalls::addRoutes(http::Routes& routes) {
             [&file](const http::Request&) {
                 auto response = http::Response::text(200, file.contentType, file.body);
                 // The page talks to this host only, and runs no script it did not ship.
-                response.headers.emplace_back("Content-Security-Policy",
-                                              "default-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; "
-                                              "style-src 'self' 'unsafe-inline'");
+                response.headers.emplace_back(
+                    "Content-Security-Policy",
+                    "default-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; "
+                    "style-src 'self' 'unsafe-inline'");
                 response.headers.emplace_back("Cache-Control", "no-cache");
                 response.headers.emplace_back("X-Content-Type-Options", "nosniff");
                 return response;
@@ -129,8 +130,11 @@ http::Response WebRtcCalls::refuse(const http::Request& request, int status, con
 }
 
 // The bearer token names an active token of an enabled tenant, and the request's Origin is one the
-// token allows. Else `refusal` is set: 401, 403, or 503 when the store cannot answer.
-std::optional<WebRtcCalls::Caller> WebRtcCalls::authorise(const http::Request& request, http::Response& refusal) {
+// token allows. Else `refusal` is set: 401, 403, or 503 when the store cannot answer. A browser
+// leaves Origin out of a same-origin GET (the page's event log): only a call's creation, always a
+// POST with an Origin from a browser, must carry one when the token names its origins.
+std::optional<WebRtcCalls::Caller> WebRtcCalls::authorise(const http::Request& request, http::Response& refusal,
+                                                          bool originRequired) {
     const auto& authorization = request.header("authorization");
     const std::string scheme = "bearer ";
     if (authorization.size() <= scheme.size() || Poco::icompare(authorization.substr(0, scheme.size()), scheme) != 0) {
@@ -150,9 +154,11 @@ std::optional<WebRtcCalls::Caller> WebRtcCalls::authorise(const http::Request& r
         return std::nullopt;
     }
     const auto& origins = token->allowedOrigins;
-    if (!origins.empty() && std::find(origins.begin(), origins.end(), request.header("origin")) == origins.end()) {
+    const auto& origin = request.header("origin");
+    const bool unlisted = std::find(origins.begin(), origins.end(), origin) == origins.end();
+    if (!origins.empty() && unlisted && (originRequired || !origin.empty())) {
         spdlog::warn("webrtc: token {} of tenant {} used from origin '{}', which it does not allow", token->id,
-                     token->tenantId, request.header("origin"));
+                     token->tenantId, origin);
         refusal = refuse(request, 403, "forbidden_origin", "Origin not allowed for this token");
         return std::nullopt;
     }
@@ -164,7 +170,7 @@ http::Response WebRtcCalls::create(const http::Request& request) {
         return refuse(request, 413, "too_large",
                       "SDP offer over " + std::to_string(options_.maxOfferBytes / 1024) + " KiB");
     http::Response refusal;
-    const auto caller = authorise(request, refusal);
+    const auto caller = authorise(request, refusal, true);
     if (!caller) return refusal;
     if (!isSdpOffer(request))
         return refuse(request, 400, "bad_offer", "Body must be an SDP offer (Content-Type: application/sdp)");
@@ -291,7 +297,7 @@ http::Response WebRtcCalls::createCall(const http::Request& request, const Calle
 
 http::Response WebRtcCalls::events(const http::Request& request) {
     http::Response refusal;
-    const auto caller = authorise(request, refusal);
+    const auto caller = authorise(request, refusal, false);
     if (!caller) return refusal;
     std::uint64_t after = 0;
     const auto afterText = queryParameter(request, "after");
@@ -313,7 +319,7 @@ http::Response WebRtcCalls::events(const http::Request& request) {
 
 http::Response WebRtcCalls::hangup(const http::Request& request) {
     http::Response refusal;
-    const auto caller = authorise(request, refusal);
+    const auto caller = authorise(request, refusal, false);
     if (!caller) return refusal;
     const auto callId = queryParameter(request, "call_id");
     if (!logs_.createdWith(callId, caller->token.id))

@@ -44,7 +44,7 @@ public:
 
 private:
     struct Caller; // the request's token, once authorised
-    std::optional<Caller> authorise(const http::Request& request, http::Response& refusal);
+    std::optional<Caller> authorise(const http::Request& request, http::Response& refusal, bool originRequired);
     http::Response refuse(const http::Request& request, int status, const char* outcome, const std::string& detail,
                           std::optional<int> retryAfterSeconds = std::nullopt) const;
     http::Response createCall(const http::Request& request, const Caller& caller);

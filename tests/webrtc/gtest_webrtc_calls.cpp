@@ -401,3 +401,13 @@ TEST_F(WebRtcCallsTest, TheSameOfferSentAgainIsAnsweredWithTheSameCallAndServedB
     EXPECT_EQ(ledger_.total().inUse(), 1);
     EXPECT_EQ(requests("repeated"), 1);
 }
+
+TEST_F(WebRtcCallsTest, ACallOfAnOriginBoundTokenNeedsItsOriginButItsSameOriginEventLogDoesNot) {
+    const auto secret = token("acme", {"https://shop.example"});
+    EXPECT_EQ(calls().create(post(secret)).status, 403); // no Origin: not from a page of that origin
+    ASSERT_EQ(calls().create(post(secret, kOffer, "application/sdp", "https://shop.example")).status, 201);
+    auto events = withQuery("GET", "/api/v1/webrtc/calls/events", "call_id=rtc_fake_1", secret);
+    EXPECT_EQ(calls().events(events).status, 200); // browsers send no Origin on a same-origin GET
+    events.headers.emplace_back("origin", "https://evil.example");
+    EXPECT_EQ(calls().events(events).status, 403);
+}
