@@ -111,6 +111,20 @@ TEST_F(WebRtcEndToEndTest, AWholeCallIsCreatedServedWithItsToolAndHungUpFromTheB
     EXPECT_EQ(record->outcome, "accepted");
 }
 
+TEST_F(WebRtcEndToEndTest, AnEndedWebhookForTheCallClosesItsSessionAndFreesItsSlot) {
+    const auto answer = create();
+    ASSERT_EQ(answer.status, 201) << answer.body;
+    const auto callId = answer.headers.at("x-sideband-call-id");
+    auto session = env_.simulator().waitForSession(callId, 10000ms);
+    ASSERT_TRUE(session);
+    ASSERT_TRUE(eventually([&] { return logged(callId, "session.open"); }, 10000ms));
+    EXPECT_EQ(env_.sender().deliver(simulator::makeCallEvent("realtime.call.ended", callId)).status, 200);
+    EXPECT_TRUE(eventually([&] { return !session->isConnected(); }, 10000ms));
+    EXPECT_TRUE(eventually([&] { return env_.host().ledger().total().inUse() == 0; }));
+    EXPECT_TRUE(eventually([&] { return events(callId)->getValue<bool>("ended"); }));
+    EXPECT_FALSE(env_.simulator().waitForRestRequest(callId, "hangup", 500ms)); // OpenAI ended it
+}
+
 TEST_F(WebRtcEndToEndTest, SipAndWebRtcCallsTogetherNeverExceedTheGlobalLimit) {
     ASSERT_THAT(env_.incomingCall("rtc_sip_1", "+18005550160").body, HasSubstr(R"("accepted":true)"));
     ASSERT_EQ(create().status, 201);
