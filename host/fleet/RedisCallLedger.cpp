@@ -235,7 +235,7 @@ calls::CallLedger::Reservation RedisCallLedger::reserve(const std::string& callI
     if (reply.str == "duplicate") return Reservation::DuplicateCall;
     if (reply.str == "capacity") return Reservation::AtCapacity;
     std::lock_guard lock(mutex_);
-    local_[callId] = {tenantId, clock_.now()};
+    local_[callId] = {tenantId, clock_.now(), token};
     return Reservation::Reserved;
 }
 
@@ -337,9 +337,15 @@ bool RedisCallLedger::rename(const std::string& from, const std::string& to) {
     try {
         if (redis_.eval("ledger_rename", renameScript(), {}, {prefix_, from, to}).integer != 1) return false;
     } catch (const SharedStateUnavailable& e) {
-        // The caller gives the call up; free whichever id the script may have left holding the slot.
+        // The caller gives the call up: free the slot under whichever id the script left it, and
+        // only this reservation's (`to` may be another request's call already).
         spdlog::debug("ledger: rename of {} refused, shared state unavailable: {}", from, e.what());
-        if (e.maybeApplied()) queue({Op::Release, to, {}});
+        std::string token;
+        {
+            std::lock_guard lock(mutex_);
+            if (auto it = local_.find(from); it != local_.end()) token = it->second.token;
+        }
+        if (e.maybeApplied() && !token.empty()) queue({Op::Unreserve, to, token});
         queue({Op::Release, from, {}});
         forgetLocal(from);
         return false;
@@ -376,7 +382,7 @@ std::optional<std::string> RedisCallLedger::release(const std::string& callId) {
     {
         std::lock_guard lock(mutex_);
         if (auto it = local_.find(callId); it != local_.end()) {
-            localTenant = it->second.first;
+            localTenant = it->second.tenantId;
             local_.erase(it);
         }
     }
@@ -436,7 +442,7 @@ std::vector<calls::CallLedger::Swept> RedisCallLedger::sweep(std::chrono::second
     for (const auto& s : swept)
         local_.erase(s.callId);
     for (auto it = local_.begin(); it != local_.end();) {
-        if (now - it->second.second >= pendingTimeout + maxCallDuration)
+        if (now - it->second.since >= pendingTimeout + maxCallDuration)
             it = local_.erase(it);
         else
             ++it;

@@ -116,7 +116,12 @@ private:
     std::deque<Retry> retries_;
     bool replaying_ = false;
     // Calls this replica reserved, so release() can name the tenant while Redis is unreachable.
-    std::unordered_map<std::string, std::pair<std::string, Clock::time_point>> local_;
+    struct Held {
+        std::string tenantId;
+        Clock::time_point since;
+        std::string token; // the reservation's: an undo frees only the slot this reservation took
+    };
+    std::unordered_map<std::string, Held> local_;
     Counts lastTotal_;
     std::map<std::string, Counts> lastByTenant_;
 
