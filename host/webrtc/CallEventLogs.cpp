@@ -25,6 +25,13 @@ public:
         return ended_;
     }
 
+    bool claimHangup() {
+        std::lock_guard lock(mutex_);
+        if (ended_ || hungUp_) return false;
+        hungUp_ = true;
+        return true;
+    }
+
     Page read(std::uint64_t after) const {
         std::lock_guard lock(mutex_);
         Page page;
@@ -43,6 +50,7 @@ private:
     std::deque<std::string> events_;
     std::uint64_t first_ = 0; // the number of events_.front()
     bool ended_ = false;
+    bool hungUp_ = false;
 };
 
 CallEventLogs::CallEventLogs(std::size_t maxCalls, std::size_t maxEvents)
@@ -74,10 +82,15 @@ CallEventLogs::Page CallEventLogs::read(const std::string& callId, const std::st
     return log->read(after);
 }
 
-bool CallEventLogs::createdWith(const std::string& callId, const std::string& tokenId) const {
-    std::lock_guard lock(mutex_);
-    auto it = logs_.find(callId);
-    return it != logs_.end() && it->second->tokenId() == tokenId;
+CallEventLogs::Hangup CallEventLogs::claimHangup(const std::string& callId, const std::string& tokenId) {
+    std::shared_ptr<Log> log;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = logs_.find(callId);
+        if (it == logs_.end() || it->second->tokenId() != tokenId) return Hangup::UnknownCall;
+        log = it->second;
+    }
+    return log->claimHangup() ? Hangup::Claimed : Hangup::AlreadyOver;
 }
 
 } // namespace sideband::webrtc

@@ -31,8 +31,11 @@ public:
     };
     // The events numbered `after` and on (numbers start at 0; events pushed out are skipped).
     Page read(const std::string& callId, const std::string& tokenId, std::uint64_t after) const;
-    // True when `tokenId` created the call (its log is still kept).
-    bool createdWith(const std::string& callId, const std::string& tokenId) const;
+    enum class Hangup { UnknownCall, Claimed, AlreadyOver };
+    // A browser's hang-up of a call `tokenId` created: Claimed the first time while the call is on
+    // (the caller then hangs it up), AlreadyOver once claimed or ended, so asking again costs no
+    // REST call.
+    Hangup claimHangup(const std::string& callId, const std::string& tokenId);
 
 private:
     class Log;

@@ -194,11 +194,28 @@ http::Response WebRtcCalls::createCall(const http::Request& request, const Calle
     } catch (const tenants::StoreError& e) {
         configError = e;
     }
+    // The same offer sent again (a retried POST) is the same call: OpenAI's idempotency, and here
+    // its answer again without a second slot.
+    const auto key = "create_" + tenants::hashWebTokenSecret(caller.token.id + "\n" + request.body).substr(0, 32);
+    if (auto created = recentCreates_.find(key)) {
+        logging::forCall(created->callId, tenantId).info("webrtc offer sent again: answered with the same call");
+        count("repeated");
+        return answered(request, created->callId, created->sdpAnswer);
+    }
     if (services_.ledger.reserve(provisional, tenantId, calls::limitsFor(pipeline_, config)) !=
         calls::CallLedger::Reservation::Reserved) {
         logging::forCall(provisional, tenantId).info("webrtc call refused: capacity");
         return refuse(request, 503, "capacity", "At capacity", kCapacityRetryAfterSeconds);
     }
+    // Released on every way out (an exception included) until it holds the call's id.
+    struct ProvisionalSlot {
+        calls::CallLedger& ledger;
+        const std::string& id;
+        bool held = true;
+        ~ProvisionalSlot() {
+            if (held) ledger.release(id);
+        }
+    } slot{services_.ledger, provisional};
 
     calls::AcceptedCall call;
     call.callId = provisional;
@@ -206,7 +223,6 @@ http::Response WebRtcCalls::createCall(const http::Request& request, const Calle
     call.caller = caller.token.id;
     call.channel = "webrtc";
     if (const auto reason = calls::prepareCall(services_, pipeline_, call, std::move(config), configError)) {
-        services_.ledger.release(provisional);
         logging::forCall(provisional, tenantId).warn("webrtc call refused: {}", *reason);
         count("tenant_unavailable");
         auto response = errorBody(503, "Tenant unavailable", *reason);
@@ -227,15 +243,12 @@ http::Response WebRtcCalls::createCall(const http::Request& request, const Calle
     record.receivedAt = services_.clock.now();
     record.fallback = call.fallback;
 
-    // The same offer sent again (a retried POST) gets the same call: OpenAI's idempotency.
-    const auto key = "create_" + tenants::hashWebTokenSecret(caller.token.id + "\n" + request.body).substr(0, 32);
     const auto started = std::chrono::steady_clock::now();
     const auto created = services_.callControl.create(request.body, session, key);
     services_.metrics.observe(metrics::name::kAcceptSeconds,
                               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     const auto& result = created.result;
     if (!created.ok()) {
-        services_.ledger.release(provisional);
         record.callId = provisional;
         record.outcome = result.permanentFailure() ? "accept_refused" : "accept_failed";
         calls::saveCallRecord(services_, record);
@@ -259,21 +272,19 @@ http::Response WebRtcCalls::createCall(const http::Request& request, const Calle
     }
 
     const auto& callId = created.callId;
-    auto answer = http::Response::text(201, "application/sdp", created.sdpAnswer);
-    answer.headers.emplace_back("X-Sideband-Call-Id", callId);
-    allowOrigin(request, answer);
     if (!services_.ledger.rename(provisional, callId)) {
-        services_.ledger.release(provisional);
         if (services_.ledger.isKnown(callId)) { // this offer's call, created and served already
             logging::forCall(callId, tenantId).info("webrtc offer sent again: answered with the same call");
             count("repeated");
-            return answer;
+            return answered(request, callId, created.sdpAnswer);
         }
         logging::forCall(callId, tenantId).error("webrtc call lost its slot before OpenAI answered; hanging up");
         services_.callControl.hangup(callId, "hangup_" + callId);
         return refuse(request, 503, "capacity", "At capacity", kCapacityRetryAfterSeconds);
     }
 
+    slot.held = false;
+    recentCreates_.remember(key, {callId, created.sdpAnswer});
     services_.ledger.markAccepted(callId);
     record.callId = callId;
     record.outcome = "accepted";
@@ -292,6 +303,14 @@ http::Response WebRtcCalls::createCall(const http::Request& request, const Calle
         .info("webrtc call created{} ({} tools), token {}", call.fallback ? " with fallback instructions" : "",
               call.tools ? call.tools->tools().size() : 0, caller.token.id);
     services_.sessions.launch(std::move(call));
+    return answered(request, callId, created.sdpAnswer);
+}
+
+http::Response WebRtcCalls::answered(const http::Request& request, const std::string& callId,
+                                     const std::string& sdpAnswer) const {
+    auto answer = http::Response::text(201, "application/sdp", sdpAnswer);
+    answer.headers.emplace_back("X-Sideband-Call-Id", callId);
+    allowOrigin(request, answer);
     return answer;
 }
 
@@ -322,11 +341,17 @@ http::Response WebRtcCalls::hangup(const http::Request& request) {
     const auto caller = authorise(request, refusal, false);
     if (!caller) return refusal;
     const auto callId = queryParameter(request, "call_id");
-    if (!logs_.createdWith(callId, caller->token.id))
+    switch (logs_.claimHangup(callId, caller->token.id)) {
+    case CallEventLogs::Hangup::UnknownCall:
         return refuse(request, 404, "unknown_call", "No such call for this token");
-    logging::forCall(callId, caller->token.tenantId).info("webrtc call hung up by the browser");
-    services_.sessions.hangUp(callId, caller->token.tenantId, "browser_hangup");
-    count("hung_up");
+    case CallEventLogs::Hangup::AlreadyOver:
+        count("hangup_repeated");
+        break;
+    case CallEventLogs::Hangup::Claimed:
+        logging::forCall(callId, caller->token.tenantId).info("webrtc call hung up by the browser");
+        services_.sessions.hangUp(callId, caller->token.tenantId, "browser_hangup");
+        count("hung_up");
+    }
     auto response = http::Response::json(200, R"({"ok":true})");
     allowOrigin(request, response);
     return response;

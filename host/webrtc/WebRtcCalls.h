@@ -3,6 +3,7 @@
 #include "calls/CallSetup.h"
 #include "http/HttpEndpoint.h"
 #include "webrtc/CallEventLogs.h"
+#include "webrtc/RecentCreates.h"
 #include "webrtc/TokenRateLimiter.h"
 
 #include <atomic>
@@ -48,6 +49,8 @@ private:
     http::Response refuse(const http::Request& request, int status, const char* outcome, const std::string& detail,
                           std::optional<int> retryAfterSeconds = std::nullopt) const;
     http::Response createCall(const http::Request& request, const Caller& caller);
+    http::Response answered(const http::Request& request, const std::string& callId,
+                            const std::string& sdpAnswer) const; // 201 with the SDP answer
     void allowOrigin(const http::Request& request, http::Response& response) const;
     bool corsAllowed(const std::string& origin) const;
     void count(const char* outcome) const;
@@ -57,6 +60,7 @@ private:
     WebRtcOptions options_;
     CallEventLogs& logs_;
     TokenRateLimiter rate_;
+    RecentCreates recentCreates_;
     std::atomic<bool> draining_{false};
 };
 

@@ -152,13 +152,19 @@ TEST_F(WebRtcCallsTest, TheCallIsRecordedAsAcceptedOnTheWebRtcChannel) {
     EXPECT_EQ(record->tenantId, "acme");
 }
 
-TEST_F(WebRtcCallsTest, TheSameOfferFromTheSameTokenIsCreatedWithTheSameIdempotencyKey) {
+TEST_F(WebRtcCallsTest, TheSameOfferAgainIsAnsweredWithItsCallWithoutASecondCreateOrSlot) {
     const auto secret = token();
-    calls().create(post(secret));
-    calls().create(post(secret));
-    const auto creates = rest_.requests("create");
-    ASSERT_EQ(creates.size(), 2u);
-    EXPECT_EQ(creates[0].idempotencyKey, creates[1].idempotencyKey);
+    const auto first = calls().create(post(secret));
+    const auto again = calls().create(post(secret));
+    EXPECT_EQ(again.status, 201);
+    EXPECT_EQ(again.body, first.body);
+    EXPECT_EQ(header(again, "X-Sideband-Call-Id"), "rtc_fake_1");
+    EXPECT_EQ(rest_.requests("create").size(), 1u);
+    EXPECT_EQ(sessions_.launched.size(), 1u);
+    EXPECT_EQ(ledger_.total().inUse(), 1);
+    EXPECT_EQ(requests("repeated"), 1);
+    calls().create(post(secret, kOffer + "a=another-offer\r\n"));
+    EXPECT_EQ(rest_.requests("create").size(), 2u); // another offer is another call
 }
 
 TEST_F(WebRtcCallsTest, AMissingTokenIs401WithABearerChallenge) {
@@ -228,9 +234,9 @@ TEST_F(WebRtcCallsTest, AnOfferSentAsAnotherContentTypeIs400) {
 TEST_F(WebRtcCallsTest, CallsOverTheTokensRateAre429WithRetryAfter) {
     pipeline_.maxConcurrentCalls = 10;
     const auto secret = token("acme", {}, 2);
-    EXPECT_EQ(calls().create(post(secret)).status, 201);
-    EXPECT_EQ(calls().create(post(secret)).status, 201);
-    const auto response = calls().create(post(secret));
+    EXPECT_EQ(calls().create(post(secret, kOffer + "a=n:1\r\n")).status, 201);
+    EXPECT_EQ(calls().create(post(secret, kOffer + "a=n:2\r\n")).status, 201);
+    const auto response = calls().create(post(secret, kOffer + "a=n:3\r\n"));
     EXPECT_EQ(response.status, 429);
     EXPECT_EQ(response.body, R"({"detail":"Too many calls for this token"})");
     const auto retryAfter = std::stoi(header(response, "Retry-After"));
@@ -357,6 +363,42 @@ TEST_F(WebRtcCallsTest, HangUpFromTheBrowserHangsUpItsOwnCallOnly) {
     EXPECT_EQ(sessions_.ended[0], std::make_pair(std::string("rtc_fake_1"), std::string("browser_hangup")));
 }
 
+TEST_F(WebRtcCallsTest, AHangUpAskedAgainOrAfterTheEndSendsNothingMore) {
+    const auto secret = token();
+    calls().create(post(secret));
+    const auto request = withQuery("POST", "/api/v1/webrtc/calls/hangup", "call_id=rtc_fake_1", secret);
+    EXPECT_EQ(calls().hangup(request).status, 200);
+    for (int i = 0; i < 5; ++i) {
+        const auto again = calls().hangup(request);
+        EXPECT_EQ(again.status, 200);
+        EXPECT_EQ(again.body, R"({"ok":true})");
+    }
+    EXPECT_EQ(sessions_.ended.size(), 1u);
+    EXPECT_EQ(requests("hangup_repeated"), 5);
+
+    calls().create(post(secret, kOffer + "a=second-call\r\n"));
+    sessions_.launched.at(1).observer->onCallEvent(R"({"type":"call.ended","reason":"closed"})");
+    EXPECT_EQ(calls().hangup(withQuery("POST", "/api/v1/webrtc/calls/hangup", "call_id=rtc_fake_2", secret)).status,
+              200);
+    EXPECT_EQ(sessions_.ended.size(), 1u); // it had ended already
+}
+
+TEST_F(WebRtcCallsTest, AnExceptionBeforeTheCallHasItsIdReleasesTheSlot) {
+    struct ThrowingCreate final : openai::CallControl {
+        openai::CreatedCall create(const std::string&, const std::string&, const std::string&) override {
+            throw std::runtime_error("client broken");
+        }
+        openai::RestResult accept(const std::string&, const std::string&, const std::string&) override { return {}; }
+        openai::RestResult reject(const std::string&, int, const std::string&) override { return {}; }
+        openai::RestResult refer(const std::string&, const std::string&, const std::string&) override { return {}; }
+        openai::RestResult hangup(const std::string&, const std::string&) override { return {}; }
+    } openai;
+    webrtc::WebRtcCalls calls({store_, ledger_, openai, &tools_, sessions_, metrics_, clock_}, pipeline_, options_,
+                              logs_);
+    EXPECT_THROW(calls.create(post(token())), std::runtime_error); // the router answers it 500
+    EXPECT_EQ(ledger_.total().inUse(), 0);
+}
+
 namespace {
 
 // OpenAI's idempotency: a create sent again with the same key answers the call it created first.
@@ -386,13 +428,15 @@ private:
 
 } // namespace
 
-TEST_F(WebRtcCallsTest, TheSameOfferSentAgainIsAnsweredWithTheSameCallAndServedByOneSession) {
+TEST_F(WebRtcCallsTest, TheSameOfferReachingAnotherReplicaIsAnsweredWithTheSameCallAndOneSession) {
     IdempotentCreates openai(rest_);
-    webrtc::WebRtcCalls calls({store_, ledger_, openai, &tools_, sessions_, metrics_, clock_}, pipeline_, options_,
-                              logs_);
+    const calls::PipelineServices services{store_, ledger_, openai, &tools_, sessions_, metrics_, clock_};
+    webrtc::CallEventLogs otherLogs{100};
+    webrtc::WebRtcCalls replicaA(services, pipeline_, options_, logs_);
+    webrtc::WebRtcCalls replicaB(services, pipeline_, options_, otherLogs);
     const auto secret = token();
-    const auto first = calls.create(post(secret));
-    const auto again = calls.create(post(secret));
+    const auto first = replicaA.create(post(secret));
+    const auto again = replicaB.create(post(secret)); // OpenAI answers the call it created first
     EXPECT_EQ(first.status, 201);
     EXPECT_EQ(again.status, 201);
     EXPECT_EQ(again.body, first.body);

@@ -49,8 +49,9 @@ protected:
     TestHttpClient client() {
         return TestHttpClient("localhost", env_.host().port(), TestCertificates::shared().caFile());
     }
-    HttpResult create() {
-        return client().request("POST", "/api/v1/webrtc/calls", chromiumOffer(),
+    // `variant` makes another offer (another peer connection), so another call.
+    HttpResult create(const std::string& variant = "") {
+        return client().request("POST", "/api/v1/webrtc/calls", chromiumOffer() + variant,
                                 {{"Authorization", "Bearer " + secret_}, {"Content-Type", "application/sdp"}});
     }
     Poco::JSON::Object::Ptr events(const std::string& callId) {
@@ -127,8 +128,8 @@ TEST_F(WebRtcEndToEndTest, AnEndedWebhookForTheCallClosesItsSessionAndFreesItsSl
 
 TEST_F(WebRtcEndToEndTest, SipAndWebRtcCallsTogetherNeverExceedTheGlobalLimit) {
     ASSERT_THAT(env_.incomingCall("rtc_sip_1", "+18005550160").body, HasSubstr(R"("accepted":true)"));
-    ASSERT_EQ(create().status, 201);
-    const auto third = create();
+    ASSERT_EQ(create("a=second\r\n").status, 201);
+    const auto third = create("a=third\r\n");
     EXPECT_EQ(third.status, 503);
     EXPECT_EQ(third.body, R"({"detail":"At capacity"})");
     EXPECT_THAT(env_.incomingCall("rtc_sip_2", "+18005550160").body, HasSubstr(R"("rejected":"capacity")"));

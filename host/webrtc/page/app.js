@@ -5,9 +5,10 @@
 const api = "/api/v1/webrtc/calls";
 const $ = (id) => document.getElementById(id);
 let pc = null;
+let microphone = null;
 let callId = null;
 let next = 0;
-let polling = null;
+let polling = null; // the next poll's timer: one request at a time, never two with the same `next`
 
 function log(text, kind) {
   const line = document.createElement("div");
@@ -47,6 +48,7 @@ function describe(event) {
 }
 
 async function poll() {
+  polling = null;
   if (!callId) return;
   try {
     const response = await fetch(api + "/events?call_id=" + encodeURIComponent(callId) + "&after=" + next,
@@ -58,17 +60,21 @@ async function poll() {
       log(text, kind);
     }
     next = page.next;
-    if (page.ended) { status("ended"); stop(); }
+    if (page.ended) { status("ended"); return stop(); }
   } catch (e) {
     log("event log: " + e, "error");
   }
+  if (callId) polling = setTimeout(poll, 500);
 }
 
 function stop() {
-  if (polling) clearInterval(polling);
+  if (polling) clearTimeout(polling);
   polling = null;
+  callId = null;
   if (pc) pc.close();
   pc = null;
+  if (microphone) microphone.getTracks().forEach((track) => track.stop());
+  microphone = null;
   $("connect").disabled = false;
   $("hangup").disabled = true;
 }
@@ -77,7 +83,7 @@ async function connect() {
   $("connect").disabled = true;
   status("asking for the microphone");
   try {
-    const microphone = await navigator.mediaDevices.getUserMedia({ audio: true });
+    microphone = await navigator.mediaDevices.getUserMedia({ audio: true });
     pc = new RTCPeerConnection();
     pc.ontrack = (e) => { $("remote").srcObject = e.streams[0]; };
     pc.onconnectionstatechange = () => log("media: " + pc.connectionState);
@@ -89,21 +95,22 @@ async function connect() {
                                         body: pc.localDescription.sdp });
     if (response.status !== 201) throw new Error(await failure(response));
     callId = response.headers.get("X-Sideband-Call-Id");
-    await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     log("call " + callId + " created");
+    await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
     status("connected");
     $("hangup").disabled = false;
     next = 0;
-    polling = setInterval(poll, 500);
     poll();
   } catch (e) {
     log(String(e.message || e), "error");
     status("failed");
+    if (callId) await hangup(); // created but unusable here: do not leave it holding a line
     stop();
   }
 }
 
 async function hangup() {
+  if (!callId) return;
   $("hangup").disabled = true;
   status("hanging up");
   try {
