@@ -177,9 +177,6 @@ public:
     void action(const std::string& callId, const std::string& action, const std::string& target);
     plugins::ToolExecutor& executor() { return *executor_; }
     sdk::Plugin& plugin() { return *plugin_.plugin; }
-    // The tenant's config as a call opened with it: the calls of one tenant share one parsed copy
-    // (it is read-only for plugins), so a thousand calls do not hold a thousand.
-    Poco::JSON::Object::Ptr sharedConfig(const Poco::JSON::Object::Ptr& config);
 
 private:
     struct Job {
@@ -204,8 +201,6 @@ private:
 
     std::mutex callsMutex_;
     std::map<std::string, std::shared_ptr<RunnerCall>> calls_;
-    std::string configText_;         // callsMutex_
-    Poco::JSON::Object::Ptr config_; // callsMutex_: the last config a call opened with
 
     std::mutex jobsMutex_;
     std::map<std::int64_t, Job> jobs_;
@@ -218,7 +213,8 @@ private:
 RunnerCall::RunnerCall(Runner& runner, const Poco::JSON::Object& open)
     : runner_(runner), callId_(proto::requireString(open, "call")), tenantId_(proto::optionalString(open, "tenant")),
       caller_(proto::optionalString(open, "caller")), dialed_(proto::optionalString(open, "dialed")) {
-    config_ = runner.sharedConfig(open.has("config") ? open.getObject("config") : nullptr);
+    config_ = open.has("config") && open.getObject("config") ? open.getObject("config")
+                                                             : Poco::JSON::Object::Ptr(new Poco::JSON::Object);
     pluginConfig_ = config_->has("plugin_config") && config_->getObject("plugin_config")
                         ? config_->getObject("plugin_config")
                         : Poco::JSON::Object::Ptr(new Poco::JSON::Object);
@@ -259,16 +255,6 @@ void RunnerCall::drainHooks() {
         }
         hook();
     }
-}
-
-Poco::JSON::Object::Ptr Runner::sharedConfig(const Poco::JSON::Object::Ptr& config) {
-    const auto text = config ? proto::encode(*config) : std::string("{}");
-    std::lock_guard lock(callsMutex_);
-    if (!config_ || text != configText_) {
-        config_ = config ? config : Poco::JSON::Object::Ptr(new Poco::JSON::Object);
-        configText_ = text;
-    }
-    return config_;
 }
 
 void Runner::send(const Poco::JSON::Object& m) {
