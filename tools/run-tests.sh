@@ -39,7 +39,6 @@ if [ "${SIDEBAND_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DSIDEBAND_SANITIZE=ON
   cmake --build build-asan -j"$jobs"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
-  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   # The out-of-tree SDK build proves the installed package, not memory safety: once is enough.
   (cd build-asan && ctest -j"$jobs" --output-on-failure --timeout 600 -E 'OutOfTree')
