@@ -30,12 +30,6 @@ WebhookResponse duplicateCall() {
     return {200, R"({"ok":true,"duplicate_call_id":true,"reason":"already_accepted"})"};
 }
 
-// A failed REST call's status label: its HTTP status, or why there was none.
-std::string statusLabel(const openai::RestResult& result) {
-    if (result.status != 0) return std::to_string(result.status);
-    return result.timedOut ? "timeout" : "error";
-}
-
 } // namespace
 
 struct IncomingCallHandler::Call {
@@ -202,7 +196,7 @@ WebhookResponse IncomingCallHandler::acceptFailed(Call& call, const openai::Rest
     auto& record = call.record;
     services_.ledger.release(record.callId);
     const auto log = logging::forCall(record.callId, record.tenantId);
-    const auto status = statusLabel(result);
+    const auto status = restStatusLabel(result);
 
     if (result.notFound()) {
         record.outcome = "caller_gone";

@@ -69,6 +69,11 @@ void buildTools(const PipelineServices& services, AcceptedCall& call) {
     }
 }
 
+std::string restStatusLabel(const openai::RestResult& result) {
+    if (result.status != 0) return std::to_string(result.status);
+    return result.timedOut ? "timeout" : "error";
+}
+
 void saveCallRecord(const PipelineServices& services, const tenants::CallRecord& record) {
     try {
         services.store.saveCall(record);

@@ -58,6 +58,10 @@ std::optional<std::string> prepareCall(const PipelineServices& services, const P
 // logged and the call goes on without tools (spec step 8).
 void buildTools(const PipelineServices& services, AcceptedCall& call);
 
+// A failed REST call's status label (sideband_accept_failures_total): its HTTP status, or why there
+// was none (timeout, error).
+std::string restStatusLabel(const openai::RestResult& result);
+
 void saveCallRecord(const PipelineServices& services, const tenants::CallRecord& record);
 void countStoreError(const PipelineServices& services, const std::string& callId, const std::string& tenantId,
                      const char* operation, const tenants::StoreError& error);

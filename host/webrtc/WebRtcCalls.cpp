@@ -252,7 +252,7 @@ http::Response WebRtcCalls::createCall(const http::Request& request, const Calle
         record.callId = provisional;
         record.outcome = result.permanentFailure() ? "accept_refused" : "accept_failed";
         calls::saveCallRecord(services_, record);
-        const auto status = result.status ? std::to_string(result.status) : (result.timedOut ? "timeout" : "error");
+        const auto status = calls::restStatusLabel(result);
         services_.metrics.increment(
             metrics::name::kAcceptFailures,
             {{"tenant", tenantId},
