@@ -914,7 +914,7 @@ bench_held() {
       --metrics-url "http://127.0.0.1:$metrics_port/metrics" | grep '^BENCH ' || true)
     stop_helpers
     stop_host
-    rows+=("| $calls | ${host_labels[$name]} | $(val "$line" accepted) | $(val "$line" held) | $(val "$line" idle_threads) / **$(val "$line" threads)** | $(val "$line" idle_rss_mib) / **$(val "$line" rss_mib)** | $(val "$line" fds) | $(val "$line" accept_p50_ms) / $(val "$line" accept_p99_ms) / $(val "$line" accept_max_ms) | $(val "$line" place_s) | $(val "$line" ended_ok) | $(val "$line" left_active) | $(val "$line" after_threads) / $(val "$line" after_rss_mib) | $(val "$line" errors) | $(idle_cell) | $load |")
+    rows+=("| $calls | ${host_labels[$name]} | $(val "$line" accepted) | $(val "$line" held) | $(val "$line" idle_threads) / **$(val "$line" threads)** | $(val "$line" idle_rss_mib) / **$(val "$line" rss_mib)** | $(val "$line" idle_anon_mib) / $(val "$line" anon_mib) | $(val "$line" idle_file_mib) / $(val "$line" file_mib) | $(val "$line" fds) | $(val "$line" accept_p50_ms) / $(val "$line" accept_p99_ms) / $(val "$line" accept_max_ms) | $(val "$line" place_s) | $(val "$line" ended_ok) | $(val "$line" left_active) | $(val "$line" after_threads) / $(val "$line" after_rss_mib) | $(val "$line" errors) | $(idle_cell) | $load |")
     echo "${rows[-1]}"
   done
   stop_sim
@@ -924,13 +924,15 @@ bench_held() {
       "bench/node/calls.mjs --mode hold: $calls signed \`realtime.call.incoming\` deliveries (fresh call ids) at concurrency 32 on an" \
       "undici Agent of 64 connections; bench-sim accepts each call's sideband socket and holds it open. Once the host's metrics show" \
       "every accepted call active (\`sideband_calls_active_all\`, pending 0; at most 60 s), the host's /proc/PID/status is read five" \
-      "times a second apart: peak \`Threads\` and \`VmRSS\` (idle = before the first call, with the idle and slow connections already open)." \
-      "Then every call is ended with a signed \`realtime.call.ended\` and, once none is active (at most 30 s), threads and RSS are read again." \
+      "times a second apart: peak \`Threads\` and \`VmRSS\`, and VmRSS's two parts: \`RssAnon\` (the heap and stacks) and \`RssFile\`" \
+      "(pages of the mapped libraries and binary) (idle = before the first call, with the idle and slow connections already open)." \
+      "Then every call is ended with a signed \`realtime.call.ended\` and, once none is active (at most 30 s) and 6 s more (one host" \
+      "sweep, which gives the heap's freed pages back to the kernel), threads and RSS are read again." \
       "A fresh host per row: default settings plus MAX_CONCURRENT_CALLS=$((calls + 1000)) and /metrics on its own listener;" \
       "idle and slow connections as in http.md." "" \
       "Issue 11's floor for the new server: 2,000 calls held with <= 32 threads and < 60 MB RSS." "" \
-      "| calls | host | accepted | held (active) | threads idle / held | RSS MiB idle / held | fds | accept p50 / p99 / max ms | placing s | ended 200 | left active | threads / RSS MiB after ending | errors | idle, slow open (closed by host) | load |" \
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+      "| calls | host | accepted | held (active) | threads idle / held | RSS MiB idle / held | anonymous MiB idle / held | files MiB idle / held | fds | accept p50 / p99 / max ms | placing s | ended 200 | left active | threads / RSS MiB after ending | errors | idle, slow open (closed by host) | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     notes
   } >"$out"

@@ -155,11 +155,13 @@ async function whole() {
 
 // --- hold ----------------------------------------------------------------------------------------
 function procStatus(pid) {
-  const out = { threads: 0, rssKib: 0, fds: 0 };
+  const out = { threads: 0, rssKib: 0, anonKib: 0, fileKib: 0, fds: 0 };
   try {
     for (const line of readFileSync(`/proc/${pid}/status`, "utf8").split("\n")) {
       if (line.startsWith("Threads:")) out.threads = Number(line.split(/\s+/)[1]);
       else if (line.startsWith("VmRSS:")) out.rssKib = Number(line.split(/\s+/)[1]);
+      else if (line.startsWith("RssAnon:")) out.anonKib = Number(line.split(/\s+/)[1]);
+      else if (line.startsWith("RssFile:")) out.fileKib = Number(line.split(/\s+/)[1]);
     }
     out.fds = readdirSync(`/proc/${pid}/fd`).length;
   } catch {}
@@ -210,13 +212,14 @@ async function hold() {
   const allOpen = await waitFor(async () => (await metric("sideband_calls_active_all")) >= accepted.length &&
     (await metric("sideband_calls_pending_all")) === 0, 60_000);
   const held = await metric("sideband_calls_active_all");
-  const peak = { threads: 0, rssKib: 0, fds: 0 };
+  const peak = { threads: 0, rssKib: 0, anonKib: 0, fileKib: 0, fds: 0 };
   for (let i = 0; i < 5; ++i) {
     const s = procStatus(pid);
     for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], s[k]);
     await sleep(1000);
   }
-  console.error(`held ${held} (all open: ${allOpen}); threads ${peak.threads}, RSS ${(peak.rssKib / 1024).toFixed(1)} MiB`);
+  console.error(`held ${held} (all open: ${allOpen}); threads ${peak.threads}, RSS ${(peak.rssKib / 1024).toFixed(1)} MiB ` +
+    `(anonymous ${(peak.anonKib / 1024).toFixed(1)}, files ${(peak.fileKib / 1024).toFixed(1)}; idle ${(idle.anonKib / 1024).toFixed(1)} / ${(idle.fileKib / 1024).toFixed(1)})`);
   let i = 0, endedOk = 0;
   const endStart = performance.now();
   await runLoops(concurrency, async () => {
@@ -229,12 +232,14 @@ async function hold() {
   const endSeconds = (performance.now() - endStart) / 1000;
   await waitFor(async () => (await metric("sideband_calls_active_all")) === 0, 30_000);
   const left = await metric("sideband_calls_active_all");
+  await sleep(6000); // one host sweep (every 5 s) later, which gives freed heap back once calls end
   const after = procStatus(pid);
   const mib = (kib) => (kib / 1024).toFixed(1);
   console.log(`BENCH mode=hold concurrency=${concurrency} connections=${connections} calls=${calls} ` +
     `accepted=${accepted.length} held=${held} all_open=${allOpen ? 1 : 0} place_s=${placeSeconds.toFixed(1)} ` +
     `${latencyFields("accept", accept)} idle_threads=${idle.threads} idle_rss_mib=${mib(idle.rssKib)} ` +
-    `threads=${peak.threads} rss_mib=${mib(peak.rssKib)} fds=${peak.fds} ended_ok=${endedOk} end_s=${endSeconds.toFixed(1)} ` +
+    `threads=${peak.threads} rss_mib=${mib(peak.rssKib)} anon_mib=${mib(peak.anonKib)} file_mib=${mib(peak.fileKib)} ` +
+    `idle_anon_mib=${mib(idle.anonKib)} idle_file_mib=${mib(idle.fileKib)} fds=${peak.fds} ended_ok=${endedOk} end_s=${endSeconds.toFixed(1)} ` +
     `left_active=${left} after_threads=${after.threads} after_rss_mib=${mib(after.rssKib)} ` +
     `incoming_statuses=${tally(statuses.incoming)} ended_statuses=${tally(statuses.ended)} errors=${tally(errors)}`);
 }

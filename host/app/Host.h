@@ -5,6 +5,7 @@
 #include "calls/CallPipeline.h"
 #include "calls/SessionLauncher.h"
 #include "core/Clock.h"
+#include "core/HeapTrimmer.h"
 #include "http/HttpServer.h"
 #include "io/EventLoop.h"
 #include "metrics/MetricsRegistry.h"
@@ -123,6 +124,7 @@ private:
     std::mutex sweepMutex_;
     std::condition_variable sweepWake_;
     std::thread sweeper_;
+    core::HeapTrimmer heapTrimmer_; // the sweeper's: gives freed heap back after calls end
 };
 
 } // namespace sideband

@@ -34,6 +34,8 @@ void declareSidebandMetrics(MetricsRegistry& r) {
     r.declareCounter(name::kHttpRequestsRefused, "Requests refused before routing, per listener and status.");
     r.declareCounter(name::kHttpSaturated, "Requests answered 503 because every worker was busy and the queue full.");
     r.declareCounter(name::kSessionPingTimeouts, "Sideband sessions ended because the peer stopped answering pings.");
+    r.declareCounter(name::kHeapTrims, "Times freed heap memory was given back to the kernel after calls ended.");
+    r.declareCounter(name::kHeapTrimmedBytes, "Bytes of resident memory given back to the kernel by those trims.");
     r.declareCounter(name::kRealtimeErrors, "Realtime API error events on sideband sessions, by error code.");
     r.declareCounter(name::kRealtimeResponses, "Model responses finished (response.done), by status.");
     r.declareCounter(name::kFunctionOutputs, "function_call_output items sent to the model.");

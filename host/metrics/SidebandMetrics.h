@@ -42,6 +42,8 @@ inline constexpr const char* kHttpWorkerQueue = "sideband_http_worker_queue_dept
 inline constexpr const char* kSessionsOpen = "sideband_sessions_open";                          // state
 inline constexpr const char* kSessionPingTimeouts = "sideband_session_ping_timeouts_total";     // (none)
 inline constexpr const char* kSessionWorkerQueue = "sideband_session_worker_queue_depth";       // (none)
+inline constexpr const char* kHeapTrims = "sideband_heap_trims_total";                          // (none)
+inline constexpr const char* kHeapTrimmedBytes = "sideband_heap_trimmed_bytes_total";           // (none)
 // The Realtime turn protocol (issue 12) and host-ended calls.
 inline constexpr const char* kRealtimeErrors = "sideband_realtime_errors_total";                  // code
 inline constexpr const char* kRealtimeResponses = "sideband_realtime_responses_total";            // status
