@@ -185,3 +185,9 @@ TEST(ScenarioParser, RestFaultsMakeTheAcceptFail) {
     EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":{"action":"accept"}}]})"),
               "calls[0].rest_faults: must be an array of {\"action\",\"status\"}");
 }
+
+TEST(ScenarioParser, ACreateFaultOnAScenarioCallIsRefusedBecauseItCouldNeverFire) {
+    EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":[{"action":"create","status":500}]}]})"),
+              "calls[0].rest_faults[0].action: create never reaches a scenario call (it has no call id yet): put it "
+              "in --webrtc-script's rest_faults");
+}

@@ -277,7 +277,11 @@ ConnectBehaviour parseConnect(const std::string& value, const std::string& path)
     fail(path, "must be accept, refuse_403, refuse_404 or close_immediately");
 }
 
-std::vector<RestFault> parseRestFaults(const Poco::Dynamic::Var& value, const std::string& path) {
+// A scenario call's faults are queued under its call id, which a create (a WebRTC call's first
+// request) never has: `create` belongs in --webrtc-script's rest_faults only.
+enum class CreateFaults { Allowed, Refused };
+
+std::vector<RestFault> parseRestFaults(const Poco::Dynamic::Var& value, const std::string& path, CreateFaults create) {
     if (value.type() != typeid(Array::Ptr)) fail(path, "must be an array of {\"action\",\"status\"}");
     const auto array = value.extract<Array::Ptr>();
     std::vector<RestFault> faults;
@@ -289,6 +293,9 @@ std::vector<RestFault> parseRestFaults(const Poco::Dynamic::Var& value, const st
         fault.action = requiredString(object, "action", faultPath);
         if (fault.action != "*" && !kRestActions.count(fault.action))
             fail(faultPath + ".action", "must be create, accept, reject, refer, hangup or *");
+        if (fault.action == "create" && create == CreateFaults::Refused)
+            fail(faultPath + ".action", "create never reaches a scenario call (it has no call id yet): put it in "
+                                        "--webrtc-script's rest_faults");
         fault.status = static_cast<int>(optionalInteger(object, "status", faultPath, 0, 0));
         if (fault.status != 0 && (fault.status < 400 || fault.status > 599))
             fail(faultPath + ".status", "must be an HTTP error status (400-599)");
@@ -355,7 +362,7 @@ ScenarioCall parseCall(const Object::Ptr& object, const std::string& path) {
     call.sendEndedWebhook = optionalBool(object, "ended_webhook", path, false);
     call.redeliver = static_cast<int>(optionalInteger(object, "redeliver", path, 0, 0));
     if (object->has("rest_faults"))
-        call.restFaults = parseRestFaults(object->get("rest_faults"), path + ".rest_faults");
+        call.restFaults = parseRestFaults(object->get("rest_faults"), path + ".rest_faults", CreateFaults::Refused);
     return call;
 }
 
@@ -417,7 +424,8 @@ CreatedCallScript parseCreatedCallScript(const std::string& jsonText) {
         if (object->has("split_frames")) script->splitFrames = optionalBool(object, "split_frames", "script", false);
         if (object->has("steps")) parseSteps(object->get("steps"), "script.steps", script->steps);
         if (object->has("rest_faults"))
-            created.restFaults = parseRestFaults(object->get("rest_faults"), "script.rest_faults");
+            created.restFaults =
+                parseRestFaults(object->get("rest_faults"), "script.rest_faults", CreateFaults::Allowed);
     }
     created.script = std::move(script);
     return created;
