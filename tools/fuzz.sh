@@ -5,6 +5,7 @@
 # corpus (tests/fuzz/corpus/<target>/); new inputs and findings go to a scratch directory
 # (SIDEBAND_FUZZ_WORK, default build-fuzz/fuzz-runs/<target>), never into the repo.
 # Exits non-zero on any crash, leak, timeout or out-of-memory, printing the kept input's path.
+# SIDEBAND_FUZZ_KEEP=1 resumes from the scratch corpus of an earlier run instead of the seeds alone.
 # SIDEBAND_FUZZ_FLAGS adds libFuzzer flags (e.g. "-detect_leaks=0" to get past a known leak, with
 # ASAN_OPTIONS=detect_leaks=0; "-jobs=2" ...).
 set -euo pipefail
@@ -56,7 +57,13 @@ status=0
 summary=()
 for t in "${targets[@]}"; do
   work=${SIDEBAND_FUZZ_WORK:-$build_dir/fuzz-runs}/$t
-  rm -rf "$work"
+  # SIDEBAND_FUZZ_KEEP=1 goes on from the corpus an earlier run left there (a long run split into
+  # parts, their executions added up); by default every run starts from the seeds alone.
+  if [ "${SIDEBAND_FUZZ_KEEP:-0}" = 1 ] && [ -d "$work/corpus" ]; then
+    rm -rf "$work/artifacts" "$work/fuzz.log"
+  else
+    rm -rf "$work"
+  fi
   mkdir -p "$work/corpus" "$work/artifacts"
   cp -r "tests/fuzz/corpus/$t/." "$work/corpus/"
   rm -f "$work/corpus"/crash-* # known findings are kept in the repo, not fuzzed from
