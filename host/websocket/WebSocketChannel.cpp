@@ -4,20 +4,59 @@
 #include <wslay/wslay.h>
 
 #include <cstring>
+#include <new>
 
 namespace sideband::websocket {
 
 WebSocketChannel::WebSocketChannel(io::EventLoop& loop, Callbacks callbacks)
-    : loop_(loop), callbacks_(std::move(callbacks)) {
-    static const wslay_event_callbacks kCallbacks = {
-        &WebSocketChannel::onRecv,   &WebSocketChannel::onSend, &WebSocketChannel::onGenmask, nullptr, nullptr, nullptr,
-        &WebSocketChannel::onMessage};
-    wslay_event_context_client_init(&ctx_, &kCallbacks, this);
-    wslay_event_config_set_max_recv_msg_length(ctx_, kMaxMessageBytes);
-}
+    : loop_(loop), callbacks_(std::move(callbacks)) {}
 
 WebSocketChannel::~WebSocketChannel() {
     if (ctx_) wslay_event_context_free(ctx_);
+}
+
+wslay_event_context* WebSocketChannel::context() {
+    if (!ctx_) {
+        static const wslay_event_callbacks kCallbacks = {&WebSocketChannel::onRecv,
+                                                         &WebSocketChannel::onSend,
+                                                         &WebSocketChannel::onGenmask,
+                                                         &WebSocketChannel::onFrameStart,
+                                                         nullptr,
+                                                         &WebSocketChannel::onFrameEnd,
+                                                         &WebSocketChannel::onMessage};
+        if (wslay_event_context_client_init(&ctx_, &kCallbacks, this) != 0) throw std::bad_alloc();
+        wslay_event_config_set_max_recv_msg_length(ctx_, kMaxMessageBytes);
+        bytesRead_ = bytesFramed_ = frameBytes_ = 0;
+        messageUnfinished_ = false;
+    }
+    return ctx_;
+}
+
+void WebSocketChannel::freeContextIfIdle() {
+    if (!ctx_ || finished_ || closing_ || pumping_ > 1) return;
+    const bool idle = bytesRead_ == bytesFramed_ && !messageUnfinished_ && !wslay_event_want_write(ctx_) &&
+                      wslay_event_get_queued_msg_count(ctx_) == 0 && !wslay_event_get_close_sent(ctx_) &&
+                      !wslay_event_get_close_received(ctx_) && wslay_event_get_read_enabled(ctx_) &&
+                      wslay_event_get_write_enabled(ctx_);
+    if (!idle) return;
+    wslay_event_context_free(ctx_);
+    ctx_ = nullptr;
+}
+
+void WebSocketChannel::onFrameStart(wslay_event_context*, const wslay_event_on_frame_recv_start_arg* arg, void* user) {
+    auto& self = *static_cast<WebSocketChannel*>(user);
+    // A server's frames are unmasked and wslay refuses a length not in its shortest form, so the
+    // header is 2 bytes plus 2 or 8 of extended length.
+    const std::uint64_t header = arg->payload_length < 126 ? 2 : arg->payload_length < 65536 ? 4 : 10;
+    self.frameBytes_ = header + arg->payload_length;
+    if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME || arg->opcode == WSLAY_CONTINUATION_FRAME)
+        self.messageUnfinished_ = !arg->fin;
+}
+
+void WebSocketChannel::onFrameEnd(wslay_event_context*, void* user) {
+    auto& self = *static_cast<WebSocketChannel*>(user);
+    self.bytesFramed_ += self.frameBytes_;
+    self.frameBytes_ = 0;
 }
 
 void WebSocketChannel::open(std::shared_ptr<io::Stream> stream, std::string leftover) {
@@ -49,6 +88,7 @@ ssize_t WebSocketChannel::onRecv(wslay_event_context* ctx, std::uint8_t* buffer,
     const auto n = std::min(length, self.inbox_->size());
     std::memcpy(buffer, self.inbox_->data(), n);
     self.inbox_->erase(0, n);
+    self.bytesRead_ += n;
     return static_cast<ssize_t>(n);
 }
 
@@ -80,8 +120,16 @@ void WebSocketChannel::onData(io::Stream&, std::string& inbox) {
 void WebSocketChannel::pump() {
     auto keep = shared_from_this();
     if (finished_) return;
-    if (wslay_event_want_read(ctx_) && inbox_ && !inbox_->empty() && wslay_event_recv(ctx_) != 0)
+    // A callback of wslay's (onText) may send, which pumps again inside wslay's own call: only the
+    // outermost pump may free the context.
+    ++pumping_;
+    struct Leave {
+        int& depth;
+        ~Leave() { --depth; }
+    } leave{pumping_};
+    if (inbox_ && !inbox_->empty() && wslay_event_want_read(context()) && wslay_event_recv(ctx_) != 0)
         return abort("protocol_error");
+    if (!ctx_) return; // idle: nothing read, nothing queued
     if (finished_) return;
     if (wslay_event_want_write(ctx_) && wslay_event_send(ctx_) != 0) return abort("protocol_error");
     if (wslay_event_get_close_received(ctx_)) {
@@ -98,14 +146,15 @@ void WebSocketChannel::pump() {
         stream_->closeAfterWrite();
         return;
     }
-    if (stream_->outboxSize() > kMaxQueuedBytes) abort("send_overflow");
+    if (stream_->outboxSize() > kMaxQueuedBytes) return abort("send_overflow");
+    freeContextIfIdle();
 }
 
 bool WebSocketChannel::sendText(const std::string& text) {
     loop_.assertInLoop();
     if (!stream_ || finished_ || closing_) return false;
     wslay_event_msg message{WSLAY_TEXT_FRAME, reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
-    if (wslay_event_queue_msg(ctx_, &message) != 0) return false;
+    if (wslay_event_queue_msg(context(), &message) != 0) return false;
     pump();
     return true;
 }
@@ -114,7 +163,7 @@ void WebSocketChannel::ping() {
     loop_.assertInLoop();
     if (!stream_ || finished_ || closing_) return;
     wslay_event_msg message{WSLAY_PING, nullptr, 0};
-    wslay_event_queue_msg(ctx_, &message);
+    wslay_event_queue_msg(context(), &message);
     pump();
 }
 
@@ -124,8 +173,8 @@ void WebSocketChannel::close(int code, const std::string& reason) {
     closing_ = true;
     closeReason_ = reason;
     const auto text = reason.substr(0, 123); // a close frame's payload is at most 125 bytes
-    wslay_event_queue_close(ctx_, static_cast<std::uint16_t>(code), reinterpret_cast<const std::uint8_t*>(text.data()),
-                            text.size());
+    wslay_event_queue_close(context(), static_cast<std::uint16_t>(code),
+                            reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
     wslay_event_send(ctx_);
     // We do not wait for the peer's answering close: the call is over for us either way.
     finished_ = true;

@@ -20,10 +20,20 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// An unmasked text frame, as a server sends it.
+// An unmasked frame, as a server sends it (payloads under 64 KiB).
+std::string frame(unsigned char firstByte, const std::string& payload) {
+    std::string bytes{static_cast<char>(firstByte)};
+    if (payload.size() < 126) {
+        bytes += static_cast<char>(payload.size());
+    } else {
+        bytes += static_cast<char>(126);
+        bytes += static_cast<char>(payload.size() >> 8);
+        bytes += static_cast<char>(payload.size() & 0xFF);
+    }
+    return bytes + payload;
+}
 std::string textFrame(const std::string& text) {
-    std::string frame{static_cast<char>(0x81), static_cast<char>(text.size())};
-    return frame + text;
+    return frame(0x81, text);
 }
 
 class Recorder {
@@ -75,6 +85,57 @@ protected:
         opened.get_future().wait();
     }
 
+    // Runs `fn` on the loop and waits for it.
+    template <typename Fn> auto onLoop(Fn fn) {
+        std::promise<decltype(fn())> result;
+        loop_.post([&] { result.set_value(fn()); });
+        return result.get_future().get();
+    }
+    bool holdsFramingState() {
+        return onLoop([this] { return channel_->holdsFramingState(); });
+    }
+    // Waits until the channel has delivered `count` texts.
+    std::vector<std::string> textsWhenThereAre(std::size_t count) {
+        std::vector<std::string> texts;
+        for (int i = 0; i < 500 && texts.size() < count; ++i) {
+            std::this_thread::sleep_for(10ms);
+            texts = recorder_.texts();
+        }
+        return texts;
+    }
+    // Waits until the loop has read what the peer sent (the channel then holds wslay's contexts).
+    bool heldWithin(std::chrono::milliseconds limit) {
+        for (auto waited = 0ms; waited < limit; waited += 10ms) {
+            if (holdsFramingState()) return true;
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    }
+    // Reads one frame the channel sent: {first byte, unmasked payload}.
+    std::pair<unsigned char, std::string> readClientFrame() {
+        peer_.setReceiveTimeout(Poco::Timespan(5, 0));
+        unsigned char head[2];
+        readExactly(head, 2);
+        EXPECT_TRUE(head[1] & 0x80) << "a client's frames are masked";
+        std::size_t length = head[1] & 0x7F;
+        EXPECT_LT(length, 126u);
+        unsigned char mask[4];
+        readExactly(mask, 4);
+        std::string payload(length, '\0');
+        readExactly(reinterpret_cast<unsigned char*>(payload.data()), length);
+        for (std::size_t i = 0; i < length; ++i)
+            payload[i] = static_cast<char>(payload[i] ^ mask[i % 4]);
+        return {head[0], payload};
+    }
+    void readExactly(unsigned char* into, std::size_t length) {
+        for (std::size_t got = 0; got < length;) {
+            const int n = peer_.receiveBytes(into + got, static_cast<int>(length - got));
+            ASSERT_GT(n, 0);
+            got += static_cast<std::size_t>(n);
+        }
+    }
+    void peerSends(const std::string& bytes) { peer_.sendBytes(bytes.data(), static_cast<int>(bytes.size())); }
+
     io::EventLoop loop_;
     Recorder recorder_;
     Poco::Net::StreamSocket peer_;
@@ -109,4 +170,82 @@ TEST_F(WebSocketChannelTest, ACloseFrameThatCameWithTheUpgradeClosesTheChannel) 
     open(close, true);
     ASSERT_EQ(closed.wait_for(5s), std::future_status::ready);
     EXPECT_EQ(closed.get(), "closed");
+}
+
+// Between whole messages, with nothing to send, the channel keeps none of wslay's buffers (8.6 KB
+// a call); what arrives next is read by new ones as if nothing had happened.
+TEST_F(WebSocketChannelTest, AnIdleChannelFreesItsFramingStateBetweenMessages) {
+    open(textFrame(R"({"type":"session.created"})"), false);
+    ASSERT_EQ(textsWhenThereAre(1).size(), 1u);
+    EXPECT_FALSE(holdsFramingState());
+    peerSends(textFrame(R"({"type":"session.updated"})"));
+    EXPECT_EQ(textsWhenThereAre(2),
+              (std::vector<std::string>{R"({"type":"session.created"})", R"({"type":"session.updated"})"}));
+    EXPECT_FALSE(holdsFramingState());
+}
+
+TEST_F(WebSocketChannelTest, AFrameSplitInsideItsHeaderKeepsTheFramingStateUntilItIsWhole) {
+    open("", false);
+    const std::string text(300, 'x'); // a 16-bit extended length
+    const auto bytes = textFrame(text);
+    peerSends(bytes.substr(0, 3)); // opcode, 126 and one of the two length bytes
+    ASSERT_TRUE(heldWithin(5000ms));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(holdsFramingState()) << "three bytes of a header are wslay's to keep";
+    EXPECT_TRUE(recorder_.texts().empty());
+    peerSends(bytes.substr(3, 100));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(holdsFramingState()) << "so is half a payload";
+    peerSends(bytes.substr(103));
+    EXPECT_EQ(textsWhenThereAre(1), std::vector<std::string>{text});
+    EXPECT_FALSE(holdsFramingState());
+}
+
+TEST_F(WebSocketChannelTest, AFragmentedMessageKeepsTheFramingStateBetweenItsFragments) {
+    open("", false);
+    peerSends(frame(0x01, "Hel")); // text, no FIN
+    ASSERT_TRUE(heldWithin(5000ms));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(holdsFramingState()) << "the message is not whole yet";
+    peerSends(frame(0x89, "")); // a ping between fragments
+    EXPECT_EQ(readClientFrame(), (std::pair<unsigned char, std::string>{0x8A, ""}));
+    EXPECT_TRUE(holdsFramingState());
+    peerSends(frame(0x80, "lo")); // continuation with FIN
+    EXPECT_EQ(textsWhenThereAre(1), std::vector<std::string>{"Hello"});
+    EXPECT_FALSE(holdsFramingState());
+}
+
+TEST_F(WebSocketChannelTest, APingAfterAnIdlePauseIsAnsweredWithItsPayload) {
+    open(textFrame("{}"), false);
+    ASSERT_EQ(textsWhenThereAre(1).size(), 1u);
+    ASSERT_FALSE(holdsFramingState());
+    peerSends(frame(0x89, "are you there"));
+    EXPECT_EQ(readClientFrame(), (std::pair<unsigned char, std::string>{0x8A, "are you there"}));
+    EXPECT_FALSE(holdsFramingState());
+}
+
+TEST_F(WebSocketChannelTest, TextsAndPingsSentAfterAnIdlePauseAreWholeMaskedFrames) {
+    open(textFrame("{}"), false);
+    ASSERT_EQ(textsWhenThereAre(1).size(), 1u);
+    ASSERT_FALSE(holdsFramingState());
+    EXPECT_TRUE(onLoop([this] { return channel_->sendText(R"({"type":"response.create"})"); }));
+    EXPECT_EQ(readClientFrame(), (std::pair<unsigned char, std::string>{0x81, R"({"type":"response.create"})"}));
+    onLoop([this] {
+        channel_->ping();
+        return 0;
+    });
+    EXPECT_EQ(readClientFrame(), (std::pair<unsigned char, std::string>{0x89, ""}));
+    EXPECT_FALSE(holdsFramingState());
+}
+
+TEST_F(WebSocketChannelTest, ACloseAfterAnIdlePauseIsAnsweredAndClosesTheChannel) {
+    auto closed = recorder_.closed();
+    open(textFrame("{}"), false);
+    ASSERT_EQ(textsWhenThereAre(1).size(), 1u);
+    ASSERT_FALSE(holdsFramingState());
+    peerSends(frame(0x88, std::string{static_cast<char>(0x03), static_cast<char>(0xE8)})); // 1000
+    ASSERT_EQ(closed.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(closed.get(), "closed");
+    EXPECT_EQ(readClientFrame(), (std::pair<unsigned char, std::string>{
+                                     0x88, std::string{static_cast<char>(0x03), static_cast<char>(0xE8)}}));
 }
