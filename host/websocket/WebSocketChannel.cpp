@@ -24,7 +24,9 @@ wslay_event_context* WebSocketChannel::context() {
                                                          nullptr,
                                                          &WebSocketChannel::onFrameEnd,
                                                          &WebSocketChannel::onMessage};
-        if (wslay_event_context_client_init(&ctx_, &kCallbacks, this) != 0) throw std::bad_alloc();
+        wslay_event_context* made = nullptr; // wslay frees, but does not clear, what a failed init made
+        if (wslay_event_context_client_init(&made, &kCallbacks, this) != 0) throw std::bad_alloc();
+        ctx_ = made;
         wslay_event_config_set_max_recv_msg_length(ctx_, kMaxMessageBytes);
         bytesRead_ = bytesFramed_ = frameBytes_ = 0;
         messageUnfinished_ = false;
@@ -112,23 +114,35 @@ void WebSocketChannel::onMessage(wslay_event_context*, const wslay_event_on_msg_
 void WebSocketChannel::onData(io::Stream&, std::string& inbox) {
     // Any byte is a sign of life: a peer trickling a large frame over a slow link is not dead.
     if (callbacks_.onHeard) callbacks_.onHeard();
+    // Reached again from inside a pump (a write that found the peer gone reads its last bytes), the
+    // outer pump must go on reading the same inbox afterwards.
+    struct Restore {
+        std::string*& inbox;
+        std::string* previous;
+        ~Restore() { inbox = previous; }
+    } restore{inbox_, inbox_};
     inbox_ = &inbox;
     pump();
-    inbox_ = nullptr;
 }
 
 void WebSocketChannel::pump() {
     auto keep = shared_from_this();
     if (finished_) return;
     // A callback of wslay's (onText) may send, which pumps again inside wslay's own call: only the
-    // outermost pump may free the context.
+    // outermost pump may free the context, and wslay's reader must not run inside itself (it hands
+    // over a message before resetting its state for the next frame); the outer read goes on with
+    // whatever the inbox holds.
     ++pumping_;
     struct Leave {
         int& depth;
         ~Leave() { --depth; }
     } leave{pumping_};
-    if (inbox_ && !inbox_->empty() && wslay_event_want_read(context()) && wslay_event_recv(ctx_) != 0)
-        return abort("protocol_error");
+    if (!receiving_ && inbox_ && !inbox_->empty() && wslay_event_want_read(context())) {
+        receiving_ = true;
+        const int read = wslay_event_recv(ctx_);
+        receiving_ = false;
+        if (read != 0) return abort("protocol_error");
+    }
     if (!ctx_) return; // idle: nothing read, nothing queued
     if (finished_) return;
     if (wslay_event_want_write(ctx_) && wslay_event_send(ctx_) != 0) return abort("protocol_error");

@@ -18,8 +18,8 @@ namespace sideband::websocket {
 // answered, close handshake) over an io::Stream the loop owns. Every method runs on the stream's
 // loop. Messages are handed over whole; nothing here blocks.
 //
-// A sideband socket is idle most of a call (the audio goes over SIP, not here), and wslay's
-// contexts carry 8.6 KB of fixed buffers each: a quarter of what a held call costs. So between
+// A sideband socket is idle most of a call (the audio goes over SIP, not here), and wslay's two
+// contexts carry 8.6 KB of fixed buffers together: a quarter of what a held call cost. So between
 // whole messages, with nothing queued to send and no close under way, the channel frees them, and
 // makes new ones when the next byte arrives or a message is sent. Nothing is lost: at that point
 // every byte handed to wslay has been framed (counted from its frame callbacks), so its state is
@@ -82,6 +82,7 @@ private:
     std::uint64_t frameBytes_ = 0;   // header and payload of the frame being read
     bool messageUnfinished_ = false; // a data frame without FIN came: its continuation is due
     int pumping_ = 0;                // pump() calls under way (one inside another through a callback)
+    bool receiving_ = false;         // inside wslay_event_recv
     std::string* inbox_ = nullptr;   // during onData
     bool finished_ = false;
     bool closing_ = false;

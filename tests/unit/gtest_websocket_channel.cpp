@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -20,16 +21,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// An unmasked frame, as a server sends it (payloads under 64 KiB).
+// An unmasked frame, as a server sends it.
 std::string frame(unsigned char firstByte, const std::string& payload) {
     std::string bytes{static_cast<char>(firstByte)};
-    if (payload.size() < 126) {
-        bytes += static_cast<char>(payload.size());
-    } else {
-        bytes += static_cast<char>(126);
-        bytes += static_cast<char>(payload.size() >> 8);
-        bytes += static_cast<char>(payload.size() & 0xFF);
-    }
+    const std::uint64_t size = payload.size();
+    const int lengthBytes = size < 126 ? 0 : size < 65536 ? 2 : 8;
+    bytes += static_cast<char>(size < 126 ? size : size < 65536 ? 126 : 127);
+    for (int i = lengthBytes - 1; i >= 0; --i)
+        bytes += static_cast<char>((size >> (8 * i)) & 0xFF);
     return bytes + payload;
 }
 std::string textFrame(const std::string& text) {
@@ -41,8 +40,11 @@ public:
     websocket::WebSocketChannel::Callbacks callbacks() {
         websocket::WebSocketChannel::Callbacks callbacks;
         callbacks.onText = [this](std::string text) {
-            std::lock_guard lock(mutex_);
-            texts_.push_back(std::move(text));
+            {
+                std::lock_guard lock(mutex_);
+                texts_.push_back(std::move(text));
+            }
+            if (insideOnText) insideOnText();
         };
         callbacks.onClosed = [this](const std::string& reason, int) { closed_.set_value(reason); };
         return callbacks;
@@ -52,6 +54,7 @@ public:
         return texts_;
     }
     std::future<std::string> closed() { return closed_.get_future(); }
+    std::function<void()> insideOnText; // runs on the loop, inside the channel's read
 
 private:
     std::mutex mutex_;
@@ -248,4 +251,37 @@ TEST_F(WebSocketChannelTest, ACloseAfterAnIdlePauseIsAnsweredAndClosesTheChannel
     EXPECT_EQ(closed.get(), "closed");
     EXPECT_EQ(readClientFrame(), (std::pair<unsigned char, std::string>{
                                      0x88, std::string{static_cast<char>(0x03), static_cast<char>(0xE8)}}));
+}
+
+TEST_F(WebSocketChannelTest, AMessageOfMoreThan64KiBIsFramedAndTheStateFreedAfterIt) {
+    open("", false);
+    const std::string text(70000, 'y'); // a 64-bit extended length
+    peerSends(textFrame(text));
+    EXPECT_EQ(textsWhenThereAre(1), std::vector<std::string>{text});
+    EXPECT_FALSE(holdsFramingState());
+}
+
+TEST_F(WebSocketChannelTest, AWholeMessageFollowedByOneByteOfTheNextKeepsTheState) {
+    open("", false);
+    const auto next = textFrame("second");
+    peerSends(textFrame("first") + next.substr(0, 1));
+    ASSERT_EQ(textsWhenThereAre(1), std::vector<std::string>{"first"});
+    EXPECT_TRUE(holdsFramingState()) << "one byte of the next header is wslay's";
+    peerSends(next.substr(1));
+    EXPECT_EQ(textsWhenThereAre(2), (std::vector<std::string>{"first", "second"}));
+    EXPECT_FALSE(holdsFramingState());
+}
+
+// A handler that answers from inside onText sends while wslay is still reading: the reader must
+// not be entered again (it hands a message over before it resets for the next frame), and what is
+// left in the inbox is still read by the outer call.
+TEST_F(WebSocketChannelTest, SendingFromInsideOnTextWhileMoreFramesWaitLosesAndCorruptsNothing) {
+    recorder_.insideOnText = [this] { channel_->sendText("ack"); };
+    open("", false);
+    const std::string a(5000, 'a'), b(5000, 'b'); // each more than wslay reads at once (4 KiB)
+    peerSends(textFrame(a) + textFrame(b));
+    EXPECT_EQ(textsWhenThereAre(2), (std::vector<std::string>{a, b}));
+    EXPECT_EQ(readClientFrame(), (std::pair<unsigned char, std::string>{0x81, "ack"}));
+    EXPECT_EQ(readClientFrame(), (std::pair<unsigned char, std::string>{0x81, "ack"}));
+    EXPECT_FALSE(holdsFramingState());
 }
