@@ -926,8 +926,8 @@ bench_held() {
       "every accepted call active (\`sideband_calls_active_all\`, pending 0; at most 60 s), the host's /proc/PID/status is read five" \
       "times a second apart: peak \`Threads\` and \`VmRSS\`, and VmRSS's two parts: \`RssAnon\` (the heap and stacks) and \`RssFile\`" \
       "(pages of the mapped libraries and binary) (idle = before the first call, with the idle and slow connections already open)." \
-      "Then every call is ended with a signed \`realtime.call.ended\` and, once none is active (at most 30 s) and 6 s more (one host" \
-      "sweep, which gives the heap's freed pages back to the kernel), threads and RSS are read again." \
+      "Then every call is ended with a signed \`realtime.call.ended\` and, once none is active (at most 30 s) and the host's sweep has" \
+      "given the heap's freed pages back (\`sideband_heap_trims_total\` grew; at most 15 s), threads and RSS are read again." \
       "A fresh host per row: default settings plus MAX_CONCURRENT_CALLS=$((calls + 1000)) and /metrics on its own listener;" \
       "idle and slow connections as in http.md." "" \
       "Issue 11's floor for the new server: 2,000 calls held with <= 32 threads and < 60 MB RSS." "" \

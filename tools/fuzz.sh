@@ -60,7 +60,12 @@ for t in "${targets[@]}"; do
   # SIDEBAND_FUZZ_KEEP=1 goes on from the corpus an earlier run left there (a long run split into
   # parts, their executions added up); by default every run starts from the seeds alone.
   if [ "${SIDEBAND_FUZZ_KEEP:-0}" = 1 ] && [ -d "$work/corpus" ]; then
-    rm -rf "$work/artifacts" "$work/fuzz.log"
+    if [ -n "$(ls -A "$work/artifacts" 2>/dev/null)" ]; then
+      echo "$t: an earlier part left findings in $work/artifacts; look at them (or move them away) first" >&2
+      status=1
+      continue
+    fi
+    rm -f "$work/fuzz.log"
   else
     rm -rf "$work"
   fi

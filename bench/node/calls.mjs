@@ -220,6 +220,7 @@ async function hold() {
   }
   console.error(`held ${held} (all open: ${allOpen}); threads ${peak.threads}, RSS ${(peak.rssKib / 1024).toFixed(1)} MiB ` +
     `(anonymous ${(peak.anonKib / 1024).toFixed(1)}, files ${(peak.fileKib / 1024).toFixed(1)}; idle ${(idle.anonKib / 1024).toFixed(1)} / ${(idle.fileKib / 1024).toFixed(1)})`);
+  const trimsBefore = (await metric("sideband_heap_trims_total")) || 0; // no series before the first trim
   let i = 0, endedOk = 0;
   const endStart = performance.now();
   await runLoops(concurrency, async () => {
@@ -232,7 +233,9 @@ async function hold() {
   const endSeconds = (performance.now() - endStart) / 1000;
   await waitFor(async () => (await metric("sideband_calls_active_all")) === 0, 30_000);
   const left = await metric("sideband_calls_active_all");
-  await sleep(6000); // one host sweep (every 5 s) later, which gives freed heap back once calls end
+  // The host's sweep (every 5 s) gives the freed heap back once calls have ended: read RSS after it
+  // (at most 15 s, e.g. for an older host without the metric).
+  await waitFor(async () => (await metric("sideband_heap_trims_total")) > trimsBefore, 15_000);
   const after = procStatus(pid);
   const mib = (kib) => (kib / 1024).toFixed(1);
   console.log(`BENCH mode=hold concurrency=${concurrency} connections=${connections} calls=${calls} ` +

@@ -177,7 +177,7 @@ TEST(ScenarioParser, RestFaultsMakeTheAcceptFail) {
     EXPECT_EQ(faults[1].delay, std::chrono::milliseconds(300));
     EXPECT_EQ(faults[1].times, 2);
     EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":[{"action":"transfer","status":500}]}]})"),
-              "calls[0].rest_faults[0].action: must be create, accept, reject, refer, hangup or *");
+              "calls[0].rest_faults[0].action: must be accept, reject, refer, hangup or *");
     EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":[{"action":"accept","status":200}]}]})"),
               "calls[0].rest_faults[0].status: must be an HTTP error status (400-599)");
     EXPECT_EQ(errorOf(R"({"calls":[{"rest_faults":[{"action":"accept"}]}]})"),

@@ -292,7 +292,9 @@ std::vector<RestFault> parseRestFaults(const Poco::Dynamic::Var& value, const st
         RestFault fault;
         fault.action = requiredString(object, "action", faultPath);
         if (fault.action != "*" && !kRestActions.count(fault.action))
-            fail(faultPath + ".action", "must be create, accept, reject, refer, hangup or *");
+            fail(faultPath + ".action", create == CreateFaults::Allowed
+                                            ? "must be create, accept, reject, refer, hangup or *"
+                                            : "must be accept, reject, refer, hangup or *");
         if (fault.action == "create" && create == CreateFaults::Refused)
             fail(faultPath + ".action", "create never reaches a scenario call (it has no call id yet): put it in "
                                         "--webrtc-script's rest_faults");
