@@ -450,11 +450,12 @@ void Host::sweepLoop() {
             launches_->hangUp(swept.callId, swept.tenantId, swept.reason); // OpenAI still has the call
             calls::recordCallEnd(*store_, metrics_, clock_, swept.callId, swept.tenantId, swept.reason);
         }
-        if (const auto trimmed = heapTrimmer_.observe(sessions_->activeSessions())) {
+        const auto inProgress = sessions_->activeSessions();
+        if (const auto trimmed = heapTrimmer_.observe(inProgress)) {
             metrics_.increment(metrics::name::kHeapTrims);
             metrics_.increment(metrics::name::kHeapTrimmedBytes, {}, double(trimmed->bytes));
             spdlog::info("gave {:.1f} MiB of freed heap back to the kernel ({} calls in progress, {} at the peak)",
-                         double(trimmed->bytes) / (1024.0 * 1024.0), sessions_->activeSessions(), trimmed->peakCalls);
+                         double(trimmed->bytes) / (1024.0 * 1024.0), inProgress, trimmed->peakCalls);
         }
     }
 }

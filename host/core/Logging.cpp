@@ -1,5 +1,7 @@
 #include "core/Logging.h"
 
+#include "core/ScopedValue.h"
+
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
@@ -108,11 +110,7 @@ void appendPrefix(spdlog::memory_buf_t& out, std::string_view callId, std::strin
 }
 
 void logCallLine(spdlog::level::level_enum level, const CallScope& scope, std::string_view payload) {
-    struct Restore {
-        const CallScope* previous;
-        ~Restore() { tCurrentCall = previous; }
-    } restore{tCurrentCall};
-    tCurrentCall = &scope;
+    const ScopedValue<const CallScope*> current(tCurrentCall, &scope);
     spdlog::default_logger_raw()->log(level, spdlog::string_view_t(payload.data(), payload.size()));
 }
 

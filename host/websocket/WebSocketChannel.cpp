@@ -1,5 +1,7 @@
 #include "websocket/WebSocketChannel.h"
 
+#include "core/ScopedValue.h"
+
 #include <openssl/rand.h>
 #include <wslay/wslay.h>
 
@@ -116,12 +118,7 @@ void WebSocketChannel::onData(io::Stream&, std::string& inbox) {
     if (callbacks_.onHeard) callbacks_.onHeard();
     // Reached again from inside a pump (a write that found the peer gone reads its last bytes), the
     // outer pump must go on reading the same inbox afterwards.
-    struct Restore {
-        std::string*& inbox;
-        std::string* previous;
-        ~Restore() { inbox = previous; }
-    } restore{inbox_, inbox_};
-    inbox_ = &inbox;
+    const ScopedValue<std::string*> reading(inbox_, &inbox);
     pump();
 }
 
@@ -132,15 +129,13 @@ void WebSocketChannel::pump() {
     // outermost pump may free the context, and wslay's reader must not run inside itself (it hands
     // over a message before resetting its state for the next frame); the outer read goes on with
     // whatever the inbox holds.
-    ++pumping_;
-    struct Leave {
-        int& depth;
-        ~Leave() { --depth; }
-    } leave{pumping_};
+    const ScopedValue<int> depth(pumping_, pumping_ + 1);
     if (!receiving_ && inbox_ && !inbox_->empty() && wslay_event_want_read(context())) {
-        receiving_ = true;
-        const int read = wslay_event_recv(ctx_);
-        receiving_ = false;
+        int read = 0;
+        {
+            const ScopedValue<bool> inside(receiving_, true);
+            read = wslay_event_recv(ctx_);
+        }
         if (read != 0) return abort("protocol_error");
     }
     if (!ctx_) return; // idle: nothing read, nothing queued
