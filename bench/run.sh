@@ -839,7 +839,7 @@ node_driver() {
 bench_calls() {
   prepare_server_hosts
   need_node_driver
-  local out=$results/calls.md rows=() c pool name n=0 line load before after t0 t1 cpu left served
+  local out=$results/calls.md rows=() c pool name n=0 line load before after t0 t1 cpu left served passes
   host_notes=()
   local concurrencies=${BENCH_CONCURRENCY:-$([ "$quick" = 1 ] && echo 32 || echo "32 256")}
   start_sim 0
@@ -860,10 +860,11 @@ bench_calls() {
       left="$(metric_value sideband_calls_active_all) / $(metric_value sideband_calls_pending_all)"
       metrics_text >"$work/metrics.after"
       served=$(histogram_bounds "$work/metrics.before" "$work/metrics.after" sideband_webhook_duration_seconds 'type="realtime.call.incoming"')
+      passes=$(histogram_bounds "$work/metrics.before" "$work/metrics.after" sideband_event_loop_iteration_seconds 'loop="io-')
       stop_helpers
       stop_host
       cpu=$(cpu_share "$before" "$after" "$t0" "$t1")
-      rows+=("| $c | $pool | ${host_labels[$name]} | $(val "$line" calls_per_s) | $(val "$line" accept_p50_ms) | $(val "$line" accept_p99_ms) | $(val "$line" accept_max_ms) | $served | $(val "$line" completed) / $(val "$line" started) | $(val "$line" not_accepted) | $(val "$line" incoming_statuses) | $(val "$line" ended_statuses) | $(val "$line" errors) | $left | ${peak% *} | ${peak#* } | ${cpu}% | $(idle_cell) | $load |")
+      rows+=("| $c | $pool | ${host_labels[$name]} | $(val "$line" calls_per_s) | $(val "$line" accept_p50_ms) | $(val "$line" accept_p99_ms) | $(val "$line" accept_max_ms) | $served | $passes | $(val "$line" client_loop_delay_p99_ms) / $(val "$line" client_loop_delay_max_ms) | $(val "$line" completed) / $(val "$line" started) | $(val "$line" not_accepted) | $(val "$line" incoming_statuses) | $(val "$line" ended_statuses) | $(val "$line" errors) | $left | ${peak% *} | ${peak#* } | ${cpu}% | $(idle_cell) | $load |")
       echo "${rows[-1]}"
     done
   done
@@ -888,9 +889,13 @@ bench_calls() {
       "host-side accept ms = the same deliveries as the host timed them (\`sideband_webhook_duration_seconds{type=\"realtime.call.incoming\"}\`," \
       "from request complete to answer written, the accept REST call included), p50 / p99 / max as histogram bucket bounds:" \
       "the client's figures minus the time requests and answers waited outside the host's handling (in the client, the kernel's queues)." \
+      "host loop pass ms = how long the host's I/O loops' passes took over the row (\`sideband_event_loop_iteration_seconds\`, all loops," \
+      "p50 / p99 / max as bucket bounds): a request that arrives during a pass waits for it to end." \
+      "driver loop delay ms = Node's own event-loop delay over the window (\`perf_hooks.monitorEventLoopDelay\`, 1 ms resolution), p99 / max:" \
+      "an answer that reached the driver while its loop was busy or not scheduled is timed late by up to this much." \
       "" "Issue 11's floor for the new server: max accept latency < 100 ms in every run." "" \
-      "| concurrency | pool | host | whole calls/s | accept p50 ms | accept p99 ms | accept max ms | host-side accept p50 / p99 / max ms | completed / started | not accepted | incoming statuses | ended statuses | errors | left active / pending | host threads | host RSS MiB | host CPU | idle, slow open (closed by host) | load |" \
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+      "| concurrency | pool | host | whole calls/s | accept p50 ms | accept p99 ms | accept max ms | host-side accept p50 / p99 / max ms | host loop pass p50 / p99 / max ms | driver loop delay p99 / max ms | completed / started | not accepted | incoming statuses | ended statuses | errors | left active / pending | host threads | host RSS MiB | host CPU | idle, slow open (closed by host) | load |" \
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     header "" "Simulator totals over all rows: $sim"
     notes

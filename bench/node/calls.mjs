@@ -22,6 +22,7 @@
 import { Agent, fetch } from "undici";
 import { createHmac, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 
 const args = {};
 for (let i = 2; i + 1 < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
@@ -124,6 +125,10 @@ async function whole() {
   const windowEnd = windowStart + seconds * 1000;
   const accept = [];
   let completed = 0, notAccepted = 0, endFailed = 0, started = 0;
+  // The driver's own event-loop delay over the window: an answer that arrived while this process was
+  // busy (or not scheduled) is timed late by this much, whatever the host did.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  setTimeout(() => loopDelay.enable(), warmupMs).unref();
   await runLoops(concurrency, async () => {
     while (performance.now() < windowEnd) {
       if (performance.now() >= windowStart) ++started;
@@ -145,12 +150,14 @@ async function whole() {
       if (now >= windowStart && now <= windowEnd) ++completed;
     }
   });
+  loopDelay.disable();
   const elapsed = (performance.now() - windowStart) / 1000;
   console.log(`BENCH mode=whole concurrency=${concurrency} connections=${connections} seconds=${seconds} ` +
     `started=${started} completed=${completed} calls_per_s=${(completed / seconds).toFixed(1)} ` +
     `${latencyFields("accept", accept)} not_accepted=${notAccepted} end_failed=${endFailed} ` +
     `incoming_statuses=${tally(statuses.incoming)} ended_statuses=${tally(statuses.ended)} ` +
-    `errors=${tally(errors)} drain_s=${(elapsed - seconds).toFixed(1)}`);
+    `errors=${tally(errors)} drain_s=${(elapsed - seconds).toFixed(1)} ` +
+    `client_loop_delay_p99_ms=${fmt(loopDelay.percentile(99) / 1e6)} client_loop_delay_max_ms=${fmt(loopDelay.max / 1e6)}`);
 }
 
 // --- hold ----------------------------------------------------------------------------------------

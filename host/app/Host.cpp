@@ -294,6 +294,28 @@ void Host::declareLiveMetrics() {
         metrics::name::kSessionWorkerQueue, "Sideband messages waiting for a session worker.", [this] {
             return std::vector<metrics::MetricsRegistry::GaugeSample>{{{}, double(sessions_->queuedMessages())}};
         });
+    // The loops' own timings, kept by each loop without a lock and read here at scrape time.
+    auto loopTimings = [this](io::DurationHistogram io::LoopTimings::*which) {
+        return [this, which] {
+            std::vector<metrics::MetricsRegistry::HistogramSample> samples;
+            for (std::size_t i = 0; i < loops_->size(); ++i) {
+                auto& loop = loops_->at(i);
+                auto taken = (loop.timings().*which).snapshot();
+                samples.push_back({{{"loop", loop.name()}}, std::move(taken.buckets), taken.sumSeconds, taken.count});
+            }
+            return samples;
+        };
+    };
+    const std::vector<double> loopBounds(io::DurationHistogram::kBoundsSeconds.begin(),
+                                         io::DurationHistogram::kBoundsSeconds.end());
+    metrics_.declareHistogram(metrics::name::kLoopIterationSeconds,
+                              "Time each event-loop iteration held its thread (events, posted tasks, timers); "
+                              "every socket on the loop waits that long.",
+                              loopBounds, loopTimings(&io::LoopTimings::iteration));
+    metrics_.declareHistogram(metrics::name::kLoopTimerDelaySeconds,
+                              "How late a due timer was when its event loop woke for it (the loop thread "
+                              "waiting for a core, or a long iteration before).",
+                              loopBounds, loopTimings(&io::LoopTimings::timerDelay));
     auto toolLoad = [this](bool busy) {
         return [this, busy] {
             std::vector<metrics::MetricsRegistry::GaugeSample> samples;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "io/LoopTimings.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -64,7 +66,8 @@ public:
     void cancel(TimerId id);
     // The time this loop iteration started (cheap; exact enough for deadlines).
     SteadyClock::time_point now() const { return now_; }
-
+    // Any thread: how long iterations took and how late timers fired (for /metrics).
+    const LoopTimings& timings() const { return timings_; }
 
 private:
     void run();
@@ -93,6 +96,7 @@ private:
     std::unordered_map<TimerId, decltype(timers_)::iterator> timerById_;
     TimerId nextTimer_ = 1;
     SteadyClock::time_point now_ = SteadyClock::now();
+    LoopTimings timings_;
 };
 
 // A loop group: connections and sessions are spread over a few loops (one per core is plenty).

@@ -55,6 +55,20 @@ const char* typeName(MetricsRegistry::Type type) {
     return "untyped";
 }
 
+// One histogram series: cumulative buckets (a missing per-bound count reads as 0), +Inf, sum, count.
+void renderHistogram(std::ostream& out, const std::string& name, const std::vector<double>& bounds,
+                     const Labels& labels, const std::vector<std::uint64_t>& buckets, double sum, std::uint64_t count) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < bounds.size(); ++i) {
+        cumulative += i < buckets.size() ? buckets[i] : 0;
+        out << name << "_bucket" << renderLabels(labels, "le", formatNumber(bounds[i])) << ' ' << cumulative << '\n';
+    }
+    const auto key = renderLabels(labels);
+    out << name << "_bucket" << renderLabels(labels, "le", "+Inf") << ' ' << count << '\n';
+    out << name << "_sum" << key << ' ' << formatNumber(sum) << '\n';
+    out << name << "_count" << key << ' ' << count << '\n';
+}
+
 } // namespace
 
 void MetricsRegistry::declareCounter(const std::string& name, const std::string& help) {
@@ -77,12 +91,18 @@ void MetricsRegistry::declareGauge(const std::string& name, const std::string& h
 }
 
 void MetricsRegistry::declareHistogram(const std::string& name, const std::string& help, std::vector<double> bounds) {
+    declareHistogram(name, help, std::move(bounds), nullptr);
+}
+
+void MetricsRegistry::declareHistogram(const std::string& name, const std::string& help, std::vector<double> bounds,
+                                       HistogramCollector collector) {
     std::sort(bounds.begin(), bounds.end());
     std::lock_guard lock(mutex_);
     auto& f = families_[name];
     f.type = Type::Histogram;
     f.help = help;
     f.bounds = std::move(bounds);
+    f.histogramCollector = std::move(collector);
 }
 
 MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, Type type) {
@@ -140,6 +160,11 @@ std::uint64_t MetricsRegistry::observations(const std::string& name, const Label
     std::lock_guard lock(mutex_);
     auto f = families_.find(name);
     if (f == families_.end()) return 0;
+    if (f->second.histogramCollector) {
+        for (const auto& sample : f->second.histogramCollector())
+            if (sample.labels == labels) return sample.count;
+        return 0;
+    }
     auto s = f->second.series.find(renderLabels(labels));
     return s == f->second.series.end() ? 0 : s->second.count;
 }
@@ -155,20 +180,17 @@ std::string MetricsRegistry::renderPrometheus() const {
                 out << name << renderLabels(labels) << ' ' << formatNumber(value) << '\n';
             continue;
         }
+        if (f.histogramCollector) {
+            for (const auto& sample : f.histogramCollector())
+                renderHistogram(out, name, f.bounds, sample.labels, sample.buckets, sample.sum, sample.count);
+            continue;
+        }
         for (const auto& [key, s] : f.series) {
             if (f.type != Type::Histogram) {
                 out << name << key << ' ' << formatNumber(s.value) << '\n';
                 continue;
             }
-            std::uint64_t cumulative = 0;
-            for (std::size_t i = 0; i < f.bounds.size(); ++i) {
-                cumulative += s.buckets[i];
-                out << name << "_bucket" << renderLabels(s.labels, "le", formatNumber(f.bounds[i])) << ' '
-                    << cumulative << '\n';
-            }
-            out << name << "_bucket" << renderLabels(s.labels, "le", "+Inf") << ' ' << s.count << '\n';
-            out << name << "_sum" << key << ' ' << formatNumber(s.sum) << '\n';
-            out << name << "_count" << key << ' ' << s.count << '\n';
+            renderHistogram(out, name, f.bounds, s.labels, s.buckets, s.sum, s.count);
         }
     }
     return out.str();

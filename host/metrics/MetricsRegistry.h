@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -19,12 +20,23 @@ public:
     enum class Type { Counter, Gauge, Histogram };
     using GaugeSample = std::pair<Labels, double>;
     using GaugeCollector = std::function<std::vector<GaugeSample>()>;
+    // A histogram kept elsewhere (e.g. by an event loop, without the registry's lock) and read at
+    // scrape time: per-bound counts, not cumulative, for the bounds it was declared with.
+    struct HistogramSample {
+        Labels labels;
+        std::vector<std::uint64_t> buckets;
+        double sum = 0;
+        std::uint64_t count = 0;
+    };
+    using HistogramCollector = std::function<std::vector<HistogramSample>()>;
 
     void declareCounter(const std::string& name, const std::string& help);
     void declareGauge(const std::string& name, const std::string& help);
     // A gauge whose samples are read at scrape time (e.g. live ledger counts).
     void declareGauge(const std::string& name, const std::string& help, GaugeCollector collector);
     void declareHistogram(const std::string& name, const std::string& help, std::vector<double> bounds);
+    void declareHistogram(const std::string& name, const std::string& help, std::vector<double> bounds,
+                          HistogramCollector collector);
 
     void increment(const std::string& name, const Labels& labels = {}, double by = 1.0);
     void set(const std::string& name, const Labels& labels, double value);
@@ -49,6 +61,7 @@ private:
         std::string help;
         std::vector<double> bounds;
         GaugeCollector collector;
+        HistogramCollector histogramCollector;
         std::map<std::string, Series> series;
     };
 

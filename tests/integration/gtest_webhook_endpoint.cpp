@@ -9,6 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <regex>
+#include <string>
+
 using namespace sideband;
 using namespace sideband::testing;
 
@@ -181,6 +185,26 @@ TEST_P(WebhookEndpointTest, MetricsCountDeliveriesByTypeAndOutcome) {
               std::string::npos);
     EXPECT_NE(r.body.find(R"(sideband_webhooks_total{type="realtime.call.incoming",outcome="deduped"} 1)"),
               std::string::npos);
+}
+
+TEST_P(WebhookEndpointTest, MetricsShowHowLongEachEventLoopsPassesTook) {
+    deliver(kIncoming);
+    const auto r = client_->get("/metrics");
+    EXPECT_EQ(r.status, 200);
+    // A series per loop (SIDEBAND_IO_THREADS, 2 by default); the loop serving this connection has
+    // passes counted, one of them the delivery's.
+    std::uint64_t passes = 0;
+    for (const std::string loop : {"io-0", "io-1"}) {
+        std::smatch count;
+        const std::regex series("sideband_event_loop_iteration_seconds_count\\{loop=\"" + loop + "\"\\} ([0-9]+)\n");
+        ASSERT_TRUE(std::regex_search(r.body, count, series)) << r.body;
+        passes += std::stoull(count[1]);
+        EXPECT_NE(r.body.find("sideband_event_loop_iteration_seconds_bucket{loop=\"" + loop + "\",le=\"0.001\"} "),
+                  std::string::npos);
+        EXPECT_NE(r.body.find("sideband_event_loop_timer_delay_seconds_count{loop=\"" + loop + "\"} "),
+                  std::string::npos);
+    }
+    EXPECT_GT(passes, 0u);
 }
 
 TEST_P(WebhookEndpointTest, SecretsNeverAppearInResponses) {

@@ -96,6 +96,7 @@ TEST(PrometheusMetrics, PromtoolAcceptsTheExpositionAfterTraffic) {
     const std::string body = scrapeAfterTraffic({}, false);
     ASSERT_FALSE(body.empty());
     EXPECT_THAT(body, HasSubstr("sideband_webhooks_total"));
+    EXPECT_THAT(body, HasSubstr("sideband_event_loop_iteration_seconds_bucket{loop=\"io-0\",le=\"+Inf\"}"));
     const CheckResult check = promtoolCheck(promtool, body);
     EXPECT_EQ(check.exitCode, 0) << "promtool check metrics:\n" << check.output << "\n--- exposition ---\n" << body;
 }

@@ -17,7 +17,8 @@ namespace {
 
 // Waits for a task posted to `loop` to have run; false after 10 s (an idle loop sleeps without a
 // timeout, so a lost wake-up is a hang, not a delay).
-bool runsOn(io::EventLoop& loop, std::function<void()> task = [] {}) {
+bool runsOn(
+    io::EventLoop& loop, std::function<void()> task = [] {}) {
     std::promise<void> ran;
     auto done = ran.get_future();
     loop.post([&] {
@@ -92,4 +93,42 @@ TEST(EventLoop, StopRunsWhatWasPostedBeforeIt) {
     loop.post([&] { ran = true; });
     loop.stop();
     EXPECT_TRUE(ran);
+}
+
+namespace {
+
+// Observations above `seconds` (a bucket bound), from a snapshot's per-bucket counts.
+std::uint64_t observedAbove(const io::DurationHistogram::Snapshot& snapshot, double seconds) {
+    std::uint64_t atOrBelow = 0;
+    for (std::size_t i = 0; i < io::DurationHistogram::kBoundsSeconds.size(); ++i)
+        if (io::DurationHistogram::kBoundsSeconds[i] <= seconds) atOrBelow += snapshot.buckets[i];
+    return snapshot.count - atOrBelow;
+}
+
+} // namespace
+
+TEST(EventLoop, AnIterationThatBlocksItsThreadIsTimedAboveTheBoundsItOverran) {
+    io::EventLoop loop("test");
+    loop.start();
+    ASSERT_TRUE(runsOn(loop, [] { std::this_thread::sleep_for(30ms); }));
+    loop.stop(); // the iteration is recorded after its tasks; stop() joins the thread
+    const auto iterations = loop.timings().iteration.snapshot();
+    EXPECT_GE(observedAbove(iterations, 0.025), 1u);
+    EXPECT_GE(iterations.sumSeconds, 0.030);
+    EXPECT_EQ(loop.timings().timerDelay.snapshot().count, 0u) << "no timer was ever due";
+}
+
+TEST(EventLoop, ATimerDueDuringABusyIterationIsTimedLate) {
+    io::EventLoop loop("test");
+    loop.start();
+    std::promise<void> fired;
+    ASSERT_TRUE(runsOn(loop, [&] {
+        loop.runAfter(1ms, [&] { fired.set_value(); });
+        std::this_thread::sleep_for(30ms); // the timer falls due while this iteration holds the thread
+    }));
+    ASSERT_EQ(fired.get_future().wait_for(10s), std::future_status::ready);
+    loop.stop();
+    const auto delays = loop.timings().timerDelay.snapshot();
+    EXPECT_EQ(delays.count, 1u);
+    EXPECT_EQ(observedAbove(delays, 0.025), 1u) << "due 1 ms after the iteration began, run after its 30 ms";
 }

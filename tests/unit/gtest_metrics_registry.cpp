@@ -36,3 +36,19 @@ TEST(MetricsRegistry, RefusesUndeclaredMetrics) {
     MetricsRegistry r;
     EXPECT_THROW(r.increment("nope"), std::logic_error);
 }
+
+TEST(MetricsRegistry, RendersAHistogramKeptElsewhereAtScrapeTime) {
+    MetricsRegistry r;
+    std::uint64_t fast = 3;
+    r.declareHistogram("loop_seconds", "Loop time.", {0.001, 0.01}, [&] {
+        return std::vector<MetricsRegistry::HistogramSample>{{{{"loop", "io-0"}}, {fast, 1}, 0.5, fast + 2}};
+    });
+    fast = 4;
+    EXPECT_EQ(r.renderPrometheus(), "# HELP loop_seconds Loop time.\n# TYPE loop_seconds histogram\n"
+                                    "loop_seconds_bucket{loop=\"io-0\",le=\"0.001\"} 4\n"
+                                    "loop_seconds_bucket{loop=\"io-0\",le=\"0.01\"} 5\n"
+                                    "loop_seconds_bucket{loop=\"io-0\",le=\"+Inf\"} 6\n"
+                                    "loop_seconds_sum{loop=\"io-0\"} 0.5\n"
+                                    "loop_seconds_count{loop=\"io-0\"} 6\n");
+    EXPECT_EQ(r.observations("loop_seconds", {{"loop", "io-0"}}), 6u);
+}
