@@ -22,34 +22,35 @@ public:
         std::uint64_t count = 0;
     };
 
-    // The recording thread only.
+    // The recording thread only. The count goes up before the bucket: a reader that sees the bucket
+    // also sees the count, so the +Inf bucket is never below a finite one (Prometheus would reject it).
     void record(std::chrono::steady_clock::duration duration) {
-        const double seconds = std::chrono::duration<double>(duration).count();
-        for (std::size_t i = 0; i < kBoundsSeconds.size(); ++i) {
-            if (seconds <= kBoundsSeconds[i]) {
-                bump(buckets_[i]);
-                break;
-            }
-        }
+        bump(count_, std::memory_order_relaxed);
         sumNanos_.store(sumNanos_.load(std::memory_order_relaxed) +
                             std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count()),
                         std::memory_order_relaxed);
-        bump(count_);
+        const double seconds = std::chrono::duration<double>(duration).count();
+        for (std::size_t i = 0; i < kBoundsSeconds.size(); ++i) {
+            if (seconds <= kBoundsSeconds[i]) {
+                bump(buckets_[i], std::memory_order_release);
+                break;
+            }
+        }
     }
 
-    // Any thread. Fields are read one by one, so a scrape racing a record may be one observation off.
+    // Any thread. A scrape racing a record may count it in `count` and `sum` but not yet in its bucket.
     Snapshot snapshot() const {
         Snapshot s;
         for (const auto& bucket : buckets_)
-            s.buckets.push_back(bucket.load(std::memory_order_relaxed));
+            s.buckets.push_back(bucket.load(std::memory_order_acquire));
         s.sumSeconds = double(sumNanos_.load(std::memory_order_relaxed)) / 1e9;
         s.count = count_.load(std::memory_order_relaxed);
         return s;
     }
 
 private:
-    static void bump(std::atomic<std::uint64_t>& counter) {
-        counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    static void bump(std::atomic<std::uint64_t>& counter, std::memory_order order) {
+        counter.store(counter.load(std::memory_order_relaxed) + 1, order);
     }
 
     std::array<std::atomic<std::uint64_t>, kBoundsSeconds.size()> buckets_{};
