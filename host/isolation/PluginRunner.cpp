@@ -238,9 +238,9 @@ void PluginRunner::start() {
     pid_ = pid;
     reader_ = protocol::FrameReader{};
     self_ = shared_from_this();
-    Poco::Net::StreamSocket socket(new Poco::Net::StreamSocketImpl(fds[0]));
-    stream_ = io::Stream::create(loop_, socket, io::Stream::Tls::None, nullptr, *this);
-    stream_->open();
+    if (settings_.afterSpawnForTest) settings_.afterSpawnForTest(fds[0]);
+    // Starting, with its deadline, before the socket is opened: open() reads what the runner has
+    // already written, and a quick runner's ready (or load_failed) is handled right there.
     setState(RunnerState::Starting);
     startTimer_ = loop_.runAfter(settings_.startTimeout, [this] {
         startTimer_ = 0;
@@ -253,6 +253,9 @@ void PluginRunner::start() {
         metrics_.increment(metrics::name::kPluginLoadFailures,
                            {{"tenant", plugin_.tenant}, {"reason", "load_timeout"}});
     });
+    Poco::Net::StreamSocket socket(new Poco::Net::StreamSocketImpl(fds[0]));
+    stream_ = io::Stream::create(loop_, socket, io::Stream::Tls::None, nullptr, *this);
+    stream_->open();
 }
 
 void PluginRunner::send(const Poco::JSON::Object& m) {

@@ -41,6 +41,9 @@ struct RunnerSettings {
     std::chrono::milliseconds pingTimeout{10000};
     std::chrono::milliseconds backoffMin{250};
     std::chrono::milliseconds backoffMax{30000};
+    // Tests only: runs on the loop once a runner is spawned, before its socket is first read, with the
+    // host's end of that socket (a test waits there for the runner's first frame to be already queued).
+    std::function<void(int fd)> afterSpawnForTest;
 };
 
 // What the host knows about one plugin's runner, for logs, metrics and tests.

@@ -20,6 +20,7 @@
 #include <optional>
 #include <thread>
 
+#include <poll.h>
 #include <unistd.h>
 
 using namespace sideband;
@@ -290,6 +291,26 @@ TEST_F(PluginRunnerTest, ASlowLoadingPluginDoesNotDelayAnotherTenantAndIsStopped
     EXPECT_EQ(slow.get(), "not_ready");
     EXPECT_TRUE(eventually([&] { return builder().runnerFor("tenant_a")->state() == isolation::RunnerState::Failed; }));
     EXPECT_EQ(counted(metrics::name::kPluginLoadFailures, {{"tenant", "tenant_a"}, {"reason", "load_timeout"}}), 1);
+}
+
+TEST_F(PluginRunnerTest, ARunnerThatIsReadyBeforeItsSocketIsFirstReadStaysReady) {
+    // A busy host may open the runner's socket only after the runner has loaded and said so: the
+    // ready frame is then read inside open(). Here the loop waits until that frame is queued.
+    settings_.startTimeout = 1500ms;
+    settings_.afterSpawnForTest = [](int fd) {
+        pollfd ready{fd, POLLIN, 0};
+        ::poll(&ready, 1, 10000);
+    };
+    Output first;
+    call(kTenantB, "rtc_b1")->invoke({"version", "{}", "call_b"}, first.sink());
+    EXPECT_EQ(first.get(), std::optional<std::string>(R"({"version":1})"));
+    // Past the load deadline: it was met, so nothing fails the runner afterwards.
+    std::this_thread::sleep_for(settings_.startTimeout + 500ms);
+    EXPECT_EQ(builder().runnerFor("tenant_b")->state(), isolation::RunnerState::Ready);
+    Output second;
+    call(kTenantB, "rtc_b2")->invoke({"version", "{}", "call_b2"}, second.sink());
+    EXPECT_EQ(second.get(), std::optional<std::string>(R"({"version":1})"));
+    EXPECT_EQ(counted(metrics::name::kPluginLoadFailures, {{"tenant", "tenant_b"}, {"reason", "load_timeout"}}), 0);
 }
 
 TEST_F(PluginRunnerTest, AFingerprintMismatchFailsOnlyThatTenantAndSaysWhatDiffers) {
