@@ -129,6 +129,7 @@ async function whole() {
   // busy (or not scheduled) is timed late by this much, whatever the host did.
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   setTimeout(() => loopDelay.enable(), warmupMs).unref();
+  setTimeout(() => loopDelay.disable(), warmupMs + seconds * 1000).unref(); // not the drain after it
   await runLoops(concurrency, async () => {
     while (performance.now() < windowEnd) {
       if (performance.now() >= windowStart) ++started;
@@ -150,7 +151,6 @@ async function whole() {
       if (now >= windowStart && now <= windowEnd) ++completed;
     }
   });
-  loopDelay.disable();
   const elapsed = (performance.now() - windowStart) / 1000;
   console.log(`BENCH mode=whole concurrency=${concurrency} connections=${connections} seconds=${seconds} ` +
     `started=${started} completed=${completed} calls_per_s=${(completed / seconds).toFixed(1)} ` +

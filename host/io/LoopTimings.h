@@ -9,7 +9,8 @@
 namespace sideband::io {
 
 // A fixed-bucket histogram of durations that one thread records into (a loop, every iteration) and
-// any thread reads (a /metrics scrape): relaxed atomics, no lock, nothing allocated.
+// any thread reads (a /metrics scrape): atomics without a lock or a read-modify-write, nothing
+// allocated.
 class DurationHistogram {
 public:
     // Upper bounds in seconds: a loop iteration is normally well under a millisecond; tens of

@@ -69,7 +69,10 @@ Stream::~Stream() = default;
 
 void Stream::open() {
     loop_.assertInLoop();
-    self_ = shared_from_this();
+    // open() may read, and a handler reacting to what it reads may drop its last reference to us
+    // (a runner's load_failed read at once makes the runner abort and release its stream).
+    auto keep = shared_from_this();
+    self_ = keep;
     interest_ = EPOLLIN | EPOLLRDHUP;
     loop_.add(fd_, interest_, this);
     if (state_ == State::Handshaking) {

@@ -16,11 +16,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <optional>
+#include <string_view>
 #include <thread>
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace sideband;
@@ -293,14 +296,31 @@ TEST_F(PluginRunnerTest, ASlowLoadingPluginDoesNotDelayAnotherTenantAndIsStopped
     EXPECT_EQ(counted(metrics::name::kPluginLoadFailures, {{"tenant", "tenant_a"}, {"reason", "load_timeout"}}), 1);
 }
 
-TEST_F(PluginRunnerTest, ARunnerThatIsReadyBeforeItsSocketIsFirstReadStaysReady) {
-    // A busy host may open the runner's socket only after the runner has loaded and said so: the
-    // ready frame is then read inside open(). Here the loop waits until that frame is queued.
-    settings_.startTimeout = 1500ms;
-    settings_.afterSpawnForTest = [](int fd) {
-        pollfd ready{fd, POLLIN, 0};
-        ::poll(&ready, 1, 10000);
+namespace {
+
+// For RunnerSettings::afterSpawnForTest: holds the runner's loop until a frame with `type` is queued
+// on the host's end of the socket, as when a busy host opens the socket only after the runner has
+// loaded. That frame is then read inside Stream::open().
+std::function<void(int)> holdUntilQueued(const std::string& type) {
+    return [marker = "\"type\":\"" + type + "\""](int fd) {
+        std::string peeked(1 << 16, '\0');
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            pollfd readable{fd, POLLIN, 0};
+            ::poll(&readable, 1, 100);
+            const auto n = ::recv(fd, peeked.data(), peeked.size(), MSG_PEEK | MSG_DONTWAIT);
+            if (n > 0 && std::string_view(peeked.data(), std::size_t(n)).find(marker) != std::string_view::npos) return;
+            std::this_thread::sleep_for(5ms); // earlier frames (log lines) are there; wait for this one
+        }
+        ADD_FAILURE() << "the runner never sent " << marker;
     };
+}
+
+} // namespace
+
+TEST_F(PluginRunnerTest, ARunnerThatIsReadyBeforeItsSocketIsFirstReadStaysReady) {
+    settings_.startTimeout = 1500ms;
+    settings_.afterSpawnForTest = holdUntilQueued("ready");
     Output first;
     call(kTenantB, "rtc_b1")->invoke({"version", "{}", "call_b"}, first.sink());
     EXPECT_EQ(first.get(), std::optional<std::string>(R"({"version":1})"));
@@ -311,6 +331,21 @@ TEST_F(PluginRunnerTest, ARunnerThatIsReadyBeforeItsSocketIsFirstReadStaysReady)
     call(kTenantB, "rtc_b2")->invoke({"version", "{}", "call_b2"}, second.sink());
     EXPECT_EQ(second.get(), std::optional<std::string>(R"({"version":1})"));
     EXPECT_EQ(counted(metrics::name::kPluginLoadFailures, {{"tenant", "tenant_b"}, {"reason", "load_timeout"}}), 0);
+}
+
+TEST_F(PluginRunnerTest, ALoadFailureReadBeforeItsSocketIsFirstReadFailsThePluginOnce) {
+    // The runner is stopped and its socket released while that very socket is being opened.
+    settings_.afterSpawnForTest = holdUntilQueued("load_failed");
+    const auto a = tenant("tenant_a", "wrong_abi.so");
+    try {
+        call(a, "rtc_a1");
+        FAIL() << "loaded a plugin built for another ABI";
+    } catch (const isolation::RunnerUnavailable& e) {
+        EXPECT_EQ(e.reason(), "abi_mismatch");
+    }
+    EXPECT_EQ(builder().runnerFor("tenant_a")->state(), isolation::RunnerState::Failed);
+    EXPECT_EQ(counted(metrics::name::kPluginLoadFailures, {{"tenant", "tenant_a"}, {"reason", "abi_mismatch"}}), 1);
+    EXPECT_EQ(counted(metrics::name::kPluginLoadFailures, {{"tenant", "tenant_a"}, {"reason", "load_timeout"}}), 0);
 }
 
 TEST_F(PluginRunnerTest, AFingerprintMismatchFailsOnlyThatTenantAndSaysWhatDiffers) {
