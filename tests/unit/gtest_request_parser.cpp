@@ -1,7 +1,7 @@
 // http::RequestParser and serializeResponse (host/http/HttpWire.h): the HTTP/1.1 wire of the front
 // door without a socket, as HttpServer's connections run it. Includes the fuzzer's findings
-// (tests/fuzz/fuzz_http_front_door): trailer fields are not headers, and the head's limit does
-// not depend on how TCP cuts the head.
+// (tests/fuzz/fuzz_http_front_door): trailer fields are not headers, the head's limit does not
+// depend on how TCP cuts the head, and a Content-Length's leading zeros do not change it.
 #include "http/HttpWire.h"
 
 #include <gtest/gtest.h>
@@ -107,6 +107,17 @@ TEST(RequestParser, RefusalsSayWhy) {
               400)
         << "a length two framings read differently";
     EXPECT_EQ(parse({"POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde"}).refused, 400);
+}
+
+// Found by fuzz_http_front_door (2026-12-03): Content-Length is 1*DIGIT, so leading zeros, however
+// many, are the same length; the body is read to it and the next request starts after it.
+TEST(RequestParser, AContentLengthWithLeadingZerosIsReadAsItsValue) {
+    const auto parsed = parse(
+        {"POST / HTTP/1.1\r\nContent-Length: " + std::string(100, '0') + "5\r\n\r\nhello" + "GET / HTTP/1.1\r\n\r\n"});
+    EXPECT_EQ(parsed.refused, 0);
+    ASSERT_EQ(parsed.requests.size(), 2u);
+    EXPECT_EQ(parsed.requests[0].body, "hello");
+    EXPECT_EQ(parsed.requests[1].method, "GET");
 }
 
 TEST(RequestParser, ExpectContinueIsReportedWithTheHead) {
