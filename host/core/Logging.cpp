@@ -11,6 +11,13 @@ namespace {
 // The call the current thread is logging a line for (set only inside detail::logCallLine).
 thread_local const detail::CallScope* tCurrentCall = nullptr;
 
+// spdlog builds its registry and default logger on first use, under a static-init guard inside
+// libspdlog that ThreadSanitizer cannot see. Built here, at load time on the main thread, it exists
+// before any thread can log, also in a binary that never calls configure() (the test suites), where
+// it was otherwise built by whichever worker logged first and a second worker's first line was
+// reported as racing with it (CI's TSan stage, tests/sessions, 2026-12-03).
+[[maybe_unused]] const spdlog::logger* const kDefaultLoggerBuiltAtLoad = spdlog::default_logger_raw();
+
 const detail::CallScope* scopeOf(const spdlog::details::log_msg& msg) {
     const auto* scope = tCurrentCall;
     return scope && scope->prefixLength <= msg.payload.size() ? scope : nullptr;
